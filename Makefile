@@ -1,0 +1,40 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+
+.PHONY: demo test bench install install-dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e . 2>&1 | grep -v "is ignored" || true
+	$(BIN)/python -c "import coagent"
+	touch $@
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e ".[dev]" 2>&1 | grep -v "is ignored" || true
+	$(BIN)/python -c "import coagent, pytest, hypothesis, nats, uvloop"
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(STAMP)
+
+## demo: create the virtualenv, install, run the main job on the in-process runtime
+demo: $(VENV)/.installed
+	$(BIN)/coagent demo
+
+## test: create the virtualenv, install with the dev extra, run the whole suite
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+## bench: the benchmarks (figures and ratios to the floor measured in the same run)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/local.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

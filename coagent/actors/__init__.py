@@ -1,0 +1,9 @@
+"""The actor layer: actors, handlers, messages, addresses, mailboxes. Knows no transport."""
+
+from coagent.actors.actor import Actor
+from coagent.actors.address import Address
+from coagent.actors.context import Context
+from coagent.actors.handler import handler
+from coagent.actors.message import Message, RawMessage
+
+__all__ = ["Actor", "Address", "Context", "Message", "RawMessage", "handler"]

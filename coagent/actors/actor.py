@@ -1,0 +1,94 @@
+"""The ``Actor`` base class.
+
+Subclass it, add ``@handler`` methods, and register it with a runtime through
+an ``AgentSpec``; the runtime creates one instance per session::
+
+    class Counter(Actor):
+        def __init__(self) -> None:
+            self.total = 0
+
+        @handler
+        async def add(self, msg: Add, ctx: Context) -> Total:
+            self.total += msg.n                 # state lives in this session's instance
+            return Total(value=self.total)
+
+        async def started(self) -> None: ...   # once per instance, before its first message
+        async def stopped(self) -> None: ...   # once per instance, when it stops or crashes
+
+At most one handler of an instance runs at a time, in arrival order.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from coagent.actors.handler import HandlerInfo, collect_handlers
+from coagent.actors.message import Message
+
+if TYPE_CHECKING:
+    from coagent.actors.address import Address
+
+__all__ = ["Actor"]
+
+
+class Actor:
+    """Base class of every actor (``coagent.core.BaseAgent`` is the same class)."""
+
+    #: This instance's address; set by the runtime before ``started()`` runs.
+    address: Address | None = None
+
+    __handler_table__: ClassVar[dict[type[Message], HandlerInfo] | None] = None
+    __handlers_by_name__: ClassVar[dict[str, HandlerInfo] | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__handler_table__ = None
+        cls.__handlers_by_name__ = None
+        try:
+            cls._handler_table()
+        except NameError:
+            pass  # forward reference; resolved on first message
+
+    @classmethod
+    def _handler_table(cls) -> dict[type[Message], HandlerInfo]:
+        table = cls.__dict__.get("__handler_table__")
+        if table is None:
+            table = collect_handlers(cls)
+            cls.__handler_table__ = table
+            cls.__handlers_by_name__ = {t.__message_type__: h for t, h in table.items()}
+        return table
+
+    @classmethod
+    def handler_for(cls, msg_type: type) -> HandlerInfo | None:
+        """The handler serving ``msg_type`` (exact type first, then its bases)."""
+        table = cls.__dict__.get("__handler_table__") or cls._handler_table()
+        info = table.get(msg_type)
+        if info is None:
+            for base in msg_type.__mro__[1:]:
+                info = table.get(base)
+                if info is not None:
+                    table[msg_type] = info  # cache the resolution
+                    break
+        return info
+
+    @classmethod
+    def handler_for_wire_type(cls, name: str) -> HandlerInfo | None:
+        """The handler whose message class has wire type ``name``."""
+        cls._handler_table()
+        by_name = cls.__dict__["__handlers_by_name__"]
+        info = by_name.get(name)
+        if info is None:
+            info = cls.__dict__["__handler_table__"].get(Message)
+        return info
+
+    @classmethod
+    def message_types(cls) -> list[str]:
+        """Wire type names this actor class handles."""
+        cls._handler_table()
+        return sorted(cls.__dict__["__handlers_by_name__"])
+
+    async def started(self) -> None:
+        """Called once per instance before it serves its first message."""
+
+    async def stopped(self) -> None:
+        """Called once per instance when it stops, is passivated, or has crashed."""

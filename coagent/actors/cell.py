@@ -1,0 +1,681 @@
+"""The cell: an actor instance, its mailbox, and the task that drains it.
+
+A cell outlives the instances it hosts: when a handler crashes, the parent (a
+supervisor) decides whether a fresh instance is made from the factory, and the
+mailbox, with everything already accepted, carries over to it.
+
+Scheduling: an idle cell holds no task. Mail arriving at an idle cell starts a
+drain task that serves messages one at a time, in arrival order, and ends when
+the mailbox is empty. The control lane (supervision signals, stop requests)
+is served before data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable, Awaitable, Protocol
+
+from coagent.actors.address import Address, validate_name
+from coagent.actors.context import ActorSystem, Context
+from coagent.actors.envelope import ASK, STREAM, TELL, Envelope, ReplyChannel, as_coagent_error
+from coagent.actors.message import Message, RawMessage, lookup_message_type
+from coagent.errors import (
+    AgentNotFound,
+    AgentStopped,
+    CallCancelled,
+    CoagentError,
+    DeadlineExceeded,
+    MailboxFull,
+    MessageDecodeError,
+    UnknownMessage,
+)
+
+if TYPE_CHECKING:
+    from coagent.actors.actor import Actor
+
+__all__ = ["Cell", "Parent", "Restart", "Terminate", "DEFER", "CellStatus"]
+
+log = logging.getLogger("coagent.actors")
+
+
+class CellStatus:
+    NEW = "new"
+    RUNNING = "running"
+    RESTARTING = "restarting"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+class Restart:
+    """Parent decision: make a fresh instance after ``delay`` seconds."""
+
+    __slots__ = ("delay",)
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+
+
+class Terminate:
+    """Parent decision: stop for good; pending callers get ``error``."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: CoagentError) -> None:
+        self.error = error
+
+
+#: Parent decision: the parent will call ``restart()`` or ``shutdown()`` itself later.
+DEFER = object()
+
+
+class Parent(Protocol):
+    """Who supervises a cell: told when its instance exits, decides what happens next."""
+
+    def child_exited(self, cell: Cell, reason: BaseException | None) -> Restart | Terminate | object:
+        """``reason`` is ``None`` for a normal exit, else the exception that ended it."""
+
+
+# States in which new mail waits for the parent instead of starting the drain.
+_NO_AUTOSTART = frozenset((CellStatus.RESTARTING, CellStatus.STOPPING))
+
+_EXIT_NORMAL = 1  # ctx.stop(): the actor ends itself, the parent is told
+_EXIT_SHUTDOWN = 2  # the parent (or the node) stops it, nobody is told
+
+
+class Cell:
+    """Hosts one actor instance at a time for one address."""
+
+    __slots__ = (
+        "address", "factory", "parent", "system", "instance", "status", "restarts",
+        "created", "last_error", "mailbox", "capacity", "restart_log", "children",
+        "_control", "_put_waiters", "_task", "_current", "_cancel_target", "_stop",
+        "_final_error", "_stop_waiters", "_ready_waiters", "_killing", "_predecessor",
+        "last_active", "__weakref__",
+    )
+
+    def __init__(
+        self,
+        address: Address,
+        factory: Callable[[], Actor],
+        parent: Parent,
+        system: ActorSystem,
+        *,
+        mailbox_size: int = 0,
+        predecessor: Cell | None = None,
+    ) -> None:
+        self.address = address
+        self.factory = factory
+        self.parent = parent
+        self.system = system
+        self.instance: Actor | None = None
+        self.status = CellStatus.NEW
+        self.restarts = 0
+        self.created = time.time()
+        self.last_error: str | None = None
+        self.mailbox: deque[Envelope] = deque()
+        self.capacity = mailbox_size if mailbox_size and mailbox_size > 0 else 0
+        self.restart_log: deque[float] | None = None
+        self.children: dict[str, Cell] | None = None
+        self._control: deque[Callable[[], Awaitable[None]]] | None = None
+        self._put_waiters: deque[asyncio.Future[None]] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._current: Envelope | None = None
+        self._cancel_target: Envelope | None = None
+        self._stop = 0
+        self._final_error: CoagentError | None = None
+        self._stop_waiters: list[asyncio.Future[None]] | None = None
+        self._ready_waiters: list[asyncio.Future[None]] | None = None
+        self.last_active = time.monotonic()
+        self._killing = False
+        self._predecessor = predecessor
+
+    # ------------------------------------------------------------------ intake
+
+    @property
+    def busy(self) -> bool:
+        """A drain task is running (a handler, a start or a stop is in progress)."""
+        return self._task is not None
+
+    @property
+    def idle(self) -> bool:
+        """Alive, with nothing queued and no task: safe to passivate."""
+        return self._task is None and not self.mailbox and self.status == CellStatus.RUNNING
+
+    def deliver_nowait(self, env: Envelope) -> bool:
+        """Queue ``env`` if there is room; ``False`` when the mailbox is full."""
+        if self.status == CellStatus.STOPPED:
+            raise self._final_error or AgentStopped(f"{self.address} has stopped")
+        mailbox = self.mailbox
+        if self.capacity and len(mailbox) >= self.capacity:
+            return False
+        mailbox.append(env)
+        if self._task is None and self.status not in _NO_AUTOSTART:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        return True
+
+    async def deliver(self, env: Envelope, deadline: float | None) -> None:
+        """Queue ``env``, waiting for room until ``deadline`` (then ``MailboxFull``)."""
+        if self.deliver_nowait(env):
+            return
+        loop = asyncio.get_running_loop()
+        waiters = self._put_waiters
+        if waiters is None:
+            waiters = self._put_waiters = deque()
+        while True:
+            fut = loop.create_future()
+            waiters.append(fut)
+            try:
+                if deadline is None:
+                    await fut
+                else:
+                    left = deadline - loop.time()
+                    if left <= 0:
+                        raise TimeoutError
+                    async with asyncio.timeout(left):
+                        await fut
+            except TimeoutError:
+                raise MailboxFull(
+                    f"mailbox of {self.address} stayed full ({self.capacity} messages)",
+                    capacity=self.capacity,
+                ) from None
+            finally:
+                if not fut.done():
+                    fut.cancel()
+                try:
+                    waiters.remove(fut)
+                except ValueError:
+                    pass
+            if self.deliver_nowait(env):
+                return
+
+    def _wake_putter(self) -> None:
+        waiters = self._put_waiters
+        while waiters:
+            fut = waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
+
+    def post_control(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """Run ``fn`` in this cell's task before its next data message."""
+        if self._control is None:
+            self._control = deque()
+        self._control.append(fn)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def cancel(self, env: Envelope) -> None:
+        """The caller gave up on ``env``: skip it if queued, cancel its handler if running."""
+        env.cancelled = True
+        if self._current is env and self._task is not None and self._cancel_target is None:
+            self._cancel_target = env
+            self._task.cancel()
+
+    # --------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Make and start an instance in the caller's task; raises what ``started()`` raises.
+
+        Used by supervisors that start children in order, each fully started
+        before the next (as OTP does).
+        """
+        self._stop = 0
+        self._final_error = None
+        self.status = CellStatus.NEW
+        await self._instantiate()
+        self._kick()
+
+    def restart_later(self) -> None:
+        """Start a fresh instance in this cell's own task (after a deferred decision)."""
+        self.status = CellStatus.NEW
+        self.restarts += 1
+        self._kick()
+
+    def _kick(self) -> None:
+        if self._task is None and (self.mailbox or self._control or self.status == CellStatus.NEW):
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def request_stop(self, *, normal_exit: bool) -> None:
+        """Ask the cell to stop after its current handler."""
+        if normal_exit:
+            self._stop = self._stop or _EXIT_NORMAL
+        else:
+            self._stop = _EXIT_SHUTDOWN
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def shutdown(self, timeout: float | None = 5.0, *, final: bool = True,
+                       error: CoagentError | None = None) -> None:
+        """Stop the instance (``stopped()`` runs), waiting up to ``timeout`` before cancelling it.
+
+        ``final=True`` also fails whatever is still queued with ``error`` (default
+        ``AgentStopped``) and refuses new mail; ``final=False`` keeps the mailbox
+        for a later ``start()``.
+        """
+        if self.status == CellStatus.STOPPED and self.instance is None and self._task is None:
+            if final:
+                self._fail_pending(error or self._final_error or AgentStopped(f"{self.address} stopped"))
+            return
+        if final:
+            self._final_error = error or AgentStopped(f"{self.address} was stopped")
+        self._stop = _EXIT_SHUTDOWN
+        current = asyncio.current_task()
+        if self._task is None or self._task is current:
+            await self._stop_now(final)
+            return
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        if self._stop_waiters is None:
+            self._stop_waiters = []
+        self._stop_waiters.append(waiter)
+        if self.status == CellStatus.RESTARTING and self._current is None:
+            # Sleeping in a restart backoff: nothing to finish.
+            self._kill()
+        try:
+            if timeout is None:
+                await asyncio.shield(waiter)
+            else:
+                async with asyncio.timeout(timeout):
+                    await asyncio.shield(waiter)
+        except TimeoutError:
+            self._kill()
+            task = self._task
+            if task is not None:
+                await asyncio.wait([task], timeout=timeout)
+        if self._task is None and self.instance is not None:
+            await self._stop_now(final)  # the task ended without reaching the stop
+        elif final:
+            self.status = CellStatus.STOPPED
+            self._fail_pending(self._final_error or AgentStopped(f"{self.address} stopped"))
+
+    def _kill(self) -> None:
+        task = self._task
+        if task is not None and not self._killing:
+            self._killing = True
+            task.cancel()
+
+    async def wait_stopped(self) -> None:
+        """Wait until a stop in progress has finished."""
+        if self._task is None:
+            return
+        fut = asyncio.get_running_loop().create_future()
+        if self._stop_waiters is None:
+            self._stop_waiters = []
+        self._stop_waiters.append(fut)
+        await asyncio.shield(fut)
+
+    async def _stop_now(self, final: bool) -> None:
+        self.status = CellStatus.STOPPING
+        await self._stop_children()
+        inst = self.instance
+        self.instance = None
+        if inst is not None:
+            await self._call_stopped(inst)
+        self.status = CellStatus.STOPPED if final else CellStatus.RESTARTING
+        if not final:
+            self._stop = 0
+        if final:
+            self._fail_pending(self._final_error or AgentStopped(f"{self.address} stopped"))
+            self._resolve_ready_waiters()
+        self._resolve_stop_waiters()
+
+    def _resolve_stop_waiters(self) -> None:
+        waiters = self._stop_waiters
+        if waiters:
+            self._stop_waiters = None
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+
+    def _fail_pending(self, error: CoagentError) -> None:
+        mailbox = self.mailbox
+        while mailbox:
+            mailbox.popleft().fail(error)
+        waiters = self._put_waiters
+        while waiters:
+            fut = waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)  # the retry sees STOPPED and raises
+
+    async def _instantiate(self) -> None:
+        inst = self.factory()
+        inst.address = self.address
+        try:
+            inst._coagent_cell = self  # type: ignore[attr-defined]
+        except AttributeError:
+            pass  # __slots__ actors simply do not get it
+        self.status = CellStatus.NEW
+        await inst.started()
+        self.instance = inst
+        self.status = CellStatus.RUNNING
+        self._resolve_ready_waiters()
+
+    def _resolve_ready_waiters(self) -> None:
+        waiters = self._ready_waiters
+        if waiters:
+            self._ready_waiters = None
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+
+    async def wait_ready(self) -> None:
+        """Start the instance if needed and wait until it runs (or the cell stops for good)."""
+        if self.status == CellStatus.RUNNING and self.instance is not None:
+            return
+        if self.status == CellStatus.STOPPED:
+            raise self._final_error or AgentStopped(f"{self.address} has stopped")
+        fut = asyncio.get_running_loop().create_future()
+        if self._ready_waiters is None:
+            self._ready_waiters = []
+        self._ready_waiters.append(fut)
+        self._kick()
+        await fut
+        if self.status == CellStatus.STOPPED:
+            raise self._final_error or AgentStopped(f"{self.address} has stopped")
+
+    async def _call_stopped(self, inst: Actor) -> None:
+        try:
+            await inst.stopped()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("stopped() of %s raised", self.address)
+
+    # --------------------------------------------------------------- children
+
+    async def spawn_child(self, name: str, factory: Callable[[], Actor], *,
+                          mailbox_size: int | None = None) -> Address:
+        validate_name(name)
+        if self.children is None:
+            self.children = {}
+        if name in self.children:
+            raise CoagentError(f"{self.address} already has a child named {name!r}")
+        address = Address._trusted(f"{self.address.name}.{name}", self.address.session)
+        child = Cell(address, factory, _DynamicParent(self), self.system,
+                     mailbox_size=self.capacity if mailbox_size is None else mailbox_size)
+        await child.start()
+        self.children[name] = child
+        self.system.register_cell(child)
+        return address
+
+    async def _stop_children(self) -> None:
+        children = self.children
+        if not children:
+            return
+        self.children = None
+        for child in reversed(list(children.values())):
+            self.system.unregister_cell(child)
+            await child.shutdown(5.0)
+
+    # ------------------------------------------------------------- the drain
+
+    async def _run(self) -> None:
+        try:
+            await self._drain()
+        except asyncio.CancelledError:
+            if not self._killing:
+                raise
+            # Killed by shutdown after its timeout: no stopped(), as OTP's brutal kill.
+            env = self._current
+            if env is not None:
+                env.fail(self._final_error or AgentStopped(f"{self.address} was killed"))
+            self.instance = None
+            self.status = (
+                CellStatus.STOPPED if self._final_error is not None else CellStatus.RESTARTING
+            )
+            if self._final_error is not None:
+                self._fail_pending(self._final_error)
+            self._resolve_stop_waiters()
+        finally:
+            self._task = None
+            self._current = None
+            self._killing = False
+            self.last_active = time.monotonic()
+            self._resolve_stop_waiters()
+            if self.status == CellStatus.STOPPED:
+                self._resolve_ready_waiters()
+
+    async def _drain(self) -> None:
+        if self._predecessor is not None:
+            predecessor, self._predecessor = self._predecessor, None
+            await predecessor.wait_stopped()
+        if self.instance is None and self.status == CellStatus.NEW and not self._stop:
+            if not await self._start_or_recover():
+                return
+        mailbox = self.mailbox
+        task = self._task
+        while True:
+            control = self._control
+            if control:
+                fn = control.popleft()
+                try:
+                    await fn()
+                except Exception as exc:
+                    if not await self._crashed(exc):
+                        return
+                continue
+            if self._stop:
+                await self._finish_stop()
+                return
+            if not mailbox or self.instance is None:
+                return
+            env = mailbox.popleft()
+            if self._put_waiters:
+                self._wake_putter()
+            if env.cancelled:
+                continue
+            self._current = env
+            try:
+                await self._dispatch(env)
+            except asyncio.CancelledError:
+                if self._cancel_target is not env or self._killing:
+                    raise
+                task.uncancel()  # type: ignore[union-attr]
+                self._cancel_target = None
+                self._current = None
+                env.fail(CallCancelled(f"call to {self.address} was cancelled"))
+                continue
+            except Exception as exc:
+                self._current = None
+                env.fail(as_coagent_error(exc))
+                if not await self._crashed(exc):
+                    return
+                continue
+            self._current = None
+            if self._cancel_target is env:
+                # The handler swallowed the cancellation; do not let it leak into the next one.
+                task.uncancel()  # type: ignore[union-attr]
+                self._cancel_target = None
+
+    async def _dispatch(self, env: Envelope) -> None:
+        inst = self.instance
+        cls = inst.__class__
+        msg = env.msg
+        raw = msg.__class__ is RawMessage
+        if raw:
+            type_name = msg.header.get("type", "")
+            info = cls.handler_for_wire_type(type_name)  # type: ignore[attr-defined]
+            if info is None:
+                env.fail(UnknownMessage(
+                    f"{self.address.name} has no handler for message type {type_name!r}",
+                    type=type_name,
+                ))
+                return
+            mtype = info.msg_type
+            if mtype is Message:
+                mtype = lookup_message_type(type_name)
+                if mtype is None:
+                    env.fail(UnknownMessage(f"unknown message type {type_name!r}", type=type_name))
+                    return
+            try:
+                msg = mtype.decode_content(msg.content)
+            except MessageDecodeError as exc:
+                env.fail(exc)
+                return
+        else:
+            info = cls.handler_for(msg.__class__)  # type: ignore[attr-defined]
+            if info is None:
+                name = getattr(msg, "__message_type__", type(msg).__name__)
+                env.fail(UnknownMessage(
+                    f"{self.address.name} has no handler for message type {name!r}", type=name,
+                ))
+                return
+        ctx = Context(self, env.sender, env.deadline)
+        if info.streams:
+            await self._serve_stream(env, info.func(inst, msg, ctx), raw)
+            return
+        result = await info.func(inst, msg, ctx)
+        if result is not None and hasattr(result, "__anext__"):
+            await self._serve_stream(env, result, raw)
+            return
+        kind = env.kind
+        if kind == ASK:
+            fut = env.reply
+            if not fut.done():
+                fut.set_result(_encode(result) if raw else result)
+        elif kind == STREAM:
+            chan: ReplyChannel = env.reply
+            if result is not None:
+                await chan.send(_encode(result) if raw else result)
+            chan.close()
+
+    async def _serve_stream(self, env: Envelope, agen: Any, raw: bool) -> None:
+        kind = env.kind
+        last = None
+        try:
+            if kind == STREAM:
+                chan: ReplyChannel = env.reply
+                async for item in agen:
+                    if not await chan.send(_encode(item) if raw else item):
+                        break  # the consumer left; the finally closes the generator
+                chan.close()
+            else:
+                async for item in agen:
+                    last = item
+                if kind == ASK and not env.reply.done():
+                    env.reply.set_result(_encode(last) if raw and last is not None else last)
+        finally:
+            aclose = getattr(agen, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def _finish_stop(self) -> None:
+        reason = self._stop
+        if reason == _EXIT_SHUTDOWN:
+            await self._stop_now(self._final_error is not None)
+            return
+        # A normal exit requested by the actor itself: tell the parent.
+        self._stop = 0
+        self.status = CellStatus.STOPPING
+        await self._stop_children()
+        inst, self.instance = self.instance, None
+        if inst is not None:
+            await self._call_stopped(inst)
+        await self._apply(self.parent.child_exited(self, None), None)
+        self._resolve_stop_waiters()
+
+    async def _crashed(self, exc: BaseException) -> bool:
+        """Handle an abnormal exit; ``True`` if a fresh instance now serves the mailbox."""
+        self.last_error = _describe(exc)
+        log.warning("%s crashed: %s", self.address, self.last_error)
+        await self._stop_children()
+        inst, self.instance = self.instance, None
+        if inst is not None:
+            await self._call_stopped(inst)
+        return await self._apply(self.parent.child_exited(self, exc), exc)
+
+    async def _apply(self, decision: object, exc: BaseException | None) -> bool:
+        while True:
+            if decision is DEFER:
+                self.status = CellStatus.RESTARTING
+                return False
+            if isinstance(decision, Terminate):
+                self.status = CellStatus.STOPPED
+                self._final_error = decision.error
+                self._fail_pending(decision.error)
+                self._resolve_stop_waiters()
+                self._resolve_ready_waiters()
+                return False
+            assert isinstance(decision, Restart)
+            self.status = CellStatus.RESTARTING
+            self.restarts += 1
+            if decision.delay > 0:
+                await asyncio.sleep(decision.delay)
+            if self._stop:
+                return True  # the drain loop finishes the stop
+            try:
+                await self._instantiate()
+                return True
+            except Exception as start_exc:
+                self.last_error = _describe(start_exc)
+                log.warning("%s failed to restart: %s", self.address, self.last_error)
+                decision = self.parent.child_exited(self, start_exc)
+
+    async def _start_or_recover(self) -> bool:
+        try:
+            await self._instantiate()
+            return True
+        except Exception as exc:
+            self.last_error = _describe(exc)
+            log.warning("%s failed to start: %s", self.address, self.last_error)
+            # The message that triggered the start gets the error at once.
+            error = as_coagent_error(exc)
+            if self.mailbox:
+                env = self.mailbox.popleft()
+                env.fail(error)
+            return await self._apply(self.parent.child_exited(self, exc), exc)
+
+    # ------------------------------------------------------------- inspection
+
+    def describe_status(self) -> str:
+        status = self.status
+        if status == CellStatus.RUNNING:
+            return "running" if self._current is not None else "idle"
+        return status
+
+    def mailbox_depth(self) -> int:
+        return len(self.mailbox)
+
+    def kind(self) -> str:
+        cls = getattr(self.factory, "cls", None)
+        if cls is None and self.instance is not None:
+            cls = type(self.instance)
+        return getattr(cls, "__name__", type(self.factory).__name__)
+
+
+def _encode(item: Any) -> Any:
+    if item is None or item.__class__ is RawMessage:
+        return item
+    return item.encode()
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _DynamicParent:
+    """Parent of children made with ``ctx.spawn``: they are never restarted."""
+
+    __slots__ = ("owner",)
+
+    def __init__(self, owner: Cell) -> None:
+        self.owner = owner
+
+    def child_exited(self, cell: Cell, reason: BaseException | None) -> Terminate:
+        owner = self.owner
+        if owner.children is not None:
+            for name, child in list(owner.children.items()):
+                if child is cell:
+                    del owner.children[name]
+        owner.system.unregister_cell(cell)
+        if reason is None:
+            return Terminate(AgentStopped(f"{cell.address} has stopped"))
+        return Terminate(AgentStopped(f"{cell.address} crashed earlier: {_describe(reason)}"))
+
+
+# Silence "imported but unused" for names re-exported for type checkers.
+_ = (TELL, DeadlineExceeded, AgentNotFound)

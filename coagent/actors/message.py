@@ -1,0 +1,134 @@
+"""Messages: typed structs in-process, ``RawMessage`` (header + bytes) on the wire.
+
+Define a message by subclassing :class:`Message` (a ``msgspec.Struct``)::
+
+    class Ping(Message):
+        n: int = 0
+
+    raw = Ping(n=1).encode()          # RawMessage(header={"type": "Ping", ...}, content=b'{"n":1}')
+    assert Ping.decode(raw) == Ping(n=1)
+
+The wire type name defaults to the class name, so a client and a node that
+import the same file agree on it. Name a class explicitly to namespace or
+rename it::
+
+    class Query(Message):
+        __message_type__ = "billing.Query"
+        text: str
+
+Two different classes claiming one wire name in one process raise
+:class:`~coagent.errors.MessageTypeConflict` when the second is defined; a
+reload of the same module replaces the class silently.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import msgspec
+
+from coagent.errors import MessageDecodeError, MessageTypeConflict
+
+__all__ = ["Message", "RawMessage", "message_type", "lookup_message_type"]
+
+CONTENT_TYPE_JSON = "application/json"
+
+_encoder = msgspec.json.Encoder()
+_registry: dict[str, type["Message"]] = {}
+
+
+class RawMessage(msgspec.Struct, omit_defaults=True):
+    """A message as bytes: a string header (``type`` names the message type) and a body.
+
+    This is what crosses process boundaries and what ``AgentSpec.run`` takes::
+
+        raw = RawMessage(header={"type": "Ping"}, content=b'{"n": 3}')
+    """
+
+    header: dict[str, str] = {}
+    content: bytes = b""
+
+    @property
+    def type(self) -> str:
+        """The wire type name from the header (``""`` when missing)."""
+        return self.header.get("type", "")
+
+    @classmethod
+    def from_json(cls, type_name: str, data: Any) -> RawMessage:
+        """Build a raw message of ``type_name`` from a JSON-serialisable value."""
+        content = data if isinstance(data, bytes) else _encoder.encode(data)
+        return cls(header={"type": type_name, "content_type": CONTENT_TYPE_JSON}, content=content)
+
+
+class Message(msgspec.Struct):
+    """Base of all messages; a ``msgspec.Struct`` with a stable wire type name."""
+
+    __message_type__: ClassVar[str] = "Message"
+    __decoder__: ClassVar[msgspec.json.Decoder | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__message_type__" not in cls.__dict__:
+            cls.__message_type__ = cls.__name__
+        name = cls.__message_type__
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{cls.__qualname__}.__message_type__ must be a non-empty string")
+        cls.__decoder__ = None
+        existing = _registry.get(name)
+        if existing is not None and existing is not cls and _identity(existing) != _identity(cls):
+            raise MessageTypeConflict(
+                f"message type name {name!r} is claimed by both {_identity(existing)} and "
+                f"{_identity(cls)}; set __message_type__ on one of them to a distinct name",
+                type=name,
+            )
+        _registry[name] = cls
+
+    def encode(self) -> RawMessage:
+        """Serialise to a :class:`RawMessage` (JSON body)."""
+        return RawMessage(
+            header={"type": self.__message_type__, "content_type": CONTENT_TYPE_JSON},
+            content=_encoder.encode(self),
+        )
+
+    @classmethod
+    def decode(cls, raw: RawMessage) -> Any:
+        """Deserialise ``raw``; raise ``MessageDecodeError`` on a wrong type or bad bytes."""
+        if raw.__class__ is not RawMessage:
+            raise MessageDecodeError(
+                f"{cls.__name__}.decode expects a RawMessage, got {type(raw).__name__}"
+            )
+        got = raw.header.get("type")
+        if got is not None and got != cls.__message_type__:
+            raise MessageDecodeError(
+                f"expected message type {cls.__message_type__!r}, got {got!r}",
+                expected=cls.__message_type__,
+                got=got,
+            )
+        return cls.decode_content(raw.content)
+
+    @classmethod
+    def decode_content(cls, content: bytes) -> Any:
+        """Deserialise a JSON body into this class."""
+        decoder = cls.__decoder__
+        if decoder is None:
+            decoder = cls.__decoder__ = msgspec.json.Decoder(cls)
+        try:
+            return decoder.decode(content)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise MessageDecodeError(
+                f"cannot decode {cls.__message_type__!r}: {exc}", type=cls.__message_type__
+            ) from None
+
+
+def _identity(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def message_type(cls: type[Message]) -> str:
+    """The wire type name of a message class."""
+    return cls.__message_type__
+
+
+def lookup_message_type(name: str) -> type[Message] | None:
+    """The message class registered under wire name ``name`` in this process, if any."""
+    return _registry.get(name)

@@ -1,0 +1,209 @@
+"""Per-session spawning: one session supervisor per registered agent type and node.
+
+It creates a session's actor on the first message to that session, restarts it
+after a crash (with backoff, within the restart intensity), passivates it after
+``idle_timeout`` and caps live sessions at ``max_sessions``.
+
+For session actors ``permanent`` and ``transient`` both mean "restart after a
+crash"; a normal exit (``ctx.stop()``) ends the session, and the next message
+starts a fresh one. ``temporary`` session actors are dropped after a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from typing import Any
+
+from coagent.actors.address import Address
+from coagent.actors.cell import Cell, Restart, Terminate
+from coagent.actors.context import ActorSystem
+from coagent.errors import AgentStopped, RestartLimitExceeded, TooManySessions
+from coagent.supervision.intensity import RestartIntensity, backoff_delay
+from coagent.supervision.spec import AgentSpec
+from coagent.supervision.tree import AgentTypeNode, snapshot_cell
+
+__all__ = ["SessionSupervisor"]
+
+log = logging.getLogger("coagent.supervision")
+
+
+class SessionSupervisor:
+    """Owns every live session actor of one agent type on this node."""
+
+    def __init__(self, spec: AgentSpec, system: ActorSystem) -> None:
+        self.spec = spec
+        self.system = system
+        self.sessions: OrderedDict[str, Cell] = OrderedDict()
+        self._intensity: dict[str, RestartIntensity] = {}
+        self._failed: dict[str, tuple[float, RestartLimitExceeded]] = {}
+        self._stopping: dict[str, Cell] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._closed = False
+        self._mailbox_size = spec.mailbox_size
+
+    # ----------------------------------------------------------------- lookup
+
+    def get(self, session: str) -> Cell:
+        """The cell serving ``session``, created if this is the session's first message."""
+        cell = self.sessions.get(session)
+        if cell is not None:
+            self.sessions.move_to_end(session)
+            return cell
+        return self._spawn(session)
+
+    def _spawn(self, session: str) -> Cell:
+        if self._closed:
+            raise AgentStopped(f"agent {self.spec.name!r} is shutting down")
+        failed = self._failed.get(session)
+        if failed is not None:
+            until, error = failed
+            if time.monotonic() < until:
+                raise error
+            del self._failed[session]
+        spec = self.spec
+        if spec.max_sessions is not None and len(self.sessions) >= spec.max_sessions:
+            self._evict_one()
+        cell = Cell(
+            Address._trusted(spec.name, session), spec.factory, self, self.system,
+            mailbox_size=self._mailbox_size, predecessor=self._stopping.get(session),
+        )
+        self.sessions[session] = cell
+        if spec.idle_timeout is not None and self._sweeper is None:
+            self._schedule_sweep()
+        return cell
+
+    def _evict_one(self) -> None:
+        for session, cell in self.sessions.items():
+            if cell.idle:
+                self._passivate(session, cell)
+                return
+        raise TooManySessions(
+            f"agent {self.spec.name!r} has {len(self.sessions)} live sessions"
+            f" (max_sessions={self.spec.max_sessions}) and none is idle",
+            max_sessions=self.spec.max_sessions,
+        )
+
+    # ------------------------------------------------------------- exits
+
+    def child_exited(self, cell: Cell, reason: BaseException | None) -> Restart | Terminate:
+        session = cell.address.session
+        if reason is None:
+            self._forget(session, cell)
+            return Terminate(AgentStopped(f"session {cell.address} ended"))
+        spec = self.spec
+        if spec.restart == "temporary":
+            self._forget(session, cell)
+            return Terminate(AgentStopped(
+                f"{cell.address} crashed ({cell.last_error}) and is temporary"
+            ))
+        intensity = self._intensity.get(session)
+        if intensity is None:
+            intensity = self._intensity[session] = RestartIntensity(spec.max_restarts, spec.period)
+        if intensity.add():
+            self._forget(session, cell)
+            error = RestartLimitExceeded(
+                f"{cell.address} crashed more than {spec.max_restarts} times in {spec.period}s"
+                f" (last: {cell.last_error}); it refuses messages for {spec.period}s",
+                last_error=cell.last_error,
+            )
+            self._failed[session] = (time.monotonic() + spec.period, error)
+            log.error("%s", error)
+            return Terminate(error)
+        attempt = len(intensity._times)
+        return Restart(backoff_delay(attempt, spec.backoff_min, spec.backoff_max, spec.backoff_jitter))
+
+    def _forget(self, session: str, cell: Cell) -> None:
+        if self.sessions.get(session) is cell:
+            del self.sessions[session]
+        self._intensity.pop(session, None)
+
+    # -------------------------------------------------------- passivation
+
+    def _schedule_sweep(self) -> None:
+        timeout = self.spec.idle_timeout
+        assert timeout is not None
+        interval = max(0.05, min(timeout / 2, 30.0))
+        loop = asyncio.get_running_loop()
+        self._sweeper = loop.call_later(interval, self._sweep)
+
+    def _sweep(self) -> None:
+        self._sweeper = None
+        if self._closed:
+            return
+        timeout = self.spec.idle_timeout
+        assert timeout is not None
+        horizon = time.monotonic() - timeout
+        expired = [
+            (session, cell) for session, cell in self.sessions.items()
+            if cell.idle and cell.last_active <= horizon
+        ]
+        for session, cell in expired:
+            self._passivate(session, cell)
+        now = time.monotonic()
+        self._failed = {s: v for s, v in self._failed.items() if v[0] > now}
+        if self.sessions:
+            self._schedule_sweep()
+
+    def _passivate(self, session: str, cell: Cell) -> None:
+        del self.sessions[session]
+        self._intensity.pop(session, None)
+        self._stopping[session] = cell
+        task = asyncio.get_running_loop().create_task(self._stop_cell(session, cell))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _stop_cell(self, session: str, cell: Cell) -> None:
+        try:
+            await cell.shutdown(self.spec.shutdown_timeout)
+        finally:
+            if self._stopping.get(session) is cell:
+                del self._stopping[session]
+
+    async def passivate(self, session: str) -> bool:
+        """Passivate ``session`` now if it is idle; ``True`` if it was."""
+        cell = self.sessions.get(session)
+        if cell is None or not cell.idle:
+            return False
+        self._passivate(session, cell)
+        await self._stopping.get(session, cell).wait_stopped()
+        return True
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Stop every session actor (concurrently) and refuse new sessions."""
+        self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        cells = list(self.sessions.values())
+        self.sessions.clear()
+        per_cell = self.spec.shutdown_timeout if timeout is None else timeout
+        error = AgentStopped(f"agent {self.spec.name!r} was stopped")
+        await asyncio.gather(
+            *(cell.shutdown(per_cell, error=error) for cell in cells), return_exceptions=True
+        )
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    # ------------------------------------------------------------- inspection
+
+    def snapshot(self) -> AgentTypeNode:
+        now = time.time()
+        cls = self.spec.actor_class
+        return AgentTypeNode(
+            name=self.spec.name,
+            kind=getattr(cls, "__name__", "actor"),
+            description=self.spec.description,
+            restart=self.spec.restart,
+            sessions=[snapshot_cell(cell, now) for cell in list(self.sessions.values())],
+            failed_sessions=len(self._failed),
+        )
+
+    def __repr__(self) -> str:
+        return f"<SessionSupervisor {self.spec.name} sessions={len(self.sessions)}>"
+
