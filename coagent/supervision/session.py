@@ -148,13 +148,14 @@ class SessionSupervisor:
         if self.sessions:
             self._schedule_sweep()
 
-    def _passivate(self, session: str, cell: Cell) -> None:
+    def _passivate(self, session: str, cell: Cell) -> asyncio.Task[None]:
         del self.sessions[session]
         self._intensity.pop(session, None)
         self._stopping[session] = cell
         task = asyncio.get_running_loop().create_task(self._stop_cell(session, cell))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     async def _stop_cell(self, session: str, cell: Cell) -> None:
         try:
@@ -168,8 +169,7 @@ class SessionSupervisor:
         cell = self.sessions.get(session)
         if cell is None or not cell.idle:
             return False
-        self._passivate(session, cell)
-        await self._stopping.get(session, cell).wait_stopped()
+        await self._passivate(session, cell)
         return True
 
     # ------------------------------------------------------------ lifecycle

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from coagent.runtimes import LocalRuntime  # noqa: E402
+from tests.kit import Stateful  # noqa: E402
+
+
+@pytest.fixture
+async def runtime():
+    async with LocalRuntime(default_timeout=10.0) as rt:
+        yield rt
+
+
+@pytest.fixture(autouse=True)
+def _reset_journal():
+    Stateful.events = []
+    yield
