@@ -1,0 +1,3 @@
+from coagent.cli import main
+
+main()

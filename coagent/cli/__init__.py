@@ -1,0 +1,5 @@
+"""The ``coagent`` command line (click)."""
+
+from coagent.cli.main import main
+
+__all__ = ["main"]
