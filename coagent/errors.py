@@ -30,6 +30,7 @@ __all__ = [
     "TooManySessions",
     "RuntimeNotStarted",
     "CallCancelled",
+    "TransportError",
 ]
 
 
@@ -138,6 +139,12 @@ class CallCancelled(CoagentError):
     """The call was cancelled by its caller before a reply arrived."""
 
     code = "call_cancelled"
+
+
+class TransportError(CoagentError):
+    """The transport failed: no connection to the server, or the connection was lost."""
+
+    code = "transport_error"
 
 
 def error_types() -> dict[str, type[CoagentError]]:

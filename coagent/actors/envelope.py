@@ -97,6 +97,15 @@ class ReplyChannel:
             getter.set_result(None)
         return True
 
+    def put_nowait(self, item: Any) -> None:
+        """Queue ``item`` without waiting (for producers that cannot be slowed, e.g. the network)."""
+        if self.closed:
+            return
+        self._items.append(item)
+        getter = self._getter
+        if getter is not None and not getter.done():
+            getter.set_result(None)
+
     def close(self, error: BaseException | None = None) -> None:
         """End the stream, with ``error`` raised to the consumer after buffered items."""
         if self.closed:

@@ -232,27 +232,28 @@ class Node:
     ) -> ReplyStream:
         """Stream replies to ``msg``; the whole stream must end within ``timeout`` s."""
         address = _as_address(address)
+        return ReplyStream(lambda: self._open_local_stream(address, msg, timeout, sender))
 
-        async def open_stream() -> tuple[ReplyChannel, Any, Any]:
-            loop = self._loop or asyncio.get_running_loop()
-            limit = self.default_timeout if timeout is None else timeout
-            deadline = loop.time() + limit
-            cell = self._local_cell(address)
-            if cell is None:
-                cell = await self._resolve_within(address, deadline)
-            chan = ReplyChannel()
-            env = Envelope(msg, STREAM, chan, sender, deadline)
-            if not cell.deliver_nowait(env):
-                await cell.deliver(env, deadline)
-            timer = loop.call_at(deadline, _expire_stream, env, cell, address, limit)
+    async def _open_local_stream(
+        self, address: Address, msg: Any, timeout: float | None, sender: Address | None
+    ) -> tuple[ReplyChannel, Any, Any]:
+        loop = self._loop or asyncio.get_running_loop()
+        limit = self.default_timeout if timeout is None else timeout
+        deadline = loop.time() + limit
+        cell = self._local_cell(address)
+        if cell is None:
+            cell = await self._resolve_within(address, deadline)
+        chan = ReplyChannel()
+        env = Envelope(msg, STREAM, chan, sender, deadline)
+        if not cell.deliver_nowait(env):
+            await cell.deliver(env, deadline)
+        timer = loop.call_at(deadline, _expire_stream, env, cell, address, limit)
 
-            def cancel() -> None:
-                chan.abandon()
-                cell.cancel(env)
+        def cancel() -> None:
+            chan.abandon()
+            cell.cancel(env)
 
-            return chan, cancel, timer
-
-        return ReplyStream(open_stream)
+        return chan, cancel, timer
 
     async def _resolve_within(self, address: Address, deadline: float) -> Cell:
         loop = self._loop or asyncio.get_running_loop()

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Callable
 
 from coagent.actors.address import Address
 from coagent.actors.cell import Cell, Restart, Terminate
@@ -44,6 +44,10 @@ class SessionSupervisor:
         self._sweeper: asyncio.TimerHandle | None = None
         self._closed = False
         self._mailbox_size = spec.mailbox_size
+        #: Called with the session id whenever a session's actor goes away for good
+        #: (normal exit, dropped after a crash, passivated, node stopping). Transports
+        #: use it to release the session's cluster-wide claim.
+        self.on_session_end: Callable[[str], None] | None = None
 
     # ----------------------------------------------------------------- lookup
 
@@ -119,7 +123,16 @@ class SessionSupervisor:
     def _forget(self, session: str, cell: Cell) -> None:
         if self.sessions.get(session) is cell:
             del self.sessions[session]
+            self._ended(session)
         self._intensity.pop(session, None)
+
+    def _ended(self, session: str) -> None:
+        hook = self.on_session_end
+        if hook is not None:
+            try:
+                hook(session)
+            except Exception:
+                log.exception("on_session_end hook failed for %s", session)
 
     # -------------------------------------------------------- passivation
 
@@ -151,6 +164,7 @@ class SessionSupervisor:
     def _passivate(self, session: str, cell: Cell) -> asyncio.Task[None]:
         del self.sessions[session]
         self._intensity.pop(session, None)
+        self._ended(session)
         self._stopping[session] = cell
         task = asyncio.get_running_loop().create_task(self._stop_cell(session, cell))
         self._background.add(task)
@@ -181,6 +195,8 @@ class SessionSupervisor:
             self._sweeper.cancel()
             self._sweeper = None
         cells = list(self.sessions.values())
+        for session in list(self.sessions):
+            self._ended(session)
         self.sessions.clear()
         per_cell = self.spec.shutdown_timeout if timeout is None else timeout
         error = AgentStopped(f"agent {self.spec.name!r} was stopped")

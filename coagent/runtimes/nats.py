@@ -1,0 +1,965 @@
+"""``NATSRuntime``: the same actors across processes and machines, over NATS.
+
+::
+
+    async with NATSRuntime.from_servers("nats://localhost:4222") as runtime:
+        await runtime.register(translator)
+        await idle_loop()
+
+A call to an actor that lives on this node never touches the network; a call to
+one elsewhere goes over NATS (see :mod:`coagent.transport.subjects` for the
+subjects and :mod:`coagent.transport.wire` for the headers). A session lives on
+exactly one node: the first message to a new session is load-balanced over the
+nodes serving its agent type (a queue group), and the node that receives it claims
+the session in a JetStream key-value bucket before serving it. Callers remember
+each session's owner and talk to it directly afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import re
+import secrets
+import socket
+from collections import OrderedDict, deque
+from typing import Any
+
+import msgspec
+
+from coagent.actors.address import Address, validate_session
+from coagent.actors.cell import Cell
+from coagent.actors.envelope import ASK, STREAM, TELL, Envelope, ReplyChannel, ReplyStream
+from coagent.actors.message import RawMessage, lookup_message_type
+from coagent.errors import (
+    AgentNotFound,
+    CoagentError,
+    DeadlineExceeded,
+    InvalidAddress,
+    MessageDecodeError,
+    RuntimeNotStarted,
+    TransportError,
+    UnknownMessage,
+)
+from coagent.runtimes.node import DEFAULT_TIMEOUT, Node, _as_address
+from coagent.supervision.spec import AgentSpec
+from coagent.supervision.tree import NodeTree
+from coagent.transport.claims import ClaimStore
+from coagent.transport.subjects import Subjects, validate_token
+from coagent.transport.wire import KIND_ASK, KIND_STREAM, KIND_TELL, decode_error, encode_error
+
+__all__ = ["NATSRuntime", "AgentInfo"]
+
+log = logging.getLogger("coagent.nats")
+
+_RESERVED_HEADERS = frozenset(
+    ("type", "kind", "session", "timeout", "call", "sender", "target", "owner", "error", "seq", "end")
+)
+_MAX_TIMEOUT = 24 * 3600.0
+_OWNER_CACHE_SIZE = 200_000
+
+
+class AgentInfo(msgspec.Struct):
+    """An agent type as announced by one node (``coagent agents``)."""
+
+    name: str
+    description: str
+    node: str
+    kind: str = ""
+
+
+def _default_node_name() -> str:
+    host = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:40] or "node"
+    return f"{host}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+class _RemoteReply:
+    """Stands in for the caller's future when the caller is on another node."""
+
+    __slots__ = ("rt", "reply", "call", "timer", "_done")
+
+    def __init__(self, rt: NATSRuntime, reply: str | None, call: str | None) -> None:
+        self.rt = rt
+        self.reply = reply
+        self.call = call
+        self.timer: asyncio.TimerHandle | None = None
+        self._done = False
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, raw: RawMessage | None) -> None:
+        if self._done:
+            return
+        self._done = True
+        self.rt._finish_call(self)
+        if self.reply is None:
+            return
+        headers = {"owner": self.rt.node_name}
+        if raw is None:
+            self.rt._publish(self.reply, b"", headers)
+        else:
+            headers["type"] = raw.header.get("type", "")
+            self.rt._publish(self.reply, raw.content, headers)
+
+    def set_exception(self, exc: BaseException) -> None:
+        if self._done:
+            return
+        self._done = True
+        self.rt._finish_call(self)
+        self.rt._reply_error(self.reply, exc)
+
+    def abandon(self) -> None:
+        self._done = True
+        self.rt._finish_call(self)
+
+
+class _RemoteStream:
+    """Stands in for the caller's ``ReplyChannel`` when the caller is on another node."""
+
+    __slots__ = ("rt", "reply", "call", "timer", "closed", "seq")
+
+    def __init__(self, rt: NATSRuntime, reply: str | None, call: str | None) -> None:
+        self.rt = rt
+        self.reply = reply
+        self.call = call
+        self.timer: asyncio.TimerHandle | None = None
+        self.closed = False
+        self.seq = 0
+
+    async def send(self, raw: RawMessage) -> bool:
+        if self.closed:
+            return False
+        if self.reply is not None:
+            self.seq += 1
+            self.rt._publish(self.reply, raw.content, {
+                "type": raw.header.get("type", ""), "seq": str(self.seq), "owner": self.rt.node_name,
+            })
+            await self.rt._backpressure()
+        return not self.closed
+
+    def close(self, error: BaseException | None = None) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.rt._finish_call(self)
+        if self.reply is None:
+            if error is not None:
+                log.warning("stream without a reply subject failed: %s", error)
+            return
+        self.seq += 1
+        if error is None:
+            self.rt._publish(self.reply, b"", {"end": "1", "seq": str(self.seq), "owner": self.rt.node_name})
+        else:
+            code, body = encode_error(error, debug=self.rt.debug)
+            self.rt._publish(self.reply, body, {
+                "error": code, "seq": str(self.seq), "owner": self.rt.node_name,
+            })
+
+    def abandon(self) -> None:
+        self.closed = True
+        self.rt._finish_call(self)
+
+
+class _CallerStream:
+    """The caller's side of a remote stream: ordered chunks into a ``ReplyChannel``."""
+
+    __slots__ = ("chan", "first", "seq", "typed")
+
+    def __init__(self, chan: ReplyChannel, first: asyncio.Future[str], typed: bool) -> None:
+        self.chan = chan
+        self.first = first
+        self.seq = 0
+        self.typed = typed
+
+
+class NATSRuntime(Node):
+    """A node connected to NATS; a drop-in for ``LocalRuntime``.
+
+    Args:
+        servers: one URL or a list (``nats://user:pass@host:4222``, ``tls://...``).
+        name: this node's name, unique in the cluster (default: host, pid and a random suffix).
+        prefix: the subject prefix shared by the cluster (default ``coagent``).
+        default_timeout: seconds a call may take when the caller gives none.
+        claim_ttl: seconds a claim survives without its owner refreshing it.
+        debug: send server tracebacks with error replies.
+        **connect_options: passed to ``nats.connect`` (``user_credentials``, ``nkeys_seed``,
+            ``tls``, ``token``, ``max_reconnect_attempts``, ``reconnect_time_wait``, ...).
+    """
+
+    runtime_kind = "nats"
+
+    def __init__(
+        self,
+        servers: str | list[str] = "nats://localhost:4222",
+        *,
+        name: str | None = None,
+        prefix: str = "coagent",
+        default_timeout: float = DEFAULT_TIMEOUT,
+        claim_ttl: float = 3600.0,
+        debug: bool = False,
+        **connect_options: Any,
+    ) -> None:
+        node_name = validate_token(name, "node name") if name else _default_node_name()
+        super().__init__(name=node_name, default_timeout=default_timeout)
+        self.servers = [servers] if isinstance(servers, str) else list(servers)
+        self.subjects = Subjects(prefix, node_name)
+        self.claim_ttl = claim_ttl
+        self.debug = debug
+        self.connect_options = connect_options
+        self.nc: Any = None
+        self.claims: ClaimStore | None = None
+        self._agent_subs: dict[str, Any] = {}
+        self._subs: list[Any] = []
+        self._calls: dict[str, tuple[Cell, Envelope]] = {}
+        self._claiming: dict[str, asyncio.Future[str]] = {}
+        self._claimed: set[str] = set()
+        self._owners: OrderedDict[Address, str] = OrderedDict()
+        self._type_cache: dict[str, str] = {}
+        self._streams: dict[str, _CallerStream] = {}
+        self._outbox: deque[tuple[str, bytes, dict[str, str] | None]] = deque()
+        self._outbox_wakeup = asyncio.Event()
+        self._outbox_task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._call_ids = itertools.count(1)
+        self._call_prefix = f"{node_name}-{secrets.token_hex(3)}-"
+        self._stream_inbox = ""
+        self._agent_prefix = f"{prefix}.a."
+
+    @property
+    def node_name(self) -> str:
+        return self.name
+
+    @classmethod
+    def from_servers(cls, servers: str | list[str] = "nats://localhost:4222", **options: Any) -> NATSRuntime:
+        """The seed's constructor: ``NATSRuntime.from_servers("nats://localhost:4222")``."""
+        return cls(servers, **options)
+
+    # ------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        import nats
+        from nats.errors import NoServersError
+
+        await super().start()
+        options = {
+            "servers": self.servers,
+            "name": f"coagent:{self.name}",
+            "max_reconnect_attempts": -1,
+            "reconnect_time_wait": 0.5,
+            "connect_timeout": 2,
+            "allow_reconnect": True,
+            "error_cb": self._on_error,
+            "disconnected_cb": self._on_disconnected,
+            "reconnected_cb": self._on_reconnected,
+            **self.connect_options,
+        }
+        try:
+            self.nc = await nats.connect(**options)
+        except (NoServersError, OSError, asyncio.TimeoutError) as exc:
+            self._started = False
+            raise TransportError(f"cannot connect to NATS at {', '.join(self.servers)}: {exc}") from None
+        self._outbox_task = asyncio.get_running_loop().create_task(self._run_outbox())
+        if await self.is_alive(self.name):
+            await self.nc.close()
+            self._started = False
+            raise CoagentError(f"a node named {self.name!r} is already running")
+        nc = self.nc
+        self._stream_inbox = nc.new_inbox()
+        self._subs = [
+            await nc.subscribe(self.subjects.node_wildcard(), cb=self._on_node_msg),
+            await nc.subscribe(self.subjects.ping(self.name), cb=self._on_ping),
+            await nc.subscribe(self.subjects.sys("ping"), cb=self._on_ping),
+            await nc.subscribe(self.subjects.sys("agents"), cb=self._on_agents),
+            await nc.subscribe(self.subjects.sys("tree"), cb=self._on_tree),
+            await nc.subscribe(self.subjects.sys("cancel"), cb=self._on_cancel),
+            await nc.subscribe(f"{self._stream_inbox}.*", cb=self._on_stream_msg),
+        ]
+        await nc.flush()
+        await self._open_claims()
+        self._spawn(self._refresh_claims_forever())
+
+    async def _open_claims(self) -> None:
+        try:
+            js = self.nc.jetstream(timeout=2)
+            self.claims = await ClaimStore.open(
+                js, f"{self.subjects.prefix}_sessions", self.name, self.is_alive, ttl=self.claim_ttl,
+            )
+        except Exception as exc:
+            self.claims = None
+            log.warning(
+                "JetStream is not available (%s): sessions are not claimed cluster-wide;"
+                " run nats-server with -js for exactly-one-owner sessions", exc,
+            )
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Stop taking sessions, stop local actors, release claims, close the connection."""
+        if self.nc is None:
+            await super().stop(timeout)
+            return
+        for sub in list(self._agent_subs.values()):
+            await _quietly(sub.unsubscribe())
+        self._agent_subs.clear()
+        await super().stop(timeout)
+        if self.claims is not None and not self.nc.is_closed:
+            await self.claims.release(sorted(self._claimed))
+        for task in list(self._background):
+            task.cancel()
+        for state in list(self._streams.values()):
+            state.chan.close(TransportError("the runtime stopped"))
+        self._streams.clear()
+        await self._drain_outbox()
+        if self._outbox_task is not None:
+            self._outbox_task.cancel()
+        nc, self.nc = self.nc, None
+        await _quietly(nc.flush(timeout=1))
+        await _quietly(nc.close())
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.debug("nats: %s", exc)
+
+    async def _on_disconnected(self) -> None:
+        if self._started:
+            log.warning("node %s lost its NATS connection; reconnecting", self.name)
+
+    async def _on_reconnected(self) -> None:
+        log.warning("node %s reconnected to NATS", self.name)
+        if self.claims is None:
+            self._spawn(self._open_claims())
+        self._spawn(self._refresh_claims_once())
+
+    # ---------------------------------------------------------- registration
+
+    async def register(self, spec: AgentSpec) -> None:
+        await super().register(spec)
+        try:
+            sub = await self.nc.subscribe(
+                self.subjects.agent(spec.name), queue="nodes", cb=self._on_agent_msg,
+            )
+            await self.nc.flush()  # the subscription is live before anyone is told it exists
+        except BaseException:
+            await super().deregister(spec.name)
+            raise
+        self._agent_subs[spec.name] = sub
+
+    async def deregister(self, *names: str) -> None:
+        for name in names:
+            sub = self._agent_subs.pop(name, None)
+            if sub is not None:
+                await _quietly(sub.unsubscribe())
+        await super().deregister(*names)
+
+    # ------------------------------------------------------- outgoing bytes
+
+    def _publish(self, subject: str, body: bytes, headers: dict[str, str] | None,
+                 reply: str = "") -> None:
+        self._outbox.append((subject, body, headers) if not reply else (subject, body, headers, reply))  # type: ignore[arg-type]
+        self._outbox_wakeup.set()
+
+    async def _backpressure(self) -> None:
+        if len(self._outbox) > 4096:
+            await asyncio.sleep(0)
+            while len(self._outbox) > 1024 and self.nc is not None:
+                await asyncio.sleep(0.001)
+
+    async def _run_outbox(self) -> None:
+        outbox = self._outbox
+        wakeup = self._outbox_wakeup
+        while True:
+            await wakeup.wait()
+            wakeup.clear()
+            while outbox:
+                await self._publish_one(outbox.popleft())
+
+    async def _publish_one(self, item: tuple) -> None:  # type: ignore[type-arg]
+        nc = self.nc
+        if nc is None:
+            return
+        try:
+            if len(item) == 4:
+                await nc.publish(item[0], item[1], reply=item[3], headers=item[2])
+            else:
+                await nc.publish(item[0], item[1], headers=item[2])
+        except Exception as exc:
+            log.warning("could not publish to %s: %s", item[0], exc)
+
+    async def _drain_outbox(self) -> None:
+        while self._outbox:
+            await self._publish_one(self._outbox.popleft())
+
+    def _reply_error(self, reply: str | None, exc: BaseException, **extra: str) -> None:
+        if reply is None:
+            log.warning("dropped a message without a reply subject: %s", exc)
+            return
+        code, body = encode_error(exc, debug=self.debug)
+        self._publish(reply, body, {"error": code, "owner": self.name, **extra})
+
+    # ------------------------------------------------------ serving requests
+
+    def _existing_cell(self, address: Address) -> Cell | None:
+        sup = self._types.get(address.name)
+        if sup is not None:
+            return sup.sessions.get(address.session)
+        return self._cells.get(address)
+
+    def _local_type_of(self, name: str) -> str | None:
+        if name in self._types:
+            return name
+        while "." in name:
+            name = name.rpartition(".")[0]
+            if name in self._types:
+                return name
+        return None
+
+    async def _on_agent_msg(self, msg: Any) -> None:
+        headers = msg.headers or {}
+        try:
+            type_name = msg.subject[len(self._agent_prefix):]
+            session = validate_session(headers.get("session", ""))
+            address = Address(headers.get("target") or type_name, session)
+        except CoagentError as exc:
+            self._reply_error(msg.reply, exc)
+            return
+        self._accept(msg, address, headers)
+
+    async def _on_node_msg(self, msg: Any) -> None:
+        try:
+            address = self.subjects.parse_node_subject(msg.subject)
+        except CoagentError as exc:
+            self._reply_error(msg.reply, exc)
+            return
+        self._accept(msg, address, msg.headers or {})
+
+    def _accept(self, msg: Any, address: Address, headers: dict[str, str]) -> None:
+        type_name = headers.get("type")
+        if not type_name:
+            self._reply_error(msg.reply, MessageDecodeError("missing 'type' header"))
+            return
+        try:
+            timeout = float(headers.get("timeout") or self.default_timeout)
+        except ValueError:
+            timeout = self.default_timeout
+        timeout = min(max(timeout, 0.0), _MAX_TIMEOUT)
+        raw = RawMessage(header={"type": type_name}, content=msg.data)
+        if len(headers) > 3:
+            for key, value in headers.items():
+                if key not in _RESERVED_HEADERS:
+                    raw.header[key] = value
+        cell = self._existing_cell(address)
+        if cell is not None:
+            self._deliver(cell, raw, msg.reply, headers, timeout)
+        else:
+            self._spawn(self._accept_new(msg, address, raw, headers, timeout))
+
+    async def _accept_new(self, msg: Any, address: Address, raw: RawMessage,
+                          headers: dict[str, str], timeout: float) -> None:
+        type_name = self._local_type_of(address.name)
+        if type_name is None:
+            self._reply_error(msg.reply, AgentNotFound(
+                f"no agent {address.name!r} on node {self.name}", address=str(address),
+            ), retry="1")
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                owner = await self._claim(type_name, address.session)
+                if owner != self.name:
+                    # Forward with the caller's own reply subject: the owner answers it directly.
+                    self._publish(self.subjects.session(owner, address), msg.data, headers, reply=msg.reply or "")
+                    return
+                cell = await self._resolve(address)
+        except TimeoutError:
+            self._reply_error(msg.reply, DeadlineExceeded(f"{address} did not start in time"))
+            return
+        except CoagentError as exc:
+            self._reply_error(msg.reply, exc)
+            return
+        except Exception as exc:
+            log.exception("accepting a message for %s failed", address)
+            self._reply_error(msg.reply, TransportError(f"{type(exc).__name__}: {exc}"))
+            return
+        self._deliver(cell, raw, msg.reply, headers, timeout)
+
+    def _deliver(self, cell: Cell, raw: RawMessage, reply: str | None, headers: dict[str, str],
+                 timeout: float) -> None:
+        loop = self._loop or asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        kind = headers.get("kind", KIND_ASK)
+        call = headers.get("call")
+        sender = None
+        sender_text = headers.get("sender")
+        if sender_text:
+            try:
+                sender = Address.parse(sender_text)
+            except InvalidAddress:
+                sender = None
+        sink: Any
+        if kind == KIND_STREAM:
+            sink = _RemoteStream(self, reply, call)
+            env = Envelope(raw, STREAM, sink, sender, deadline)
+        elif kind == KIND_TELL:
+            sink = None
+            env = Envelope(raw, TELL, None, sender, deadline)
+        else:
+            sink = _RemoteReply(self, reply, call)
+            env = Envelope(raw, ASK, sink, sender, deadline)
+        if sink is not None:
+            if call:
+                self._calls[call] = (cell, env)
+            sink.timer = loop.call_at(deadline, self._expire_call, cell, env)
+        try:
+            accepted = cell.deliver_nowait(env)
+        except CoagentError as exc:
+            if sink is not None:
+                env.fail(exc)
+            else:
+                self._reply_error(reply, exc)
+            return
+        if accepted:
+            if kind == KIND_TELL and reply:
+                self._publish(reply, b"", {"owner": self.name})
+            return
+        self._spawn(self._deliver_later(cell, env, reply, kind, deadline))
+
+    async def _deliver_later(self, cell: Cell, env: Envelope, reply: str | None, kind: str,
+                             deadline: float) -> None:
+        try:
+            await cell.deliver(env, deadline)
+        except CoagentError as exc:
+            if env.reply is not None:
+                env.fail(exc)
+            else:
+                self._reply_error(reply, exc)
+            return
+        if kind == KIND_TELL and reply:
+            self._publish(reply, b"", {"owner": self.name})
+
+    def _expire_call(self, cell: Cell, env: Envelope) -> None:
+        env.fail(DeadlineExceeded(f"the deadline of a call to {cell.address} passed"))
+        cell.cancel(env)
+
+    def _finish_call(self, sink: Any) -> None:
+        timer = sink.timer
+        if timer is not None:
+            timer.cancel()
+        if sink.call is not None:
+            self._calls.pop(sink.call, None)
+
+    async def _on_cancel(self, msg: Any) -> None:
+        entry = self._calls.pop(msg.data.decode("utf-8", "replace"), None)
+        if entry is not None:
+            cell, env = entry
+            cell.cancel(env)
+            env.reply.abandon()
+
+    async def _on_ping(self, msg: Any) -> None:
+        if msg.reply:
+            self._publish(msg.reply, self.name.encode(), None)
+
+    async def _on_agents(self, msg: Any) -> None:
+        if not msg.reply:
+            return
+        infos = [
+            AgentInfo(name=spec.name, description=spec.description, node=self.name,
+                      kind=getattr(spec.actor_class, "__name__", ""))
+            for spec in self.specs()
+        ]
+        self._publish(msg.reply, msgspec.json.encode(infos), None)
+
+    async def _on_tree(self, msg: Any) -> None:
+        if msg.reply:
+            self._publish(msg.reply, msgspec.json.encode(await self.tree()), None)
+
+    # --------------------------------------------------------------- claims
+
+    async def _claim(self, type_name: str, session: str) -> str:
+        """The node that owns ``type_name``'s ``session`` (claiming it for this node if free)."""
+        claims = self.claims
+        if claims is None:
+            return self.name
+        key = f"{type_name}.{session}"
+        pending = self._claiming.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        fut = asyncio.get_running_loop().create_future()
+        self._claiming[key] = fut
+        try:
+            owner = await claims.claim(key)
+        except BaseException as exc:
+            fut.set_exception(TransportError(f"claiming {key} failed: {exc}"))
+            fut.exception()  # retrieved: waiters re-raise it, nobody logs it
+            raise TransportError(f"claiming session {key} failed: {exc}") from None
+        finally:
+            self._claiming.pop(key, None)
+        if owner == self.name:
+            self._claimed.add(key)
+        fut.set_result(owner)
+        return owner
+
+    async def _refresh_claims_once(self) -> None:
+        if self.claims is None:
+            return
+        keys = [f"{name}.{session}" for name, sup in self._types.items() for session in sup.sessions]
+        lost = await self.claims.refresh(keys)
+        for key in lost:
+            log.warning("session %s is now owned by another node; stopping it here", key)
+            name, _, session = key.rpartition(".")
+            sup = self._types.get(name)
+            if sup is not None:
+                cell = sup.sessions.get(session)
+                if cell is not None and cell.idle:
+                    await sup.passivate(session)
+
+    async def _refresh_claims_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.claim_ttl / 3)
+            try:
+                await self._refresh_claims_once()
+            except Exception as exc:
+                log.warning("refreshing claims failed: %s", exc)
+
+    async def is_alive(self, node: str) -> bool:
+        """Whether node ``node`` answers its liveness ping (no responders: it is gone)."""
+        from nats.errors import NoRespondersError
+        from nats.errors import TimeoutError as NatsTimeout
+
+        try:
+            await self.nc.request(self.subjects.ping(node), b"", timeout=1.0)
+            return True
+        except NoRespondersError:
+            return False
+        except NatsTimeout:
+            return True  # slow, not gone: calls to it fail by their own deadlines
+
+    # ----------------------------------------------------------------- calls
+
+    async def _placement(self, address: Address, deadline: float) -> str | None:
+        """``None`` if ``address`` is served here, else the owner node (``""``: unknown)."""
+        if self._existing_cell(address) is not None:
+            return None
+        type_name = self._local_type_of(address.name)
+        if type_name is None:
+            return self._owners.get(address, "")
+        try:
+            async with asyncio.timeout_at(deadline):
+                owner = await self._claim(type_name, address.session)
+        except TimeoutError:
+            raise DeadlineExceeded(f"claiming {address} did not finish in time") from None
+        return None if owner == self.name else owner
+
+    async def ask(self, address: Address | str, msg: Any, *, timeout: float | None = None,
+                  sender: Address | None = None) -> Any:
+        if address.__class__ is not Address:
+            address = _as_address(address)
+        if self._existing_cell(address) is not None:  # type: ignore[arg-type]
+            return await super().ask(address, msg, timeout=timeout, sender=sender)
+        loop = self._loop or asyncio.get_running_loop()
+        limit = self.default_timeout if timeout is None else timeout
+        deadline = loop.time() + limit
+        owner = await self._placement(address, deadline)  # type: ignore[arg-type]
+        if owner is None:
+            return await super().ask(address, msg, timeout=max(0.0, deadline - loop.time()), sender=sender)
+        typed = msg.__class__ is not RawMessage
+        raw = msg.encode() if typed else msg
+        reply = await self._request(address, raw, KIND_ASK, deadline, sender, owner)  # type: ignore[arg-type]
+        headers = reply.headers or {}
+        type_name = headers.get("type")
+        if not type_name:
+            return None
+        if not typed:
+            return RawMessage(header={"type": type_name}, content=reply.data)
+        return _decode_typed(type_name, reply.data)
+
+    async def tell(self, address: Address | str, msg: Any, *, timeout: float | None = None,
+                   sender: Address | None = None) -> None:
+        if address.__class__ is not Address:
+            address = _as_address(address)
+        if self._existing_cell(address) is not None:  # type: ignore[arg-type]
+            return await super().tell(address, msg, timeout=timeout, sender=sender)
+        loop = self._loop or asyncio.get_running_loop()
+        deadline = loop.time() + (self.default_timeout if timeout is None else timeout)
+        owner = await self._placement(address, deadline)  # type: ignore[arg-type]
+        if owner is None:
+            return await super().tell(address, msg, timeout=max(0.0, deadline - loop.time()), sender=sender)
+        raw = msg if msg.__class__ is RawMessage else msg.encode()
+        await self._request(address, raw, KIND_TELL, deadline, sender, owner)  # type: ignore[arg-type]
+
+    def stream(self, address: Address | str, msg: Any, *, timeout: float | None = None,
+               sender: Address | None = None) -> ReplyStream:
+        address = _as_address(address)
+        return ReplyStream(lambda: self._open_stream(address, msg, timeout, sender))
+
+    async def _open_stream(self, address: Address, msg: Any, timeout: float | None,
+                           sender: Address | None) -> tuple[ReplyChannel, Any, Any]:
+        loop = self._loop or asyncio.get_running_loop()
+        limit = self.default_timeout if timeout is None else timeout
+        deadline = loop.time() + limit
+        owner = await self._placement(address, deadline)
+        if owner is None:
+            return await self._open_local_stream(address, msg, max(0.0, deadline - loop.time()), sender)
+        typed = msg.__class__ is not RawMessage
+        raw = msg.encode() if typed else msg
+        attempts = 0
+        while True:
+            attempts += 1
+            call = self._new_call_id()
+            chan = ReplyChannel()
+            state = _CallerStream(chan, loop.create_future(), typed)
+            self._streams[call] = state
+            subject, headers = self._route(address, raw, KIND_STREAM, deadline, sender, owner, call)
+            self._publish(subject, raw.content, headers, reply=f"{self._stream_inbox}.{call}")
+            try:
+                async with asyncio.timeout_at(deadline):
+                    outcome = await state.first
+            except TimeoutError:
+                self._streams.pop(call, None)
+                self._send_cancel(call)
+                raise DeadlineExceeded(f"no reply from {address} within {limit:g}s") from None
+            except asyncio.CancelledError:
+                self._streams.pop(call, None)
+                self._send_cancel(call)
+                raise
+            if outcome == "ok":
+                break
+            self._streams.pop(call, None)
+            owner = self._after_no_responders(address, owner, attempts)
+
+        def expire() -> None:
+            if self._streams.pop(call, None) is not None:
+                chan.close(DeadlineExceeded(f"stream from {address} did not finish within {limit:g}s"))
+                self._send_cancel(call)
+
+        def cancel() -> None:
+            if self._streams.pop(call, None) is not None:
+                chan.abandon()
+                self._send_cancel(call)
+
+        return chan, cancel, loop.call_at(deadline, expire)
+
+    def _new_call_id(self) -> str:
+        return f"{self._call_prefix}{next(self._call_ids)}"
+
+    def _route(self, address: Address, raw: RawMessage, kind: str, deadline: float,
+               sender: Address | None, owner: str, call: str) -> tuple[str, dict[str, str]]:
+        loop = self._loop or asyncio.get_running_loop()
+        headers = {
+            "type": raw.header.get("type", ""),
+            "kind": kind,
+            "timeout": f"{max(0.0, deadline - loop.time()):.3f}",
+            "call": call,
+        }
+        for key, value in raw.header.items():
+            if key not in _RESERVED_HEADERS and key != "content_type":
+                headers[key] = value
+        if sender is not None:
+            headers["sender"] = str(sender)
+        if owner:
+            return self.subjects.session(owner, address), headers
+        headers["session"] = address.session
+        type_name = self._type_cache.get(address.name) or address.name
+        if type_name != address.name:
+            headers["target"] = address.name
+        return self.subjects.agent(type_name), headers
+
+    def _after_no_responders(self, address: Address, owner: str, attempts: int) -> str:
+        """Pick the next route after "no responders"; raise when there is none left."""
+        if attempts > 8:
+            raise AgentNotFound(f"no node serves {address.name!r}", address=str(address))
+        if owner:
+            self._owners.pop(address, None)  # the owner is gone: back to the queue group
+            return ""
+        current = self._type_cache.get(address.name) or address.name
+        if "." in current:
+            self._type_cache[address.name] = current.rpartition(".")[0]  # maybe a supervisor's child
+            return ""
+        self._type_cache.pop(address.name, None)
+        raise AgentNotFound(f"no node serves agent {address.name!r}", address=str(address))
+
+    def _remember_owner(self, address: Address, owner: str | None) -> None:
+        if not owner or owner == self.name:
+            return
+        owners = self._owners
+        if owners.get(address) != owner:
+            owners[address] = owner
+            if len(owners) > _OWNER_CACHE_SIZE:
+                owners.popitem(last=False)
+
+    async def _request(self, address: Address, raw: RawMessage, kind: str, deadline: float,
+                       sender: Address | None, owner: str) -> Any:
+        from nats.errors import ConnectionClosedError, NoRespondersError
+        from nats.errors import TimeoutError as NatsTimeout
+
+        nc = self.nc
+        if nc is None:
+            raise RuntimeNotStarted(f"node {self.name} is not connected")
+        loop = self._loop or asyncio.get_running_loop()
+        attempts = 0
+        retried_moved = False
+        while True:
+            attempts += 1
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise DeadlineExceeded(f"no reply from {address} before the deadline", address=str(address))
+            call = self._new_call_id()
+            subject, headers = self._route(address, raw, kind, deadline, sender, owner, call)
+            try:
+                reply = await nc.request(subject, raw.content, timeout=remaining, headers=headers)
+            except NoRespondersError:
+                owner = self._after_no_responders(address, owner, attempts)
+                continue
+            except NatsTimeout:
+                self._send_cancel(call)
+                raise DeadlineExceeded(
+                    f"no reply from {address} within {remaining:.3g}s", address=str(address),
+                ) from None
+            except asyncio.CancelledError:
+                self._send_cancel(call)
+                raise
+            except ConnectionClosedError:
+                raise TransportError("the NATS connection is closed") from None
+            except Exception as exc:
+                if isinstance(exc, CoagentError):
+                    raise
+                raise TransportError(f"{type(exc).__name__}: {exc}") from None
+            headers = reply.headers or {}
+            error = headers.get("error")
+            if error is not None:
+                if headers.get("retry") and not retried_moved:
+                    retried_moved = True  # the node no longer serves it: ask the queue group
+                    self._owners.pop(address, None)
+                    owner = ""
+                    continue
+                raise decode_error(error, reply.data)
+            self._remember_owner(address, headers.get("owner"))
+            return reply
+
+    def _send_cancel(self, call: str) -> None:
+        self._publish(self.subjects.sys("cancel"), call.encode(), None)
+
+    async def _on_stream_msg(self, msg: Any) -> None:
+        call = msg.subject.rpartition(".")[2]
+        state = self._streams.get(call)
+        if state is None:
+            return
+        headers = msg.headers or {}
+        first = state.first
+        if headers.get("Status") == "503":
+            if not first.done():
+                first.set_result("no-responders")
+            return
+        if not first.done():
+            first.set_result("ok")
+        try:
+            seq = int(headers.get("seq", "0"))
+        except ValueError:
+            seq = -1
+        chan = state.chan
+        if seq != state.seq + 1:
+            self._streams.pop(call, None)
+            chan.close(TransportError(f"stream lost messages (expected #{state.seq + 1}, got #{seq})"))
+            self._send_cancel(call)
+            return
+        state.seq = seq
+        error = headers.get("error")
+        if error is not None:
+            self._streams.pop(call, None)
+            chan.close(decode_error(error, msg.data))
+            return
+        if headers.get("end"):
+            self._streams.pop(call, None)
+            chan.close()
+            return
+        type_name = headers.get("type", "")
+        if state.typed:
+            try:
+                chan.put_nowait(_decode_typed(type_name, msg.data))
+            except CoagentError as exc:
+                self._streams.pop(call, None)
+                chan.close(exc)
+                self._send_cancel(call)
+        else:
+            chan.put_nowait(RawMessage(header={"type": type_name}, content=msg.data))
+
+    # ------------------------------------------------------------ discovery
+
+    async def _scatter(self, what: str, timeout: float) -> list[bytes]:
+        nc = self.nc
+        if nc is None:
+            raise RuntimeNotStarted(f"node {self.name} is not connected")
+        inbox = nc.new_inbox()
+        replies: list[bytes] = []
+        arrived = asyncio.Event()
+
+        async def collect(msg: Any) -> None:
+            replies.append(msg.data)
+            arrived.set()
+
+        sub = await nc.subscribe(inbox, cb=collect)
+        try:
+            await nc.publish(self.subjects.sys(what), b"", reply=inbox)
+            await nc.flush()
+            loop = asyncio.get_running_loop()
+            end = loop.time() + timeout
+            quiet = min(0.25, timeout)
+            while True:
+                left = end - loop.time()
+                if left <= 0:
+                    break
+                arrived.clear()
+                try:
+                    async with asyncio.timeout(quiet if replies else left):
+                        await arrived.wait()
+                except TimeoutError:
+                    if replies:
+                        break
+        finally:
+            await _quietly(sub.unsubscribe())
+        return replies
+
+    async def nodes(self, timeout: float = 1.0) -> list[str]:
+        """Names of every node answering on this prefix."""
+        return sorted(r.decode() for r in await self._scatter("ping", timeout))
+
+    async def agents(self, timeout: float = 1.0) -> list[AgentInfo]:
+        """Every agent type registered on any node (one entry per node serving it)."""
+        out: list[AgentInfo] = []
+        for blob in await self._scatter("agents", timeout):
+            try:
+                out.extend(msgspec.json.decode(blob, type=list[AgentInfo]))
+            except msgspec.DecodeError:
+                log.warning("a node sent an unreadable agent list")
+        return sorted(out, key=lambda a: (a.name, a.node))
+
+    async def cluster_tree(self, timeout: float = 1.0) -> list[NodeTree]:
+        """The supervision tree of every node on this prefix."""
+        trees = []
+        for blob in await self._scatter("tree", timeout):
+            try:
+                trees.append(msgspec.json.decode(blob, type=NodeTree))
+            except msgspec.DecodeError:
+                log.warning("a node sent an unreadable tree")
+        return sorted(trees, key=lambda t: t.node)
+
+
+def _decode_typed(type_name: str, data: bytes) -> Any:
+    cls = lookup_message_type(type_name)
+    if cls is None:
+        raise UnknownMessage(
+            f"reply type {type_name!r} is not defined in this process; import its module"
+            " or call with a RawMessage", type=type_name,
+        )
+    return cls.decode_content(data)
+
+
+async def _quietly(awaitable: Any) -> None:
+    try:
+        await awaitable
+    except Exception:
+        pass
