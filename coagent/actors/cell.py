@@ -263,15 +263,19 @@ class Cell:
             self._final_error = error or AgentStopped(f"{self.address} was stopped")
         self._stop = _EXIT_SHUTDOWN
         current = asyncio.current_task()
-        if self._task is None or self._task is current:
-            await self._stop_now(final)
+        if self._task is current:
+            await self._stop_now(final)  # stopping itself from its own handler
             return
         loop = asyncio.get_running_loop()
+        existing = self._task is not None
+        if not existing:
+            # Run the stop in the cell's own task so that the timeout below can cancel it.
+            self._task = loop.create_task(self._run())
         waiter = loop.create_future()
         if self._stop_waiters is None:
             self._stop_waiters = []
         self._stop_waiters.append(waiter)
-        if self.status == CellStatus.RESTARTING and self._current is None:
+        if existing and self.status == CellStatus.RESTARTING and self._current is None:
             # Sleeping in a restart backoff: nothing to finish.
             self._kill()
         try:
@@ -284,7 +288,14 @@ class Cell:
             self._kill()
             task = self._task
             if task is not None:
-                await asyncio.wait([task], timeout=timeout)
+                await asyncio.wait([task], timeout=max(timeout or 0.0, 1.0))
+                if self._task is task and task.done():
+                    # Cancelled before it ever ran, so its own clean-up never happened.
+                    self._task = None
+                    self._killing = False
+                    self.instance = None
+                    self.status = CellStatus.STOPPED if final else CellStatus.RESTARTING
+                    self._resolve_stop_waiters()
         if self._task is None and self.instance is not None:
             await self._stop_now(final)  # the task ended without reaching the stop
         elif final:
@@ -353,13 +364,16 @@ class Cell:
         self.status = CellStatus.RUNNING
         self._resolve_ready_waiters()
 
-    def _resolve_ready_waiters(self) -> None:
+    def _resolve_ready_waiters(self, error: BaseException | None = None) -> None:
         waiters = self._ready_waiters
         if waiters:
             self._ready_waiters = None
             for fut in waiters:
                 if not fut.done():
-                    fut.set_result(None)
+                    if error is None:
+                        fut.set_result(None)
+                    else:
+                        fut.set_exception(error)
 
     async def wait_ready(self) -> None:
         """Start the instance if needed and wait until it runs (or the cell stops for good)."""
@@ -612,6 +626,7 @@ class Cell:
             except Exception as start_exc:
                 self.last_error = _describe(start_exc)
                 log.warning("%s failed to restart: %s", self.address, self.last_error)
+                self._resolve_ready_waiters(as_coagent_error(start_exc))
                 decision = self.parent.child_exited(self, start_exc)
 
     async def _start_or_recover(self) -> bool:
@@ -626,6 +641,7 @@ class Cell:
             if self.mailbox:
                 env = self.mailbox.popleft()
                 env.fail(error)
+            self._resolve_ready_waiters(error)  # e.g. callers of its children
             return await self._apply(self.parent.child_exited(self, exc), exc)
 
     # ------------------------------------------------------------- inspection

@@ -185,6 +185,8 @@ class NATSRuntime(Node):
         default_timeout: seconds a call may take when the caller gives none.
         claim_ttl: seconds a claim survives without its owner refreshing it.
         debug: send server tracebacks with error replies.
+        announce: answer discovery (``coagent tree``/``agents``) and own sessions; the CLI's
+            client connections pass ``False`` so that they do not show up as nodes.
         **connect_options: passed to ``nats.connect`` (``user_credentials``, ``nkeys_seed``,
             ``tls``, ``token``, ``max_reconnect_attempts``, ``reconnect_time_wait``, ...).
     """
@@ -200,6 +202,7 @@ class NATSRuntime(Node):
         default_timeout: float = DEFAULT_TIMEOUT,
         claim_ttl: float = 3600.0,
         debug: bool = False,
+        announce: bool = True,
         **connect_options: Any,
     ) -> None:
         node_name = validate_token(name, "node name") if name else _default_node_name()
@@ -208,6 +211,7 @@ class NATSRuntime(Node):
         self.subjects = Subjects(prefix, node_name)
         self.claim_ttl = claim_ttl
         self.debug = debug
+        self.announce = announce
         self.connect_options = connect_options
         self.nc: Any = None
         self.claims: ClaimStore | None = None
@@ -262,24 +266,26 @@ class NATSRuntime(Node):
             self._started = False
             raise TransportError(f"cannot connect to NATS at {', '.join(self.servers)}: {exc}") from None
         self._outbox_task = asyncio.get_running_loop().create_task(self._run_outbox())
-        if await self.is_alive(self.name):
+        if self.announce and await self.is_alive(self.name):
             await self.nc.close()
             self._started = False
             raise CoagentError(f"a node named {self.name!r} is already running")
         nc = self.nc
         self._stream_inbox = nc.new_inbox()
-        self._subs = [
-            await nc.subscribe(self.subjects.node_wildcard(), cb=self._on_node_msg),
-            await nc.subscribe(self.subjects.ping(self.name), cb=self._on_ping),
-            await nc.subscribe(self.subjects.sys("ping"), cb=self._on_ping),
-            await nc.subscribe(self.subjects.sys("agents"), cb=self._on_agents),
-            await nc.subscribe(self.subjects.sys("tree"), cb=self._on_tree),
-            await nc.subscribe(self.subjects.sys("cancel"), cb=self._on_cancel),
-            await nc.subscribe(f"{self._stream_inbox}.*", cb=self._on_stream_msg),
-        ]
+        self._subs = [await nc.subscribe(f"{self._stream_inbox}.*", cb=self._on_stream_msg)]
+        if self.announce:
+            self._subs += [
+                await nc.subscribe(self.subjects.node_wildcard(), cb=self._on_node_msg),
+                await nc.subscribe(self.subjects.ping(self.name), cb=self._on_ping),
+                await nc.subscribe(self.subjects.sys("ping"), cb=self._on_ping),
+                await nc.subscribe(self.subjects.sys("agents"), cb=self._on_agents),
+                await nc.subscribe(self.subjects.sys("tree"), cb=self._on_tree),
+                await nc.subscribe(self.subjects.sys("cancel"), cb=self._on_cancel),
+            ]
         await nc.flush()
-        await self._open_claims()
-        self._spawn(self._refresh_claims_forever())
+        if self.announce:
+            await self._open_claims()
+            self._spawn(self._refresh_claims_forever())
 
     async def _open_claims(self) -> None:
         try:

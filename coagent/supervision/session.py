@@ -82,7 +82,7 @@ class SessionSupervisor:
 
     def _evict_one(self) -> None:
         for session, cell in self.sessions.items():
-            if cell.idle:
+            if cell.idle and _quiet(cell, float("inf")):
                 self._passivate(session, cell)
                 return
         raise TooManySessions(
@@ -152,7 +152,7 @@ class SessionSupervisor:
         horizon = time.monotonic() - timeout
         expired = [
             (session, cell) for session, cell in self.sessions.items()
-            if cell.idle and cell.last_active <= horizon
+            if cell.idle and _quiet(cell, horizon)
         ]
         for session, cell in expired:
             self._passivate(session, cell)
@@ -181,7 +181,7 @@ class SessionSupervisor:
     async def passivate(self, session: str) -> bool:
         """Passivate ``session`` now if it is idle; ``True`` if it was."""
         cell = self.sessions.get(session)
-        if cell is None or not cell.idle:
+        if cell is None or not cell.idle or not _quiet(cell, float("inf")):
             return False
         await self._passivate(session, cell)
         return True
@@ -223,3 +223,20 @@ class SessionSupervisor:
     def __repr__(self) -> str:
         return f"<SessionSupervisor {self.spec.name} sessions={len(self.sessions)}>"
 
+
+
+def _quiet(cell: Cell, horizon: float) -> bool:
+    """No task, no mail and no activity since ``horizon``, in ``cell`` and all its descendants.
+
+    Messages to a supervisor's children go straight to their cells, so a session
+    is idle only when its whole subtree is.
+    """
+    if cell.busy or cell.mailbox or cell.last_active > horizon:
+        return False
+    inst = cell.instance
+    child_cells = getattr(inst, "child_cells", None)
+    if child_cells is not None and not all(_quiet(c, horizon) for c in child_cells()):
+        return False
+    if cell.children and not all(_quiet(c, horizon) for c in cell.children.values()):
+        return False
+    return True

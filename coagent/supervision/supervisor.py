@@ -67,6 +67,10 @@ class Supervisor(Actor):
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        if not isinstance(max_restarts, int) or max_restarts < 0:
+            raise ValueError(f"max_restarts must be an integer >= 0, got {max_restarts!r}")
+        if not period > 0:
+            raise ValueError(f"period must be > 0 seconds, got {period!r}")
         names = [c.name for c in children]
         if len(set(names)) != len(names):
             raise ValueError(f"child names must be unique, got {names}")
