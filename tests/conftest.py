@@ -20,3 +20,15 @@ async def runtime():
 def _reset_journal():
     Stateful.events = []
     yield
+
+
+@pytest.fixture(scope="module")
+def nats_server():
+    """A real nats-server (JetStream on) on a free port, for the tests of one module."""
+    from coagent.testing import NATSServer
+
+    server = NATSServer().start()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -1,18 +1,68 @@
-"""``coagent`` commands."""
+"""``coagent`` commands: ``node``, ``tree``, ``agents``, ``demo``, and the seed's send form.
+
+::
+
+    coagent node examples/translator/translator.py --server nats://localhost:4222
+    coagent tree --server nats://localhost:4222
+    coagent agents --namespace team
+    coagent translator -H type:ChatMessage --chat -d '{"role": "user", "content": "你好"}'
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
+from typing import Any, Coroutine
 
 import click
 
+from coagent.errors import CoagentError
+
 __all__ = ["main", "cli"]
 
+DEFAULT_SERVER = "nats://localhost:4222"
+SERVER_HELP = "NATS server URL (user:password@ or a token in the URL authenticate)."
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _Group(click.Group):
+    """Treats an unknown first word as an agent address, as the seed CLI did."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):  # type: ignore[no-untyped-def]
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            return "send", self.commands["send"], args
+        return super().resolve_command(ctx, args)
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.command_path, "[OPTIONS] COMMAND [ARGS]... | ADDRESS -H type:NAME [-d JSON]")
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="coagent")
 def cli() -> None:
-    """Coagent: agents as supervised actors, in one process or distributed over NATS."""
+    """Coagent: agents as supervised actors, in one process or distributed over NATS.
+
+    Send a message to an agent: coagent ADDRESS -H type:NAME -d JSON [--stream|--chat]
+    """
+
+
+def _run(coro: Coroutine[Any, Any, Any], use_uvloop: bool = False) -> Any:
+    """Run ``coro``; expected failures print one line and exit non-zero."""
+    try:
+        if use_uvloop:
+            import uvloop
+
+            return uvloop.run(coro)
+        return asyncio.run(coro)
+    except CoagentError as exc:
+        click.secho(f"Error: {exc}", fg="red", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def _level(verbose: int) -> str:
+    return {0: "WARNING", 1: "INFO"}.get(verbose, "DEBUG")
 
 
 @cli.command()
@@ -26,12 +76,200 @@ def demo(uvloop: bool) -> None:
     _run(run_demo(), uvloop)
 
 
-def _run(coro, use_uvloop: bool = False):  # type: ignore[no-untyped-def]
-    if use_uvloop:
-        import uvloop
+@cli.command()
+@click.argument("target")
+@click.option("--server", "-s", default=None, help=SERVER_HELP + " Without it: the in-process runtime.")
+@click.option("--name", "-n", default=None, help="Node name, unique in the cluster.")
+@click.option("--prefix", default="coagent", show_default=True, help="Subject prefix of the cluster.")
+@click.option("--creds", default=None, type=click.Path(exists=True, dir_okay=False), help="NATS credentials file.")
+@click.option("--uvloop/--no-uvloop", default=False, help="Run on uvloop.")
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+def node(target: str, server: str | None, name: str | None, prefix: str, creds: str | None,
+         uvloop: bool, verbose: int) -> None:
+    """Serve the AgentSpecs found in TARGET (module or file.py, optionally :attr) until SIGINT/SIGTERM."""
+    from coagent.cli.loader import SpecLoadError, load_specs
+    from coagent.logging import set_stderr_logger
 
-        return uvloop.run(coro)
-    return asyncio.run(coro)
+    set_stderr_logger(_level(verbose))
+    try:
+        specs = load_specs(target)
+    except SpecLoadError as exc:
+        click.secho(f"Error: {exc}", fg="red", err=True)
+        sys.exit(2)
+    _run(_serve(specs, server, name, prefix, creds), uvloop)
+
+
+async def _serve(specs: list, server: str | None, name: str | None, prefix: str,  # type: ignore[type-arg]
+                 creds: str | None) -> None:
+    from coagent.core import idle_loop
+
+    runtime: Any
+    if server is None:
+        from coagent.runtimes import LocalRuntime
+
+        runtime = LocalRuntime(name=name)
+        where = "the in-process runtime (no --server: nothing outside this process can reach it)"
+    else:
+        from coagent.runtimes import NATSRuntime
+
+        options: dict[str, Any] = {"name": name, "prefix": prefix}
+        if creds:
+            options["user_credentials"] = creds
+        runtime = NATSRuntime.from_servers(server, **options)
+        where = server
+    async with runtime:
+        for spec in specs:
+            await runtime.register(spec)
+        names = ", ".join(spec.name for spec in specs)
+        click.echo(f"node {runtime.name} serving [{names}] on {where}; Ctrl-C or SIGTERM stops it", err=True)
+        await idle_loop()
+        click.echo(f"node {runtime.name} stopping", err=True)
+
+
+async def _client(server: str, prefix: str, creds: str | None):  # type: ignore[no-untyped-def]
+    from coagent.runtimes import NATSRuntime
+
+    options: dict[str, Any] = {"prefix": prefix, "announce": False, "connect_deadline": 3.0}
+    if creds:
+        options["user_credentials"] = creds
+    return NATSRuntime.from_servers(server, **options)
+
+
+_client_options = [
+    click.option("--server", "-s", default=DEFAULT_SERVER, show_default=True, help=SERVER_HELP),
+    click.option("--prefix", default="coagent", show_default=True, help="Subject prefix of the cluster."),
+    click.option("--creds", default=None, type=click.Path(exists=True, dir_okay=False), help="NATS credentials file."),
+]
+
+
+def client_options(func):  # type: ignore[no-untyped-def]
+    for option in reversed(_client_options):
+        func = option(func)
+    return func
+
+
+@cli.command()
+@client_options
+@click.option("--json", "as_json", is_flag=True, help="Print the trees as JSON.")
+@click.option("--timeout", default=1.0, show_default=True, help="Seconds to wait for nodes to answer.")
+def tree(server: str, prefix: str, creds: str | None, as_json: bool, timeout: float) -> None:
+    """Show the supervision tree of every node: agent types, sessions, children."""
+
+    async def go() -> None:
+        async with await _client(server, prefix, creds) as rt:
+            trees = await rt.cluster_tree(timeout=timeout)
+        if as_json:
+            click.echo(json.dumps([t.to_dict() for t in trees], indent=2, ensure_ascii=False))
+            return
+        if not trees:
+            click.echo(f"no nodes answered on {server} (prefix {prefix!r})")
+            return
+        from coagent.cli.render import render_trees
+
+        render_trees(trees)
+
+    _run(go())
+
+
+@cli.command()
+@client_options
+@click.option("--namespace", "-N", default=None, help="Only agents under this namespace (e.g. team).")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option("--timeout", default=1.0, show_default=True, help="Seconds to wait for nodes to answer.")
+def agents(server: str, prefix: str, creds: str | None, namespace: str | None, as_json: bool,
+           timeout: float) -> None:
+    """List the registered agent types, their descriptions and the nodes serving them."""
+
+    async def go() -> None:
+        async with await _client(server, prefix, creds) as rt:
+            infos = await rt.agents(timeout=timeout)
+        grouped: dict[str, dict[str, Any]] = {}
+        for info in infos:
+            if namespace and not info.name.startswith(namespace.rstrip(".") + "."):
+                continue
+            entry = grouped.setdefault(info.name, {
+                "name": info.name, "description": info.description, "kind": info.kind, "nodes": [],
+            })
+            entry["nodes"].append(info.node)
+        rows = [grouped[name] for name in sorted(grouped)]
+        if as_json:
+            click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+            return
+        if not rows:
+            click.echo("no agents registered" + (f" under {namespace!r}" if namespace else ""))
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table("agent", "description", "kind", "nodes")
+        for row in rows:
+            table.add_row(row["name"], row["description"], row["kind"], ", ".join(row["nodes"]))
+        Console().print(table)
+
+    _run(go())
+
+
+@cli.command(hidden=True)
+@click.argument("address")
+@click.option("-H", "--header", "headers", multiple=True, help="A message header, NAME:VALUE (type:NAME is required).")
+@click.option("-d", "--data", default="", help="The message body (JSON).")
+@click.option("--stream", is_flag=True, help="Stream the replies.")
+@click.option("--oneline", is_flag=True, help="Print streamed replies without newlines.")
+@click.option("-F", "--filter", "filter_", default=".", show_default=True, help="jq-style path applied to each reply.")
+@click.option("--chat", is_flag=True, help="Shorthand for --stream -F .content.content --oneline.")
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds the call may take.")
+@client_options
+@click.option("--level", default="ERROR", show_default=True, help="Logging level.")
+def send(address: str, headers: tuple[str, ...], data: str, stream: bool, oneline: bool, filter_: str,
+         chat: bool, timeout: float, server: str, prefix: str, creds: str | None, level: str) -> None:
+    """Send a message to ADDRESS (name[:session]) and print the reply as JSON."""
+    from coagent.actors.address import Address, new_session_id
+    from coagent.actors.message import RawMessage
+    from coagent.cli.output import FilterError, apply_filter, format_value, message_to_json
+    from coagent.logging import set_stderr_logger
+
+    set_stderr_logger(level)
+    if chat:
+        stream, oneline, filter_ = True, True, ".content.content"
+    header: dict[str, str] = {}
+    for item in headers:
+        key, sep, value = item.partition(":")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected NAME:VALUE, got {item!r}", param_hint="-H/--header")
+        header[key.strip()] = value.strip()
+    if not header.get("type"):
+        raise click.UsageError("give the message type with -H type:NAME (e.g. -H type:ChatMessage)")
+    try:
+        apply_filter(None, filter_)
+        name, _, session = address.partition(":")
+        addr = Address(name, session or new_session_id())
+    except (FilterError, CoagentError) as exc:
+        raise click.UsageError(str(exc)) from None
+    msg = RawMessage(header=header, content=data.encode())
+    end = "" if oneline else "\n"
+
+    def show(raw: RawMessage | None) -> None:
+        if raw is None:
+            return
+        value = apply_filter(message_to_json(raw), filter_)
+        if value is None and filter_ != ".":
+            return
+        click.echo(format_value(value), nl=False)
+        click.echo(end, nl=False)
+        sys.stdout.flush()
+
+    async def go() -> None:
+        async with await _client(server, prefix, creds) as rt:
+            if stream:
+                async with rt.stream(addr, msg, timeout=timeout) as replies:
+                    async for chunk in replies:
+                        show(chunk)
+                if oneline:
+                    click.echo()
+            else:
+                show(await rt.ask(addr, msg, timeout=timeout))
+
+    _run(go())
 
 
 def main() -> None:

@@ -203,6 +203,7 @@ class NATSRuntime(Node):
         claim_ttl: float = 3600.0,
         debug: bool = False,
         announce: bool = True,
+        connect_deadline: float = 5.0,
         **connect_options: Any,
     ) -> None:
         node_name = validate_token(name, "node name") if name else _default_node_name()
@@ -212,6 +213,7 @@ class NATSRuntime(Node):
         self.claim_ttl = claim_ttl
         self.debug = debug
         self.announce = announce
+        self.connect_deadline = connect_deadline
         self.connect_options = connect_options
         self.nc: Any = None
         self.claims: ClaimStore | None = None
@@ -261,10 +263,14 @@ class NATSRuntime(Node):
             **self.connect_options,
         }
         try:
-            self.nc = await nats.connect(**options)
-        except (NoServersError, OSError, asyncio.TimeoutError) as exc:
+            # nats-py retries the first connection as often as later reconnections (forever
+            # for a node): bound it, so that a missing server is one clear error.
+            async with asyncio.timeout(self.connect_deadline):
+                self.nc = await nats.connect(**options)
+        except (NoServersError, OSError, TimeoutError) as exc:
             self._started = False
-            raise TransportError(f"cannot connect to NATS at {', '.join(self.servers)}: {exc}") from None
+            reason = str(exc) or "no answer within %gs" % self.connect_deadline
+            raise TransportError(f"cannot connect to NATS at {', '.join(self.servers)}: {reason}") from None
         self._outbox_task = asyncio.get_running_loop().create_task(self._run_outbox())
         if self.announce and await self.is_alive(self.name):
             await self.nc.close()
