@@ -48,3 +48,27 @@ def test_import_is_fast_and_lazy() -> None:
         assert proc.returncode == 0, proc.stderr
         best = min(best, float(proc.stdout.strip()), time.perf_counter() - start)
     assert best < 0.5, f"importing coagent took {best:.3f}s"
+
+
+def test_node_without_server_runs_in_process_and_stops_cleanly() -> None:
+    import signal
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coagent", "node", "tests/cluster_agents.py:counter"],
+        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    assert "serving [counter]" in line and "in-process runtime" in line
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+
+
+def test_node_reports_bad_targets() -> None:
+    proc = coagent("node", "tests/no_such_file.py")
+    assert proc.returncode == 2 and "no such file" in proc.stderr
+    proc = coagent("node", "tests/cluster_agents.py:nothing")
+    assert proc.returncode == 2 and "has no attribute 'nothing'" in proc.stderr
+    proc = coagent("node", "tests/kit.py")
+    assert proc.returncode == 2 and "no AgentSpec found" in proc.stderr

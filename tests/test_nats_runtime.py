@@ -288,3 +288,24 @@ async def test_nats_server_restart_nodes_recover(tmp_path) -> None:
             assert (await client.ask(Address("echo", "new-after-restart"), Ping())).n == 1
     finally:
         server.close()
+
+
+@pytest.mark.parametrize("auth", ["userpass", "token"])
+async def test_authentication_passes_through(auth: str) -> None:
+    from coagent.errors import TransportError
+    from coagent.testing import NATSServer
+
+    args = ["--user", "alice", "--pass", "s3cret"] if auth == "userpass" else ["--auth", "t0ken"]
+    with NATSServer(args=args) as server:
+        port = server.port
+        good = f"nats://alice:s3cret@127.0.0.1:{port}" if auth == "userpass" else f"nats://t0ken@127.0.0.1:{port}"
+        async with NATSRuntime.from_servers(good, prefix="auth") as rt:
+            await rt.register(AgentSpec("echo", new(Stateful)))
+            assert (await rt.ask(Address("echo", "a"), Ping())).n == 1
+        options = {"user": "alice", "password": "s3cret"} if auth == "userpass" else {"token": "t0ken"}
+        async with NATSRuntime.from_servers(server.url, prefix="auth2", **options) as rt:
+            await rt.register(AgentSpec("echo", new(Stateful)))
+            assert (await rt.ask(Address("echo", "a"), Ping())).n == 1
+        with pytest.raises(TransportError):
+            async with NATSRuntime.from_servers(server.url, prefix="auth3", connect_deadline=1.5):
+                pass

@@ -101,8 +101,14 @@ def node(target: str, server: str | None, name: str | None, prefix: str, creds: 
 
 async def _serve(specs: list, server: str | None, name: str | None, prefix: str,  # type: ignore[type-arg]
                  creds: str | None) -> None:
-    from coagent.core import idle_loop
+    import signal
 
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    # Installed before anything is announced, so that a signal sent right after the
+    # "serving" line is always a graceful stop.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     runtime: Any
     if server is None:
         from coagent.runtimes import LocalRuntime
@@ -122,7 +128,7 @@ async def _serve(specs: list, server: str | None, name: str | None, prefix: str,
             await runtime.register(spec)
         names = ", ".join(spec.name for spec in specs)
         click.echo(f"node {runtime.name} serving [{names}] on {where}; Ctrl-C or SIGTERM stops it", err=True)
-        await idle_loop()
+        await stop.wait()
         click.echo(f"node {runtime.name} stopping", err=True)
 
 

@@ -43,12 +43,14 @@ class NATSServer:
     """A ``nats-server`` child process (JetStream enabled by default)."""
 
     def __init__(self, *, jetstream: bool = True, port: int | None = None,
-                 store_dir: str | None = None, binary: str | None = None) -> None:
+                 store_dir: str | None = None, binary: str | None = None,
+                 args: list[str] | None = None) -> None:
         self.binary = binary or find_nats_server()
         self.jetstream = jetstream
         self.port = port
         self._own_store = store_dir is None
         self.store_dir = store_dir or tempfile.mkdtemp(prefix="coagent-nats-")
+        self.extra_args = list(args or [])  # e.g. ["--user", "u", "--pass", "p"]
         self.proc: subprocess.Popen[bytes] | None = None
         self.log: list[bytes] = []
 
@@ -67,6 +69,7 @@ class NATSServer:
         args = [self.binary, "-a", "127.0.0.1", "-p", str(self.port or -1)]
         if self.jetstream:
             args += ["-js", "-sd", self.store_dir]
+        args += self.extra_args
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         ready = threading.Event()
         proc = self.proc
