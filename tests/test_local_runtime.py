@@ -481,3 +481,26 @@ async def test_tree_snapshot_is_json_and_lists_every_actor_once(runtime: LocalRu
         assert session["status"] == "idle" and session["kind"] == "Stateful"
     addresses = [a.address for a in tree.actors()]
     assert sorted(addresses) == ["echo:a", "echo:b"]
+
+
+class Delta(Message):
+    text: str = ""
+
+    @classmethod
+    def merge_stream(cls, items: list["Delta"]) -> "Delta":
+        return cls(text="".join(i.text for i in items))
+
+
+async def test_ask_to_a_streaming_handler_merges_deltas(runtime: LocalRuntime) -> None:
+    class Talker(Actor):
+        @handler
+        async def talk(self, msg: Ping, ctx: Context) -> AsyncIterator[Delta]:
+            for word in ("hello", " ", "world"):
+                yield Delta(text=word)
+
+    await runtime.register(AgentSpec("talker", new(Talker)))
+    addr = Address("talker", "s")
+    assert await runtime.ask(addr, Ping()) == Delta(text="hello world")
+    assert [d.text async for d in runtime.stream(addr, Ping())] == ["hello", " ", "world"]
+    raw = await runtime.ask(addr, Ping().encode())
+    assert Delta.decode(raw).text == "hello world"

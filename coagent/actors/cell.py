@@ -566,11 +566,22 @@ class Cell:
                     if not await chan.send(_encode(item) if raw else item):
                         break  # the consumer left; the finally closes the generator
                 chan.close()
+            elif kind == ASK:
+                # One reply from a stream: merged by the item class (e.g. text deltas joined).
+                items: list[Any] | None = None
+                async for item in agen:
+                    if items is None:
+                        items = [] if _merges(item) else None
+                    if items is not None:
+                        items.append(item)
+                    last = item
+                if items:
+                    last = type(items[-1]).merge_stream(items)
+                if not env.reply.done():
+                    env.reply.set_result(_encode(last) if raw and last is not None else last)
             else:
                 async for item in agen:
-                    last = item
-                if kind == ASK and not env.reply.done():
-                    env.reply.set_result(_encode(last) if raw and last is not None else last)
+                    pass
         finally:
             aclose = getattr(agen, "aclose", None)
             if aclose is not None:
@@ -660,6 +671,15 @@ class Cell:
         if cls is None and self.instance is not None:
             cls = type(self.instance)
         return getattr(cls, "__name__", type(self.factory).__name__)
+
+
+def _merges(item: Any) -> bool:
+    """Whether ``item``'s class merges streamed items itself (else the last one is the reply)."""
+    merge = getattr(type(item), "merge_stream", None)
+    return merge is not None and getattr(merge, "__func__", None) is not _DEFAULT_MERGE
+
+
+_DEFAULT_MERGE = Message.merge_stream.__func__  # type: ignore[attr-defined]
 
 
 def _encode(item: Any) -> Any:

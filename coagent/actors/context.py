@@ -44,6 +44,8 @@ class ActorSystem(Protocol):
         sender: Address | None = None,
     ) -> AsyncIterator[Any]: ...
 
+    async def discover(self, namespace: str = "") -> list[tuple[str, str]]: ...
+
     def register_cell(self, cell: Cell) -> None: ...
 
     def unregister_cell(self, cell: Cell) -> None: ...
@@ -98,6 +100,14 @@ class Context:
         return self._cell.system.stream(
             address, msg, timeout=self._timeout(timeout), sender=self._cell.address
         )
+
+    async def discover(self, namespace: str = "") -> list[tuple[str, str]]:
+        """``(name, description)`` of every agent type under ``namespace``, on any node.
+
+        ``discover("team")`` finds ``team.billing`` and ``team.account`` (not ``team`` itself);
+        ``discover()`` finds every type.
+        """
+        return await self._cell.system.discover(namespace)
 
     async def spawn(self, name: str, factory: Any, *, mailbox_size: int | None = None) -> Address:
         """Start a child actor at ``<my name>.<name>`` in this session and return its address.

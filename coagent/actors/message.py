@@ -91,6 +91,21 @@ class Message(msgspec.Struct):
         )
 
     @classmethod
+    def merge_stream(cls, items: list[Any]) -> Any:
+        """The single reply an ``ask`` gets from a handler that streams items of this class.
+
+        The default is the last item; a class whose items are deltas overrides it::
+
+            class Text(Message):
+                delta: str = ""
+
+                @classmethod
+                def merge_stream(cls, items):
+                    return cls(delta="".join(i.delta for i in items))
+        """
+        return items[-1] if items else None
+
+    @classmethod
     def decode(cls, raw: RawMessage) -> Any:
         """Deserialise ``raw``; raise ``MessageDecodeError`` on a wrong type or bad bytes."""
         if raw.__class__ is not RawMessage:

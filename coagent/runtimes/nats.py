@@ -43,7 +43,7 @@ from coagent.errors import (
     TransportError,
     UnknownMessage,
 )
-from coagent.runtimes.node import DEFAULT_TIMEOUT, Node, _as_address
+from coagent.runtimes.node import DEFAULT_TIMEOUT, Node, _as_address, _under
 from coagent.supervision.spec import AgentSpec
 from coagent.supervision.tree import NodeTree
 from coagent.transport.claims import ClaimStore
@@ -233,6 +233,9 @@ class NATSRuntime(Node):
         self._call_prefix = f"{node_name}-{secrets.token_hex(3)}-"
         self._stream_inbox = ""
         self._agent_prefix = f"{prefix}.a."
+        self._discovery: tuple[float, list[tuple[str, str]]] | None = None
+        #: Seconds a cluster-wide discovery result is reused (``ctx.discover``).
+        self.discovery_ttl = 1.0
 
     @property
     def node_name(self) -> str:
@@ -948,6 +951,16 @@ class NATSRuntime(Node):
             except msgspec.DecodeError:
                 log.warning("a node sent an unreadable agent list")
         return sorted(out, key=lambda a: (a.name, a.node))
+
+    async def discover(self, namespace: str = "") -> list[tuple[str, str]]:
+        """Agent types under ``namespace`` on every node (cached for ``discovery_ttl`` seconds)."""
+        loop = self._loop or asyncio.get_running_loop()
+        cached = self._discovery
+        if cached is None or loop.time() - cached[0] > self.discovery_ttl:
+            infos = await self.agents(timeout=0.3)
+            cached = self._discovery = (loop.time(), [(i.name, i.description) for i in infos])
+        local = [(spec.name, spec.description) for spec in self.specs()]
+        return _under(namespace, local + cached[1])
 
     async def cluster_tree(self, timeout: float = 1.0) -> list[NodeTree]:
         """The supervision tree of every node on this prefix."""

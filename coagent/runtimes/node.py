@@ -128,6 +128,10 @@ class Node:
         """The agent types registered on this node."""
         return [sup.spec for sup in self._types.values()]
 
+    async def discover(self, namespace: str = "") -> list[tuple[str, str]]:
+        """``(name, description)`` of the agent types under ``namespace`` (all when empty)."""
+        return _under(namespace, ((s.name, s.description) for s in self.specs()))
+
     def supervisor(self, name: str) -> SessionSupervisor:
         """The session supervisor of agent type ``name`` on this node."""
         try:
@@ -278,3 +282,12 @@ class Node:
     async def passivate(self, address: Address) -> bool:
         """Passivate one idle session actor now (``stopped()`` runs); ``True`` if it was."""
         return await self.supervisor(address.name).passivate(address.session)
+
+
+def _under(namespace: str, pairs: Any) -> list[tuple[str, str]]:
+    prefix = namespace.rstrip(".") + "." if namespace else ""
+    seen: dict[str, str] = {}
+    for name, description in pairs:
+        if name.startswith(prefix) and name not in seen:
+            seen[name] = description
+    return sorted(seen.items())
