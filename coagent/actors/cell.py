@@ -537,7 +537,7 @@ class Cell:
                     f"{self.address.name} has no handler for message type {name!r}", type=name,
                 ))
                 return
-        ctx = Context(self, env.sender, env.deadline)
+        ctx = Context(self, env.sender, env.deadline, env.kind == STREAM)
         if info.streams:
             await self._serve_stream(env, info.func(inst, msg, ctx), raw)
             return

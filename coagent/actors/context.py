@@ -54,12 +54,16 @@ class ActorSystem(Protocol):
 class Context:
     """The caller, deadline and call helpers of the message being handled."""
 
-    __slots__ = ("_cell", "sender", "deadline")
+    __slots__ = ("_cell", "sender", "deadline", "streaming")
 
-    def __init__(self, cell: Cell, sender: Address | None, deadline: float | None) -> None:
+    def __init__(self, cell: Cell, sender: Address | None, deadline: float | None,
+                 streaming: bool = False) -> None:
         self._cell = cell
         self.sender = sender
         self.deadline = deadline
+        #: Whether the caller consumes a stream (``stream``/``run_stream``) rather than one reply.
+        #: A coroutine handler may return an async iterator when it is ``True``.
+        self.streaming = streaming
 
     @property
     def address(self) -> Address:

@@ -1,0 +1,91 @@
+"""What every pattern shares: steps named by agent type or given inline as specs.
+
+A step is either the name of a registered agent type, called in the caller's
+session (as in the seed README), or an inline ``AgentSpec`` that the pattern
+starts as its own supervised child (``<pattern>.<spec name>``, visible under the
+pattern in the tree and restarted per OTP ``one_for_one`` when it crashes).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence, Union
+
+from coagent.actors.address import Address, validate_name
+from coagent.actors.context import Context
+from coagent.actors.message import Message
+from coagent.agents.messages import ChatMessage
+from coagent.errors import CoagentError
+from coagent.supervision.spec import AgentSpec, ChildSpec
+from coagent.supervision.supervisor import Supervisor
+from coagent.agents.patterns.messages import StepFailed
+
+__all__ = ["Pattern", "Step", "as_input", "as_chat"]
+
+Step = Union[str, AgentSpec]
+
+
+class Pattern(Supervisor):
+    """Base of the patterns: resolves steps to addresses, supervises inline ones."""
+
+    def __init__(self, steps: Sequence[Step], *, max_restarts: int = 3, period: float = 5.0) -> None:
+        inline: list[ChildSpec] = []
+        self.step_names: list[str] = []
+        self._inline: set[str] = set()
+        for step in steps:
+            if isinstance(step, AgentSpec):
+                inline.append(ChildSpec(step.name, step.factory, mailbox_size=step.mailbox_size))
+                self._inline.add(step.name)
+                self.step_names.append(step.name)
+            elif isinstance(step, str):
+                self.step_names.append(validate_name(step))
+            else:
+                raise TypeError(f"a step is an agent name or an AgentSpec, got {step!r}")
+        super().__init__(children=inline, strategy="one_for_one", max_restarts=max_restarts,
+                         period=period)
+
+    def step_address(self, name: str, ctx: Context) -> Address:
+        """Where step ``name`` lives in this session."""
+        if name in self._inline:
+            return Address._trusted(f"{ctx.address.name}.{name}", ctx.session)
+        return Address._trusted(name, ctx.session)
+
+    def path(self, name: str) -> str:
+        own = self.address.name if self.address is not None else "pattern"
+        return f"{own}/{name}"
+
+    async def ask_step(self, name: str, msg: Any, ctx: Context, timeout: float | None = None) -> Any:
+        """Ask step ``name``; its failure becomes ``StepFailed`` naming the step."""
+        try:
+            return await ctx.ask(self.step_address(name, ctx), msg, timeout=timeout)
+        except StepFailed:
+            raise
+        except CoagentError as exc:
+            raise _step_failed(name, exc) from None
+
+
+def _step_failed(name: str, exc: CoagentError) -> StepFailed:
+    return StepFailed(f"step {name!r} failed: {exc}", agent=name, cause=exc.code)
+
+
+def step_failed(name: str, exc: CoagentError) -> StepFailed:
+    return _step_failed(name, exc)
+
+
+def as_chat(reply: Any) -> ChatMessage:
+    """A step's reply as a ``ChatMessage`` (other message types as their JSON)."""
+    if isinstance(reply, ChatMessage):
+        return reply
+    if isinstance(reply, Message):
+        return ChatMessage(role="assistant", content=reply.encode().content.decode(),
+                           type=reply.__message_type__)
+    if reply is None:
+        return ChatMessage(role="assistant", content="")
+    raise TypeError(f"unexpected reply {reply!r}")
+
+
+def as_input(reply: Any) -> Any:
+    """A step's output turned into the next step's input: an assistant's answer becomes
+    the next agent's user message; other messages pass unchanged."""
+    if isinstance(reply, ChatMessage) and reply.role == "assistant":
+        return ChatMessage(role="user", content=reply.content)
+    return reply
