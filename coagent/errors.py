@@ -40,6 +40,12 @@ class CoagentError(Exception):
     #: Stable code used when the error crosses a process boundary.
     code: str = "coagent_error"
 
+    #: Whether a handler raising this error is a crash (the actor is replaced). Typed
+    #: errors are expected failures of a call (a downstream timeout, a model error):
+    #: the caller gets the error and the actor keeps its state. Set it to ``True`` on
+    #: a subclass that means the actor's state can no longer be trusted.
+    restarts_actor: bool = False
+
     def __init__(self, message: str = "", **details: object) -> None:
         super().__init__(message)
         self.message = message

@@ -492,6 +492,12 @@ class Cell:
                 self._current = None
                 env.fail(CallCancelled(f"call to {self.address} was cancelled"))
                 continue
+            except CoagentError as exc:
+                self._current = None
+                env.fail(exc)
+                if exc.restarts_actor and not await self._crashed(exc):
+                    return
+                continue
             except Exception as exc:
                 self._current = None
                 env.fail(as_coagent_error(exc))

@@ -1,10 +1,36 @@
 """Coagent's public test kit.
 
 - :class:`NATSServer`: a real ``nats-server`` on a free port, stopped by PID.
-- pytest fixtures (``nats_server``) in :mod:`coagent.testing.pytest_plugin`; enable them with
+- :class:`ScriptedModel`: a model client answering from a script, in process (use it as
+  the ``client`` of any agent).
+- :class:`FakeOpenAIServer`: a real HTTP server speaking the OpenAI chat-completions
+  protocol, answering from the same scripts, for end-to-end tests and offline examples.
+- Script steps: :class:`Reply`, :class:`ErrorReply`, :func:`tool_call`, responders that
+  see the :class:`ModelRequest`.
+- pytest fixtures (``scripted_model``, ``fake_openai_server``, ``nats_server``) in
+  :mod:`coagent.testing.pytest_plugin`; enable them with
   ``pytest_plugins = ["coagent.testing.pytest_plugin"]`` in your ``conftest.py``.
+
+::
+
+    from coagent.testing import ScriptedModel, Reply, tool_call
+
+    model = ScriptedModel([Reply(tool_calls=[tool_call("add", a=1, b=2)]), "3"])
 """
 
+from coagent.testing.fake_openai import FakeOpenAIServer
 from coagent.testing.nats_server import NATSServer, find_nats_server
+from coagent.testing.script import ErrorReply, ModelRequest, Reply, ScriptExhausted, tool_call
+from coagent.testing.scripted_model import ScriptedModel
 
-__all__ = ["NATSServer", "find_nats_server"]
+__all__ = [
+    "NATSServer",
+    "find_nats_server",
+    "ScriptedModel",
+    "FakeOpenAIServer",
+    "Reply",
+    "ErrorReply",
+    "ModelRequest",
+    "ScriptExhausted",
+    "tool_call",
+]

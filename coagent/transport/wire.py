@@ -52,8 +52,8 @@ def encode_error(exc: BaseException, *, debug: bool = False) -> tuple[str, bytes
 def decode_error(code: str, body: bytes) -> CoagentError:
     """The typed exception for an error reply (``CoagentError`` for an unknown code)."""
     global _ERRORS
-    if _ERRORS is None:
-        _ERRORS = error_types()
+    if _ERRORS is None or code not in _ERRORS:
+        _ERRORS = error_types()  # error classes defined since the last look (e.g. coagent.agents)
     cls = _ERRORS.get(code, CoagentError)
     try:
         parsed = msgspec.json.decode(body, type=_ErrorBody)

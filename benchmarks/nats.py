@@ -1,0 +1,249 @@
+"""NATS runtime benchmark: figures and their ratio to floors measured in the same run.
+
+Starts its own nats-server (JetStream on, free port), a plain nats-py responder process
+(the floors) and a coagent node process serving benchmarks/nats_node.py.
+
+    .venv/bin/python benchmarks/nats.py [--uvloop] [--quick]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+# Running this file puts benchmarks/ first on sys.path, where this very file would
+# shadow the nats-py package ("import nats"): keep the directory, but last.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or os.curdir).resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+sys.path.append(str(_HERE))
+
+import asyncio  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import nats  # noqa: E402  (nats-py)
+from nats.aio.client import __version__ as NATS_PY_VERSION  # noqa: E402
+from nats.errors import NoRespondersError  # noqa: E402
+from nats.errors import TimeoutError as NatsTimeout  # noqa: E402
+
+from _common import best_rate, parse_args, report, run  # noqa: E402
+from nats_node import BenchPing, echo_spec  # noqa: E402  (also registers BenchPong for replies)
+
+from coagent import Address  # noqa: E402
+from coagent.errors import CoagentError  # noqa: E402
+from coagent.runtimes import LocalRuntime, NATSRuntime  # noqa: E402
+from coagent.testing import NATSServer  # noqa: E402
+
+ECHO_SUBJECT = "bench.echo"
+CONCURRENCY = 100
+REPO = _HERE.parent
+NODE_FILE = _HERE / "nats_node.py"
+PAYLOAD = BenchPing(n=1).encode().content  # the floors send the same bytes as the asks
+
+
+class Child:
+    """A child process, its output in a temp file, stopped by PID."""
+
+    def __init__(self, label: str, args: list[str]) -> None:
+        self.label = label
+        self.out = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(args, cwd=REPO, stdin=subprocess.DEVNULL,
+                                     stdout=self.out, stderr=subprocess.STDOUT)
+
+    def check(self) -> None:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{self.label} exited with {self.proc.returncode}:\n{self.output()}")
+
+    def output(self) -> str:
+        self.out.seek(0)
+        return self.out.read().decode(errors="replace")[-3000:]
+
+    def stop(self, timeout: float = 5.0) -> None:
+        proc = self.proc
+        try:
+            if proc.poll() is None:
+                try:
+                    os.kill(proc.pid, signal.SIGTERM)
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout)
+                except ProcessLookupError:
+                    pass
+        finally:
+            self.out.close()
+
+
+async def wait_for_responder(nc, child: Child, limit: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + limit
+    while True:
+        child.check()
+        try:
+            await nc.request(ECHO_SUBJECT, PAYLOAD, timeout=0.5)
+            return
+        except (NoRespondersError, NatsTimeout):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the responder did not answer within {limit:g}s:\n{child.output()}")
+            await asyncio.sleep(0.05)
+
+
+async def wait_for_node(rt: NATSRuntime, child: Child, limit: float = 30.0) -> None:
+    deadline = time.monotonic() + limit
+    while True:
+        child.check()
+        try:
+            await rt.ask(Address("bench", "s1"), BenchPing(n=1), timeout=2.0)
+            return
+        except CoagentError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the node did not answer within {limit:g}s:\n{child.output()}")
+            await asyncio.sleep(0.05)
+
+
+def sequential_asks(rt, address: Address):  # type: ignore[no-untyped-def]
+    ping = BenchPing(n=1)
+
+    async def fn(n: int) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            await rt.ask(address, ping)
+        return time.perf_counter() - start
+
+    return fn
+
+
+def concurrent_asks(rt, sessions: list[Address]):  # type: ignore[no-untyped-def]
+    ping = BenchPing(n=1)
+
+    async def fn(n: int) -> float:
+        per = n // len(sessions)
+
+        async def client(a: Address) -> None:
+            for _ in range(per):
+                await rt.ask(a, ping)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(client(a) for a in sessions))
+        return time.perf_counter() - start
+
+    return fn
+
+
+async def paired(floor_fn, fn, n: int, rounds: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Best rates of ``floor_fn`` and ``fn``, run alternately so that load from elsewhere
+    on the machine hits both alike."""
+    floor = rate = 0.0
+    for _ in range(rounds):
+        floor = max(floor, await best_rate(floor_fn, n, repeats=1))
+        rate = max(rate, await best_rate(fn, n, repeats=1))
+    return floor, rate
+
+
+class Verdicts:
+    def __init__(self) -> None:
+        self.items: list[tuple[str, float, float]] = []
+
+    def check(self, name: str, value: float, floor: float, target: float) -> None:
+        self.items.append((name, value / floor, target))
+
+    def summary(self) -> str:
+        parts = [f"{name} {ratio:.2f}x (>= {target}x) {'PASS' if ratio >= target else 'FAIL'}"
+                 for name, ratio, target in self.items]
+        verdict = "PASS" if all(r >= t for _, r, t in self.items) else "FAIL"
+        return f"summary: {verdict}: " + "; ".join(parts)
+
+
+async def remote(args, url: str, verdicts: Verdicts, children: list[Child]) -> None:  # type: ignore[no-untyped-def]
+    scale, rounds = (5, 3) if args.quick else (1, 5)
+    loop_flag = ["--uvloop"] if args.uvloop else []
+    responder = Child("responder", [sys.executable, str(NODE_FILE), url, ECHO_SUBJECT, *loop_flag])
+    children.append(responder)
+    node = Child("node", [sys.executable, "-m", "coagent", "node", str(NODE_FILE),
+                          "--server", url, "--name", "bench-node", *loop_flag])
+    children.append(node)
+
+    nc = await nats.connect(url, name="bench-floor")
+    try:
+        await wait_for_responder(nc, responder)
+
+        async def plain_sequential(n: int) -> float:
+            start = time.perf_counter()
+            for _ in range(n):
+                await nc.request(ECHO_SUBJECT, PAYLOAD, timeout=10)
+            return time.perf_counter() - start
+
+        async def plain_concurrent(n: int) -> float:
+            per = n // CONCURRENCY
+
+            async def client() -> None:
+                for _ in range(per):
+                    await nc.request(ECHO_SUBJECT, PAYLOAD, timeout=10)
+
+            start = time.perf_counter()
+            await asyncio.gather(*(client() for _ in range(CONCURRENCY)))
+            return time.perf_counter() - start
+
+        async with NATSRuntime.from_servers(url, announce=False) as rt:
+            await wait_for_node(rt, node)
+            seq = sequential_asks(rt, Address("bench", "s1"))
+            await plain_sequential(300)  # warm up both paths
+            await seq(300)
+            floor_a, rate = await paired(plain_sequential, seq, 3_000 // scale, rounds)
+            report("floor A: nats-py request/reply, sequential", floor_a, "rt/s")
+            report("sequential ask to another process", rate, "rt/s", floor_a, "(target >= 0.8x)")
+            verdicts.check("remote sequential", rate, floor_a, 0.8)
+
+            sessions = [Address("bench", f"c{i}") for i in range(CONCURRENCY)]
+            await asyncio.gather(*(rt.ask(a, BenchPing(n=1)) for a in sessions))  # claim them
+            conc = concurrent_asks(rt, sessions)
+            await plain_concurrent(2_000)
+            await conc(2_000)
+            floor_b, rate = await paired(plain_concurrent, conc, 10_000 // scale, rounds)
+            report(f"floor B: nats-py, {CONCURRENCY} concurrent requesters", floor_b, "req/s")
+            report(f"{CONCURRENCY} sessions asking another process", rate, "asks/s", floor_b,
+                   "(target >= 0.6x)")
+            verdicts.check("remote concurrent", rate, floor_b, 0.6)
+    finally:
+        await nc.close()
+
+
+async def same_node(args, url: str, verdicts: Verdicts) -> None:  # type: ignore[no-untyped-def]
+    scale, rounds = (5, 3) if args.quick else (1, 5)
+    addr = Address("bench_local", "one")
+    async with LocalRuntime() as local, NATSRuntime.from_servers(url) as rt:
+        await local.register(echo_spec("bench_local"))
+        await rt.register(echo_spec("bench_local"))
+        local_fn = sequential_asks(local, addr)
+        nats_fn = sequential_asks(rt, addr)
+        await local_fn(1_000)
+        await nats_fn(1_000)  # the first ask claims the session; the rest stay in process
+        floor_c, rate = await paired(local_fn, nats_fn, 30_000 // scale, rounds)
+    report("floor C: LocalRuntime sequential ask", floor_c, "rt/s")
+    report("NATSRuntime ask to an actor on this node", rate, "rt/s", floor_c, "(target >= 0.8x)")
+    verdicts.check("same node", rate, floor_c, 0.8)
+
+
+async def main(args) -> None:  # type: ignore[no-untyped-def]
+    loop = "uvloop" if args.uvloop else "asyncio"
+    print(f"Python {sys.version.split()[0]}, {loop}, nats-py {NATS_PY_VERSION}\n", flush=True)
+    verdicts = Verdicts()
+    children: list[Child] = []
+    # SIGTERM unwinds like Ctrl-C does, so that the finally blocks stop the child processes.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)  # type: ignore[union-attr]
+    started = time.perf_counter()
+    with NATSServer() as server:
+        try:
+            await remote(args, server.url, verdicts, children)
+        finally:
+            for child in reversed(children):
+                child.stop()
+        await same_node(args, server.url, verdicts)
+    print(f"\n{verdicts.summary()}  ({time.perf_counter() - started:.1f}s)")
+
+
+if __name__ == "__main__":
+    run(main, parse_args(__doc__ or ""))

@@ -1,0 +1,652 @@
+"""The model layer: ``ModelClient`` over ``litellm.acompletion``, streamed or not, with tools.
+
+::
+
+    client = ModelClient(model="openai/gpt-4o-mini", api_key=os.environ["OPENAI_API_KEY"])
+    client = ModelClient()          # reads MODEL_NAME, MODEL_API_BASE, MODEL_API_VERSION, MODEL_API_KEY
+
+    response = await client.complete([{"role": "user", "content": "hi"}])
+    print(response.content, response.usage.total_tokens, response.usage.cost)
+
+    async with client.stream([{"role": "user", "content": "hi"}]) as stream:
+        async for delta in stream:
+            print(delta, end="")
+    print(stream.response.usage)
+
+    print(client.usage)             # every call made through this client so far
+
+litellm is imported on the first call (in a worker thread, so the event loop keeps
+serving other sessions meanwhile), never by ``import coagent.agents``.
+
+Provider failures become typed errors (:mod:`coagent.agents.errors`). Transient ones
+(rate limits, timeouts, connection errors, 5xx) are retried ``num_retries`` times with
+exponential backoff and jitter, honouring the provider's ``Retry-After`` and never
+sleeping past the call's ``timeout``. litellm's own retries are switched off so that
+exactly one policy applies; everything else (``fallbacks``, ``temperature``, custom
+headers, ...) is passed through to litellm untouched.
+
+Cancelling the task that awaits a call (a caller's deadline, a closed stream, Ctrl-C)
+cancels the HTTP request: the provider sees the connection closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import os
+import random
+import re
+import time
+from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+
+import msgspec
+
+from coagent.agents.errors import (
+    TRANSIENT,
+    BadModelRequest,
+    ModelAuthError,
+    ModelError,
+    ModelNotConfigured,
+    ModelTimeout,
+    ModelUnavailable,
+    RateLimited,
+    error_for_status,
+)
+from coagent.agents.messages import Usage
+from coagent.errors import CoagentError
+
+__all__ = [
+    "ChatModel",
+    "ModelClient",
+    "ModelResponse",
+    "ModelStream",
+    "ToolCall",
+    "import_litellm",
+    "load_litellm",
+    "as_model_messages",
+]
+
+ENV_MODEL = "MODEL_NAME"
+ENV_API_BASE = "MODEL_API_BASE"
+ENV_API_VERSION = "MODEL_API_VERSION"
+ENV_API_KEY = "MODEL_API_KEY"
+
+_litellm: Any = None
+
+
+def import_litellm() -> Any:
+    """Import and configure litellm (once); blocks for a few seconds the first time.
+
+    Sets ``LITELLM_LOCAL_MODEL_COST_MAP=True`` (unless already set) so that the import
+    never fetches the price map over the network, silences litellm's debug banners and,
+    unless ``LITELLM_LOG`` or an explicit level says otherwise, its per-call INFO lines.
+    """
+    global _litellm
+    if _litellm is None:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        import litellm
+
+        litellm.suppress_debug_info = True
+        if not os.getenv("LITELLM_LOG"):
+            for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+                logger = logging.getLogger(name)
+                if logger.level == logging.NOTSET:
+                    logger.setLevel(logging.WARNING)
+        _litellm = litellm
+    return _litellm
+
+
+async def load_litellm() -> Any:
+    """:func:`import_litellm` without blocking the event loop (the import runs in a thread)."""
+    if _litellm is not None:
+        return _litellm
+    return await asyncio.to_thread(import_litellm)
+
+
+class ToolCall(msgspec.Struct, omit_defaults=True):
+    """One tool call requested by the model; ``arguments`` is the JSON text it wrote."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+    def to_model(self) -> dict[str, Any]:
+        """The OpenAI ``tool_calls`` entry for this call."""
+        return {"id": self.id, "type": "function",
+                "function": {"name": self.name, "arguments": self.arguments}}
+
+
+class ModelResponse(msgspec.Struct):
+    """One model answer: text and/or tool calls, why it stopped, and what it cost."""
+
+    content: str = ""
+    tool_calls: list[ToolCall] = []
+    reasoning: str = ""
+    finish_reason: str | None = None
+    usage: Usage = msgspec.field(default_factory=Usage)
+    model: str = ""
+
+    def to_message(self) -> dict[str, Any]:
+        """The assistant message to append to the conversation history."""
+        if not self.tool_calls:
+            return {"role": "assistant", "content": self.content}
+        return {"role": "assistant", "content": self.content or None,
+                "tool_calls": [call.to_model() for call in self.tool_calls]}
+
+
+class ModelStream:
+    """A streamed model call: an async iterator of text deltas; ``response`` once finished.
+
+    ::
+
+        async with client.stream(messages) as stream:
+            async for delta in stream:
+                print(delta, end="")
+        stream.response.tool_calls, stream.response.usage
+
+    Leaving early (``break``, ``aclose()``, leaving the ``async with``) closes the
+    underlying HTTP response.
+    """
+
+    __slots__ = ("_agen", "response")
+
+    def __init__(self, produce: Callable[[ModelStream], AsyncIterator[str]]) -> None:
+        self.response: ModelResponse | None = None
+        self._agen = produce(self)
+
+    def __aiter__(self) -> ModelStream:
+        return self
+
+    def __anext__(self) -> Any:
+        return self._agen.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop the stream and release its connection."""
+        await self._agen.aclose()
+
+    async def collect(self) -> ModelResponse:
+        """Read the whole stream and return the assembled response."""
+        async with self:
+            async for _ in self:
+                pass
+        assert self.response is not None
+        return self.response
+
+    async def __aenter__(self) -> ModelStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._agen.aclose()
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """What an agent needs from its ``client``: :class:`ModelClient` and
+    :class:`coagent.testing.ScriptedModel` both provide it."""
+
+    model: str
+    usage: Usage
+
+    async def complete(
+        self, messages: Sequence[Any], *, tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: Any = None, response_format: Any = None, timeout: float | None = None,
+        **kwargs: Any,
+    ) -> ModelResponse: ...
+
+    def stream(
+        self, messages: Sequence[Any], *, tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: Any = None, response_format: Any = None, timeout: float | None = None,
+        **kwargs: Any,
+    ) -> ModelStream: ...
+
+
+def as_model_messages(messages: Iterable[Any]) -> list[dict[str, Any]]:
+    """OpenAI-style dicts from dicts or messages with ``to_model()`` (e.g. ``ChatMessage``)."""
+    out = []
+    for m in messages:
+        if isinstance(m, dict):
+            out.append(m)
+        elif hasattr(m, "to_model"):
+            out.append(m.to_model())
+        else:
+            raise TypeError(f"cannot send {type(m).__name__} to a model; use a dict or ChatMessage")
+    return out
+
+
+class ModelClient:
+    """A configured model on litellm: which model, where, with which credentials and policy.
+
+    Args:
+        model: litellm model name, e.g. ``"openai/gpt-4o-mini"`` (``None``: ``$MODEL_NAME``).
+        api_base: provider URL (``None``: ``$MODEL_API_BASE``).
+        api_version: provider API version, e.g. for Azure (``None``: ``$MODEL_API_VERSION``).
+        api_key: credential (``None``: ``$MODEL_API_KEY``); never put into messages,
+            headers of Coagent messages, errors or ``repr``.
+        timeout: seconds one HTTP attempt may take (for a stream: between two chunks).
+        num_retries: retries of a transient failure (rate limit, timeout, connection, 5xx).
+        backoff_min, backoff_max: bounds of the exponential retry delay (full jitter in
+            its upper half); a provider's ``Retry-After`` is used instead when given.
+        **litellm_kwargs: passed to every ``litellm.acompletion`` call (``fallbacks``,
+            ``temperature``, ``extra_headers``, ``input_cost_per_token``, ...).
+
+    ``usage`` accumulates the tokens and cost of every call made through this client.
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        api_base: str | None = None,
+        api_version: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 60.0,
+        num_retries: int = 2,
+        backoff_min: float = 0.5,
+        backoff_max: float = 8.0,
+        **litellm_kwargs: Any,
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        if num_retries < 0 or backoff_min < 0 or backoff_max < backoff_min:
+            raise ValueError("need num_retries >= 0 and 0 <= backoff_min <= backoff_max")
+        self.model: str = model or os.getenv(ENV_MODEL) or ""
+        self.api_base = api_base or os.getenv(ENV_API_BASE) or None
+        self.api_version = api_version or os.getenv(ENV_API_VERSION) or None
+        self._api_key = api_key or os.getenv(ENV_API_KEY) or None
+        self.timeout = timeout
+        self.num_retries = num_retries
+        self.backoff_min = backoff_min
+        self.backoff_max = backoff_max
+        self.litellm_kwargs = litellm_kwargs
+        #: Tokens and cost of every call made through this client.
+        self.usage = Usage()
+        self._price_unknown = False
+
+    def __repr__(self) -> str:
+        key = ", api_key=***" if self._api_key else ""
+        base = f", api_base={self.api_base!r}" if self.api_base else ""
+        return f"ModelClient(model={self.model!r}{base}{key})"
+
+    # ---------------------------------------------------------------- calls
+
+    async def complete(
+        self,
+        messages: Sequence[Any],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: Any = None,
+        response_format: Any = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> ModelResponse:
+        """One model answer (retried per policy on transient failures).
+
+        Args:
+            messages: the conversation, as OpenAI dicts or ``ChatMessage``.
+            tools: OpenAI tool schemas (see :class:`coagent.agents.Tool`).
+            tool_choice, response_format: passed to the provider.
+            timeout: seconds the whole call, retries included, may take.
+            **kwargs: more ``litellm.acompletion`` arguments for this call only
+                (``num_retries`` here overrides the client's retry count).
+        """
+        retries = kwargs.pop("num_retries", self.num_retries)
+        params = self._params(messages, tools, tool_choice, response_format, False, kwargs)
+        litellm = await load_litellm()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        attempt = 0
+        while True:
+            try:
+                raw = await litellm.acompletion(**params, timeout=self._attempt_timeout(deadline))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                error = self._error(exc, litellm)
+                delay = self._retry_delay(error, attempt, deadline, retries)
+                if delay is None:
+                    if error is exc:
+                        raise
+                    raise error from exc
+                attempt += 1
+                await asyncio.sleep(delay)
+                continue
+            response = self._response(raw, litellm)
+            self.usage.add(response.usage)
+            return response
+
+    def stream(
+        self,
+        messages: Sequence[Any],
+        *,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: Any = None,
+        response_format: Any = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> ModelStream:
+        """Stream one model answer as text deltas (arguments as in :meth:`complete`).
+
+        Opening the stream is retried per policy; a failure after the first chunk is not
+        (the text already seen would repeat). Tool calls and usage are assembled into
+        ``stream.response``.
+        """
+        return ModelStream(
+            lambda ms: self._stream(ms, messages, tools, tool_choice, response_format, timeout, kwargs)
+        )
+
+    async def _stream(
+        self, ms: ModelStream, messages: Sequence[Any], tools: Any, tool_choice: Any,
+        response_format: Any, timeout: float | None, kwargs: dict[str, Any],
+    ) -> AsyncIterator[str]:
+        retries = kwargs.pop("num_retries", self.num_retries)
+        params = self._params(messages, tools, tool_choice, response_format, True, kwargs)
+        litellm = await load_litellm()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        attempt = 0
+        while True:
+            try:
+                raw = await litellm.acompletion(**params, timeout=self._attempt_timeout(deadline))
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                error = self._error(exc, litellm)
+                delay = self._retry_delay(error, attempt, deadline, retries)
+                if delay is None:
+                    if error is exc:
+                        raise
+                    raise error from exc
+                attempt += 1
+                await asyncio.sleep(delay)
+        content: list[str] = []
+        reasoning: list[str] = []
+        calls: dict[int, list[str]] = {}  # index -> [id, name, arguments...]
+        finish_reason = None
+        usage = None
+        reported_cost = None
+        model = None
+        try:
+            async for chunk in raw:
+                u = getattr(chunk, "usage", None)
+                if u is not None and getattr(u, "total_tokens", None) is not None:
+                    usage = u
+                    reported_cost = _reported_cost(chunk)
+                if model is None:
+                    model = getattr(chunk, "model", None)
+                choices = chunk.choices
+                if not choices:
+                    continue
+                choice = choices[0]
+                if choice.finish_reason:
+                    finish_reason = choice.finish_reason
+                delta = choice.delta
+                if delta is None:
+                    continue
+                r = getattr(delta, "reasoning_content", None)
+                if r:
+                    reasoning.append(r)
+                tool_calls = getattr(delta, "tool_calls", None)
+                if tool_calls:
+                    for tc in tool_calls:
+                        index = getattr(tc, "index", None) or 0
+                        slot = calls.get(index)
+                        if slot is None:
+                            slot = calls[index] = ["", ""]
+                        if tc.id:
+                            slot[0] = tc.id
+                        fn = tc.function
+                        if fn is not None:
+                            if fn.name:
+                                slot[1] = fn.name
+                            if fn.arguments:
+                                slot.append(fn.arguments)
+                text = delta.content
+                if text:
+                    content.append(text)
+                    yield text
+        except (asyncio.CancelledError, GeneratorExit):
+            raise
+        except Exception as exc:
+            error = self._error(exc, litellm)
+            if error is exc:
+                raise
+            raise error from exc
+        finally:
+            aclose = getattr(raw, "aclose", None)
+            if aclose is not None:
+                try:
+                    await aclose()
+                except Exception:  # the connection is being torn down anyway
+                    pass
+        response = ModelResponse(
+            content="".join(content),
+            tool_calls=[
+                ToolCall(id=slot[0] or f"call_{i}", name=slot[1], arguments="".join(slot[2:]) or "{}")
+                for i, slot in sorted(calls.items())
+            ],
+            reasoning="".join(reasoning),
+            finish_reason=finish_reason,
+            usage=self._usage(usage, litellm, reported_cost),
+            model=model or self.model,
+        )
+        self.usage.add(response.usage)
+        ms.response = response
+
+    # ------------------------------------------------------------- helpers
+
+    def _params(
+        self, messages: Sequence[Any], tools: Any, tool_choice: Any, response_format: Any,
+        stream: bool, kwargs: dict[str, Any],
+    ) -> dict[str, Any]:
+        if not self.model:
+            raise ModelNotConfigured(
+                f"no model configured: pass model= to ModelClient or set ${ENV_MODEL}"
+            )
+        params: dict[str, Any] = {**self.litellm_kwargs, **kwargs}
+        params["model"] = self.model
+        params["messages"] = as_model_messages(messages)
+        if self.api_base:
+            params["api_base"] = self.api_base
+        if self.api_version:
+            params["api_version"] = self.api_version
+        if self._api_key:
+            params["api_key"] = self._api_key
+        if tools:
+            params["tools"] = list(tools)
+            if tool_choice is not None:
+                params["tool_choice"] = tool_choice
+        if response_format is not None:
+            params["response_format"] = response_format
+        if stream:
+            params["stream"] = True
+            params.setdefault("stream_options", {"include_usage": True})
+        params["num_retries"] = 0  # one retry policy: ours
+        params.pop("timeout", None)
+        return params
+
+    def _attempt_timeout(self, deadline: float | None) -> float:
+        if deadline is None:
+            return self.timeout
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ModelTimeout(f"no time left to call {self.model}", model=self.model)
+        return min(self.timeout, left)
+
+    def _retry_delay(self, error: ModelError, attempt: int, deadline: float | None,
+                     retries: int) -> float | None:
+        """Seconds to wait before retrying ``error``, or ``None`` to give up."""
+        if attempt >= retries or not isinstance(error, TRANSIENT):
+            return None
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            delay = max(0.0, float(retry_after))
+        else:
+            ceiling = min(self.backoff_max, self.backoff_min * (2 ** attempt))
+            delay = ceiling * (0.5 + random.random() / 2)
+        if deadline is not None and time.monotonic() + delay >= deadline:
+            return None
+        return delay
+
+    def _response(self, raw: Any, litellm: Any) -> ModelResponse:
+        choice = raw.choices[0]
+        message = choice.message
+        calls = []
+        for i, tc in enumerate(getattr(message, "tool_calls", None) or ()):
+            fn = tc.function
+            calls.append(ToolCall(id=tc.id or f"call_{i}", name=fn.name or "",
+                                  arguments=fn.arguments or "{}"))
+        return ModelResponse(
+            content=message.content or "",
+            tool_calls=calls,
+            reasoning=getattr(message, "reasoning_content", None) or "",
+            finish_reason=choice.finish_reason,
+            usage=self._usage(getattr(raw, "usage", None), litellm, _reported_cost(raw)),
+            model=getattr(raw, "model", None) or self.model,
+        )
+
+    def _usage(self, raw_usage: Any, litellm: Any, reported_cost: float | None = None) -> Usage:
+        if raw_usage is None:
+            return Usage(requests=1, cost=reported_cost or 0.0)
+        prompt = int(getattr(raw_usage, "prompt_tokens", 0) or 0)
+        completion = int(getattr(raw_usage, "completion_tokens", 0) or 0)
+        total = int(getattr(raw_usage, "total_tokens", 0) or (prompt + completion))
+        return Usage(requests=1, prompt_tokens=prompt, completion_tokens=completion,
+                     total_tokens=total, cost=self._cost(prompt, completion, litellm, reported_cost))
+
+    def _cost(self, prompt: int, completion: int, litellm: Any, reported: float | None) -> float:
+        """Dollars for one call: explicit per-token prices, else litellm's figure for the model
+        that answered (right for fallbacks too), else litellm's price of ``self.model``."""
+        kw = self.litellm_kwargs
+        p_in, p_out = kw.get("input_cost_per_token"), kw.get("output_cost_per_token")
+        if p_in is not None or p_out is not None:
+            return prompt * float(p_in or 0.0) + completion * float(p_out or 0.0)
+        if reported is not None:
+            return reported
+        if self._price_unknown:
+            return 0.0
+        try:
+            cost_in, cost_out = litellm.cost_per_token(
+                model=self.model, prompt_tokens=prompt, completion_tokens=completion
+            )
+        except Exception:
+            self._price_unknown = True  # not in litellm's price map: do not ask again
+            return 0.0
+        return float(cost_in) + float(cost_out)
+
+    def _error(self, exc: BaseException, litellm: Any) -> ModelError:
+        """The typed error for an exception raised by litellm."""
+        if isinstance(exc, ModelError):
+            return exc
+        if isinstance(exc, CoagentError):  # pragma: no cover - litellm never raises ours
+            return ModelError(str(exc), model=self.model)
+        ex = litellm.exceptions
+        text = _provider_message(exc)
+        provider = getattr(exc, "llm_provider", None) or ""
+        details: dict[str, Any] = {"model": self.model}
+        if provider:
+            details["provider"] = provider
+        status = getattr(exc, "status_code", None)
+        status = status if isinstance(status, int) else None
+        if isinstance(exc, (ex.Timeout, asyncio.TimeoutError)):
+            return ModelTimeout(f"{self.model} did not answer in time: {text}", status_code=status,
+                                **details)
+        cause = _connection_cause(exc)
+        if cause is not None:
+            where = f" at {self.api_base}" if self.api_base else ""
+            return ModelUnavailable(f"cannot reach the provider of {self.model}{where}: {cause}",
+                                    **details)
+        if isinstance(exc, ex.RateLimitError) or status == 429:
+            return RateLimited(text, retry_after=_retry_after(exc), status_code=status or 429,
+                               **details)
+        if isinstance(exc, (ex.AuthenticationError, ex.PermissionDeniedError)):
+            return ModelAuthError(text, status_code=status, **details)
+        if isinstance(exc, (ex.BadRequestError, ex.NotFoundError, ex.UnprocessableEntityError,
+                            ex.UnsupportedParamsError)):
+            return BadModelRequest(text, status_code=status or 400, **details)
+        if status is not None:
+            return error_for_status(status, text, retry_after=_retry_after(exc), **details)
+        if isinstance(exc, ex.APIConnectionError):
+            return ModelUnavailable(text, **details)
+        return ModelError(f"{type(exc).__name__}: {text}", **details)
+
+
+def _reported_cost(obj: Any) -> float | None:
+    """The cost litellm computed for a response (or a stream's usage chunk), if any."""
+    hidden = getattr(obj, "_hidden_params", None)
+    cost = hidden.get("response_cost") if isinstance(hidden, dict) else None
+    if cost is None:
+        cost = getattr(getattr(obj, "usage", None), "cost", None)
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool) and cost >= 0:
+        return float(cost)
+    return None
+
+
+def _provider_message(exc: BaseException) -> str:
+    """The provider's own error text, without litellm's prefixes."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        msg = body.get("message")
+        if isinstance(msg, str) and msg:
+            return msg
+        err = body.get("error")
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return err["message"]
+    text = str(getattr(exc, "message", "") or exc)
+    while True:
+        stripped = _LITELLM_PREFIX.sub("", text, count=1)
+        if stripped == text:
+            break
+        text = stripped
+    text = text.split(" Error_str: ", 1)[0]
+    return text.strip() or type(exc).__name__
+
+
+# "litellm.RateLimitError: RateLimitError: OpenAIException - <the provider's text>"
+_LITELLM_PREFIX = re.compile(r"^\s*(litellm\.\w+|\w+Error|\w+Exception|Timeout)\s*[:-]\s*")
+
+
+def _connection_cause(exc: BaseException) -> str | None:
+    """The underlying connection failure, if ``exc`` is one (refused, reset, DNS, ...)."""
+    seen = 0
+    cur: BaseException | None = exc
+    found = None
+    while cur is not None and seen < 10:
+        if isinstance(cur, OSError) and not isinstance(cur, TimeoutError):
+            found = cur  # the innermost OS-level error describes it best
+        elif type(cur).__name__ in ("ConnectError", "ClientConnectorError", "APIConnectionError") \
+                and found is None:
+            found = cur
+        cur = cur.__cause__ or cur.__context__
+        seen += 1
+    if found is None:
+        return None
+    if isinstance(found, OSError) and found.strerror:
+        return found.strerror
+    return str(found) or type(found).__name__
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    headers = getattr(exc, "litellm_response_headers", None)
+    if headers is None:
+        response = getattr(exc, "response", None)
+        headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    try:
+        ms = headers.get("retry-after-ms")
+        if ms is not None:
+            return float(ms) / 1000.0
+        value = headers.get("retry-after")
+    except Exception:
+        return None
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

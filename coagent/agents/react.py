@@ -1,0 +1,120 @@
+"""``ReActAgent``: reason, act, observe, until an answer, streaming every step.
+
+::
+
+    agent = AgentSpec("researcher", new(ReActAgent, system="...", client=client,
+                                        tools=[search, fetch], max_turns=8))
+
+    async for raw in agent.run_stream(ChatMessage(role="user", content="...").encode()):
+        match raw.type:
+            case "ThoughtStep":    print("thinks:", ThoughtStep.decode(raw).content)
+            case "ToolCallStep":   step = ToolCallStep.decode(raw); print("calls", step.name, step.arguments)
+            case "ToolResultStep": print("sees:", ToolResultStep.decode(raw).content)
+            case "FinalAnswer":    print("answer:", FinalAnswer.decode(raw).content)
+
+The loop ends with a :class:`FinalAnswer`, or, after ``max_turns`` model calls, with
+:class:`~coagent.agents.errors.MaxTurnsExceeded` raised to the caller after the steps
+already streamed. A tool that fails produces a ``ToolResultStep`` with ``is_error``
+and the model carries on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, AsyncIterator, Callable, Sequence
+
+from coagent import Context, handler
+from coagent.agents.chat import ACTIONS, FINAL, RESULTS, ChatAgent
+from coagent.agents.messages import (
+    ChatHistory,
+    ChatMessage,
+    FinalAnswer,
+    ThoughtStep,
+    ToolCallStep,
+    ToolResultStep,
+)
+from coagent.agents.model import ChatModel
+from coagent.agents.tools import Tool
+
+__all__ = ["ReActAgent", "REACT_PROMPT"]
+
+REACT_PROMPT = """\
+Solve the task step by step. In each step, first think: say briefly what you know and \
+what you need next. Then act: call one or more tools to get it. Read the tool results \
+and repeat. When you can answer, reply with the final answer and call no tool."""
+
+Step = ThoughtStep | ToolCallStep | ToolResultStep | FinalAnswer
+
+
+class ReActAgent(ChatAgent):
+    """A tool-using agent that streams its reasoning steps (see the module docs).
+
+    Takes the arguments of :class:`~coagent.agents.ChatAgent`; ``system`` is added
+    after the ReAct instructions (pass ``react_prompt=""`` to use only your own).
+    """
+
+    def __init__(
+        self,
+        system: str = "",
+        client: ChatModel | None = None,
+        tools: Sequence[Callable[..., Any] | Tool] = (),
+        *,
+        react_prompt: str = REACT_PROMPT,
+        **kwargs: Any,
+    ) -> None:
+        prompt = "\n\n".join(p for p in (react_prompt, system) if p)
+        super().__init__(system=prompt, client=client, tools=tools, **kwargs)
+
+    @handler
+    async def chat(self, msg: ChatMessage, ctx: Context) -> AsyncIterator[Step]:  # type: ignore[override]
+        """Append the task to the history and stream the steps that solve it."""
+        mark = len(self.history)
+        self.history.append(msg.to_model())
+        async with contextlib.aclosing(self._steps(ctx, mark, None)) as steps:
+            async for step in steps:
+                yield step
+
+    @handler
+    async def chat_history(self, msg: ChatHistory, ctx: Context) -> AsyncIterator[Step]:  # type: ignore[override]
+        """Adopt the conversation and stream the steps answering its last message."""
+        previous = self.history
+        self.history = [m.to_model() for m in msg.messages]
+        async with contextlib.aclosing(self._steps(ctx, 0, previous)) as steps:
+            async for step in steps:
+                yield step
+
+    async def _steps(
+        self, ctx: Context, mark: int, previous: list[dict[str, Any]] | None
+    ) -> AsyncIterator[Step]:
+        committed = False
+        try:
+            async with contextlib.aclosing(self.run_turn(ctx)) as events:
+                async for event in events:
+                    kind = event[0]
+                    if kind == ACTIONS:
+                        response, turn = event[1], event[2]
+                        if response.reasoning:
+                            yield ThoughtStep(content=response.reasoning, turn=turn)
+                        if response.content:
+                            yield ThoughtStep(content=response.content, turn=turn)
+                        for call in response.tool_calls:
+                            yield ToolCallStep(id=call.id, name=call.name,
+                                               arguments=call.arguments, turn=turn)
+                    elif kind == RESULTS:
+                        for result in event[1]:
+                            yield ToolResultStep(id=result.call.id, name=result.call.name,
+                                                 content=result.content, is_error=result.is_error,
+                                                 turn=event[2])
+                    elif kind == FINAL:
+                        response, text, usage, turn = event[1], event[3], event[4], event[5]
+                        committed = True
+                        self._trim()
+                        if response.reasoning:
+                            yield ThoughtStep(content=response.reasoning, turn=turn)
+                        yield FinalAnswer(content=text, usage=usage)
+        finally:
+            if not committed:
+                if previous is not None:
+                    self.history = previous
+                else:
+                    del self.history[mark:]
