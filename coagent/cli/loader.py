@@ -24,7 +24,9 @@ def _import(target: str) -> Any:
             raise SpecLoadError(f"no such file: {target}")
         directory = str(path.resolve().parent)
         if directory not in sys.path:
-            sys.path.insert(0, directory)
+            # Appended, not prepended: a file named like a library (nats.py, msgspec.py)
+            # beside the agents must not shadow the library itself.
+            sys.path.append(directory)
         name = path.stem
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
