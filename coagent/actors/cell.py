@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any, Callable, Awaitable, Protocol
 
 from coagent.actors.address import Address, validate_name
 from coagent.actors.context import ActorSystem, Context
-from coagent.actors.envelope import ASK, STREAM, TELL, Envelope, ReplyChannel, as_coagent_error
+from coagent.actors.envelope import (
+    ASK, STREAM, TELL, Envelope, ExternalReply, ReplyChannel, as_coagent_error,
+)
 from coagent.actors.message import Message, RawMessage, lookup_message_type
 from coagent.errors import (
     AgentNotFound,
@@ -556,6 +558,8 @@ class Cell:
             fut = env.reply
             if not fut.done():
                 fut.set_result(_encode(result) if raw else result)
+                if isinstance(fut, ExternalReply):
+                    await fut.flush()
         elif kind == STREAM:
             chan: ReplyChannel = env.reply
             if result is not None:
@@ -583,8 +587,11 @@ class Cell:
                     last = item
                 if items:
                     last = type(items[-1]).merge_stream(items)
-                if not env.reply.done():
-                    env.reply.set_result(_encode(last) if raw and last is not None else last)
+                fut = env.reply
+                if not fut.done():
+                    fut.set_result(_encode(last) if raw and last is not None else last)
+                    if isinstance(fut, ExternalReply):
+                        await fut.flush()
             else:
                 async for item in agen:
                     pass

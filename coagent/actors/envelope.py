@@ -9,7 +9,7 @@ from typing import Any
 from coagent.actors.address import Address
 from coagent.errors import CoagentError
 
-__all__ = ["Envelope", "ReplyChannel", "ASK", "TELL", "STREAM"]
+__all__ = ["Envelope", "ExternalReply", "ReplyChannel", "ReplyStream", "ASK", "TELL", "STREAM"]
 
 TELL = 0
 ASK = 1
@@ -62,6 +62,20 @@ class Envelope:
         if reply is None:
             return True
         return not reply.done() if self.kind == ASK else not reply.closed
+
+
+class ExternalReply:
+    """Base of reply sinks that stand for a caller in another process.
+
+    They duck-type the caller's future (``done``, ``set_result``, ``set_exception``);
+    after ``set_result`` the cell awaits :meth:`flush`, so a transport can send the
+    reply from the actor's own task instead of waking another one.
+    """
+
+    __slots__ = ()
+
+    async def flush(self) -> None:
+        """Send what ``set_result`` prepared."""
 
 
 class ReplyChannel:

@@ -31,7 +31,7 @@ import msgspec
 
 from coagent.actors.address import Address, validate_session
 from coagent.actors.cell import Cell
-from coagent.actors.envelope import ASK, STREAM, TELL, Envelope, ReplyChannel, ReplyStream
+from coagent.actors.envelope import ASK, STREAM, TELL, Envelope, ExternalReply, ReplyChannel, ReplyStream
 from coagent.actors.message import RawMessage, lookup_message_type
 from coagent.errors import (
     AgentNotFound,
@@ -75,92 +75,102 @@ def _default_node_name() -> str:
     return f"{host}-{os.getpid()}-{secrets.token_hex(2)}"
 
 
-class _RemoteReply:
+class _RemoteReply(ExternalReply):
     """Stands in for the caller's future when the caller is on another node."""
 
-    __slots__ = ("rt", "reply", "call", "timer", "_done")
+    __slots__ = ("rt", "reply", "owner", "_done", "_out")
 
-    def __init__(self, rt: NATSRuntime, reply: str | None, call: str | None) -> None:
+    def __init__(self, rt: NATSRuntime, reply: str | None, owner: bool) -> None:
         self.rt = rt
         self.reply = reply
-        self.call = call
-        self.timer: asyncio.TimerHandle | None = None
+        self.owner = owner  # tell the caller who serves the session (it came via the queue group)
         self._done = False
+        self._out: tuple[str, bytes, dict[str, str]] | None = None
 
     def done(self) -> bool:
         return self._done
 
     def set_result(self, raw: RawMessage | None) -> None:
+        # Prepared here, sent by flush() from the actor's task (no extra wake-up).
         if self._done:
             return
         self._done = True
-        self.rt._finish_call(self)
-        if self.reply is None:
+        reply = self.reply
+        if reply is None:
             return
-        headers = {"owner": self.rt.node_name}
+        self.rt._calls.pop(reply, None)
+        headers = {"owner": self.rt.node_name} if self.owner else {}
         if raw is None:
-            self.rt._publish(self.reply, b"", headers)
+            self._out = (reply, b"", headers)
         else:
             headers["type"] = raw.header.get("type", "")
-            self.rt._publish(self.reply, raw.content, headers)
+            self._out = (reply, raw.content, headers)
+
+    async def flush(self) -> None:
+        out, self._out = self._out, None
+        if out is not None:
+            await self.rt._publish_now(*out)
 
     def set_exception(self, exc: BaseException) -> None:
         if self._done:
             return
         self._done = True
-        self.rt._finish_call(self)
+        if self.reply is not None:
+            self.rt._calls.pop(self.reply, None)
         self.rt._reply_error(self.reply, exc)
 
     def abandon(self) -> None:
         self._done = True
-        self.rt._finish_call(self)
 
 
 class _RemoteStream:
     """Stands in for the caller's ``ReplyChannel`` when the caller is on another node."""
 
-    __slots__ = ("rt", "reply", "call", "timer", "closed", "seq")
+    __slots__ = ("rt", "reply", "owner", "closed", "seq")
 
-    def __init__(self, rt: NATSRuntime, reply: str | None, call: str | None) -> None:
+    def __init__(self, rt: NATSRuntime, reply: str | None, owner: bool) -> None:
         self.rt = rt
         self.reply = reply
-        self.call = call
-        self.timer: asyncio.TimerHandle | None = None
+        self.owner = owner
         self.closed = False
         self.seq = 0
+
+    def _headers(self) -> dict[str, str]:
+        self.seq += 1
+        headers = {"seq": str(self.seq)}
+        if self.owner and self.seq == 1:
+            headers["owner"] = self.rt.node_name
+        return headers
 
     async def send(self, raw: RawMessage) -> bool:
         if self.closed:
             return False
         if self.reply is not None:
-            self.seq += 1
-            self.rt._publish(self.reply, raw.content, {
-                "type": raw.header.get("type", ""), "seq": str(self.seq), "owner": self.rt.node_name,
-            })
-            await self.rt._backpressure()
+            headers = self._headers()
+            headers["type"] = raw.header.get("type", "")
+            await self.rt._publish_now(self.reply, raw.content, headers)
         return not self.closed
 
     def close(self, error: BaseException | None = None) -> None:
         if self.closed:
             return
         self.closed = True
-        self.rt._finish_call(self)
         if self.reply is None:
             if error is not None:
                 log.warning("stream without a reply subject failed: %s", error)
             return
-        self.seq += 1
+        self.rt._calls.pop(self.reply, None)
+        headers = self._headers()
         if error is None:
-            self.rt._publish(self.reply, b"", {"end": "1", "seq": str(self.seq), "owner": self.rt.node_name})
+            headers["end"] = "1"
+            self.rt._publish(self.reply, b"", headers)
         else:
             code, body = encode_error(error, debug=self.rt.debug)
-            self.rt._publish(self.reply, body, {
-                "error": code, "seq": str(self.seq), "owner": self.rt.node_name,
-            })
+            headers["error"] = code
+            self.rt._publish(self.reply, body, headers)
 
     def abandon(self) -> None:
         self.closed = True
-        self.rt._finish_call(self)
 
 
 class _CallerStream:
@@ -219,7 +229,13 @@ class NATSRuntime(Node):
         self.claims: ClaimStore | None = None
         self._agent_subs: dict[str, Any] = {}
         self._subs: list[Any] = []
+        #: Calls from other nodes in flight here, by their reply subject.
         self._calls: dict[str, tuple[Cell, Envelope]] = {}
+        #: Calls of ours in flight elsewhere, by the last token of their reply subject.
+        self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._subject_cache: dict[str, Address] = {}
+        #: Seconds between sweeps for remote calls past their deadline.
+        self.deadline_sweep = 0.25
         self._claiming: dict[str, asyncio.Future[str]] = {}
         self._claimed: set[str] = set()
         self._owners: OrderedDict[Address, str] = OrderedDict()
@@ -281,7 +297,7 @@ class NATSRuntime(Node):
             raise CoagentError(f"a node named {self.name!r} is already running")
         nc = self.nc
         self._stream_inbox = nc.new_inbox()
-        self._subs = [await nc.subscribe(f"{self._stream_inbox}.*", cb=self._on_stream_msg)]
+        self._subs = [await nc.subscribe(f"{self._stream_inbox}.*", cb=self._on_reply)]
         if self.announce:
             self._subs += [
                 await nc.subscribe(self.subjects.node_wildcard(), cb=self._on_node_msg),
@@ -295,6 +311,7 @@ class NATSRuntime(Node):
         if self.announce:
             await self._open_claims()
             self._spawn(self._refresh_claims_forever())
+            self._spawn(self._expire_calls_forever())
 
     async def _open_claims(self) -> None:
         try:
@@ -446,11 +463,17 @@ class NATSRuntime(Node):
         self._accept(msg, address, headers)
 
     async def _on_node_msg(self, msg: Any) -> None:
-        try:
-            address = self.subjects.parse_node_subject(msg.subject)
-        except CoagentError as exc:
-            self._reply_error(msg.reply, exc)
-            return
+        subject = msg.subject
+        address = self._subject_cache.get(subject)
+        if address is None:
+            try:
+                address = self.subjects.parse_node_subject(subject)
+            except CoagentError as exc:
+                self._reply_error(msg.reply, exc)
+                return
+            if len(self._subject_cache) > 100_000:
+                self._subject_cache.clear()
+            self._subject_cache[subject] = address
         self._accept(msg, address, msg.headers or {})
 
     def _accept(self, msg: Any, address: Address, headers: dict[str, str]) -> None:
@@ -464,13 +487,13 @@ class NATSRuntime(Node):
             timeout = self.default_timeout
         timeout = min(max(timeout, 0.0), _MAX_TIMEOUT)
         raw = RawMessage(header={"type": type_name}, content=msg.data)
-        if len(headers) > 3:
+        if len(headers) > 2:
             for key, value in headers.items():
                 if key not in _RESERVED_HEADERS:
                     raw.header[key] = value
         cell = self._existing_cell(address)
         if cell is not None:
-            self._deliver(cell, raw, msg.reply, headers, timeout)
+            self._deliver(cell, raw, msg.reply, headers, timeout, "session" in headers)
         else:
             self._spawn(self._accept_new(msg, address, raw, headers, timeout))
 
@@ -500,14 +523,13 @@ class NATSRuntime(Node):
             log.exception("accepting a message for %s failed", address)
             self._reply_error(msg.reply, TransportError(f"{type(exc).__name__}: {exc}"))
             return
-        self._deliver(cell, raw, msg.reply, headers, timeout)
+        self._deliver(cell, raw, msg.reply, headers, timeout, "session" in headers)
 
     def _deliver(self, cell: Cell, raw: RawMessage, reply: str | None, headers: dict[str, str],
-                 timeout: float) -> None:
+                 timeout: float, via_queue: bool = False) -> None:
         loop = self._loop or asyncio.get_running_loop()
         deadline = loop.time() + timeout
         kind = headers.get("kind", KIND_ASK)
-        call = headers.get("call")
         sender = None
         sender_text = headers.get("sender")
         if sender_text:
@@ -517,18 +539,17 @@ class NATSRuntime(Node):
                 sender = None
         sink: Any
         if kind == KIND_STREAM:
-            sink = _RemoteStream(self, reply, call)
+            sink = _RemoteStream(self, reply, via_queue)
             env = Envelope(raw, STREAM, sink, sender, deadline)
         elif kind == KIND_TELL:
             sink = None
             env = Envelope(raw, TELL, None, sender, deadline)
         else:
-            sink = _RemoteReply(self, reply, call)
+            sink = _RemoteReply(self, reply, via_queue)
             env = Envelope(raw, ASK, sink, sender, deadline)
-        if sink is not None:
-            if call:
-                self._calls[call] = (cell, env)
-            sink.timer = loop.call_at(deadline, self._expire_call, cell, env)
+        if sink is not None and reply:
+            # In flight until answered: cancellable by the caller, expired by the sweeper.
+            self._calls[reply] = (cell, env)
         try:
             accepted = cell.deliver_nowait(env)
         except CoagentError as exc:
@@ -539,7 +560,7 @@ class NATSRuntime(Node):
             return
         if accepted:
             if kind == KIND_TELL and reply:
-                self._publish(reply, b"", {"owner": self.name})
+                self._publish(reply, b"", {"owner": self.name} if via_queue else None)
             return
         self._spawn(self._deliver_later(cell, env, reply, kind, deadline))
 
@@ -556,16 +577,20 @@ class NATSRuntime(Node):
         if kind == KIND_TELL and reply:
             self._publish(reply, b"", {"owner": self.name})
 
-    def _expire_call(self, cell: Cell, env: Envelope) -> None:
-        env.fail(DeadlineExceeded(f"the deadline of a call to {cell.address} passed"))
-        cell.cancel(env)
-
-    def _finish_call(self, sink: Any) -> None:
-        timer = sink.timer
-        if timer is not None:
-            timer.cancel()
-        if sink.call is not None:
-            self._calls.pop(sink.call, None)
+    async def _expire_calls_forever(self) -> None:
+        """Fail and cancel remote calls whose caller's deadline has passed (one sweep for all)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.deadline_sweep)
+            now = loop.time()
+            expired = [
+                (reply, cell, env) for reply, (cell, env) in list(self._calls.items())
+                if env.deadline is not None and env.deadline <= now
+            ]
+            for reply, cell, env in expired:
+                self._calls.pop(reply, None)
+                env.fail(DeadlineExceeded(f"the deadline of a call to {cell.address} passed"))
+                cell.cancel(env)
 
     async def _on_cancel(self, msg: Any) -> None:
         entry = self._calls.pop(msg.data.decode("utf-8", "replace"), None)
@@ -728,18 +753,19 @@ class NATSRuntime(Node):
             chan = ReplyChannel()
             state = _CallerStream(chan, loop.create_future(), typed)
             self._streams[call] = state
-            subject, headers = self._route(address, raw, KIND_STREAM, deadline, sender, owner, call)
-            self._publish(subject, raw.content, headers, reply=f"{self._stream_inbox}.{call}")
+            subject, headers = self._route(address, raw, KIND_STREAM, deadline, sender, owner)
+            reply_subject = f"{self._stream_inbox}.{call}"
+            self._publish(subject, raw.content, headers, reply=reply_subject)
             try:
                 async with asyncio.timeout_at(deadline):
                     outcome = await state.first
             except TimeoutError:
                 self._streams.pop(call, None)
-                self._send_cancel(call)
+                self._send_cancel(reply_subject)
                 raise DeadlineExceeded(f"no reply from {address} within {limit:g}s") from None
             except asyncio.CancelledError:
                 self._streams.pop(call, None)
-                self._send_cancel(call)
+                self._send_cancel(reply_subject)
                 raise
             if outcome == "ok":
                 break
@@ -749,12 +775,12 @@ class NATSRuntime(Node):
         def expire() -> None:
             if self._streams.pop(call, None) is not None:
                 chan.close(DeadlineExceeded(f"stream from {address} did not finish within {limit:g}s"))
-                self._send_cancel(call)
+                self._send_cancel(reply_subject)
 
         def cancel() -> None:
             if self._streams.pop(call, None) is not None:
                 chan.abandon()
-                self._send_cancel(call)
+                self._send_cancel(reply_subject)
 
         return chan, cancel, loop.call_at(deadline, expire)
 
@@ -762,17 +788,18 @@ class NATSRuntime(Node):
         return f"{self._call_prefix}{next(self._call_ids)}"
 
     def _route(self, address: Address, raw: RawMessage, kind: str, deadline: float,
-               sender: Address | None, owner: str, call: str) -> tuple[str, dict[str, str]]:
+               sender: Address | None, owner: str) -> tuple[str, dict[str, str]]:
         loop = self._loop or asyncio.get_running_loop()
         headers = {
             "type": raw.header.get("type", ""),
-            "kind": kind,
             "timeout": f"{max(0.0, deadline - loop.time()):.3f}",
-            "call": call,
         }
-        for key, value in raw.header.items():
-            if key not in _RESERVED_HEADERS and key != "content_type":
-                headers[key] = value
+        if kind != KIND_ASK:
+            headers["kind"] = kind
+        if len(raw.header) > 2:
+            for key, value in raw.header.items():
+                if key not in _RESERVED_HEADERS and key != "content_type":
+                    headers[key] = value
         if sender is not None:
             headers["sender"] = str(sender)
         if owner:
@@ -808,42 +835,46 @@ class NATSRuntime(Node):
 
     async def _request(self, address: Address, raw: RawMessage, kind: str, deadline: float,
                        sender: Address | None, owner: str) -> Any:
-        from nats.errors import ConnectionClosedError, NoRespondersError
-        from nats.errors import TimeoutError as NatsTimeout
-
         nc = self.nc
         if nc is None:
             raise RuntimeNotStarted(f"node {self.name} is not connected")
         loop = self._loop or asyncio.get_running_loop()
         attempts = 0
         retried_moved = False
+        pending = self._pending
         while True:
             attempts += 1
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise DeadlineExceeded(f"no reply from {address} before the deadline", address=str(address))
-            call = self._new_call_id()
-            subject, headers = self._route(address, raw, kind, deadline, sender, owner, call)
+            token = self._new_call_id()
+            reply_subject = f"{self._stream_inbox}.{token}"
+            subject, headers = self._route(address, raw, kind, deadline, sender, owner)
+            fut = loop.create_future()
+            pending[token] = fut
+            timer = loop.call_at(deadline, _expire_request, fut)
             try:
-                reply = await nc.request(subject, raw.content, timeout=remaining, headers=headers)
-            except NoRespondersError:
-                owner = self._after_no_responders(address, owner, attempts)
-                continue
-            except NatsTimeout:
-                self._send_cancel(call)
+                await nc.publish(subject, raw.content, reply=reply_subject, headers=headers)
+                reply = await fut
+            except asyncio.TimeoutError:
+                self._send_cancel(reply_subject)
                 raise DeadlineExceeded(
                     f"no reply from {address} within {remaining:.3g}s", address=str(address),
                 ) from None
             except asyncio.CancelledError:
-                self._send_cancel(call)
+                self._send_cancel(reply_subject)
                 raise
-            except ConnectionClosedError:
-                raise TransportError("the NATS connection is closed") from None
+            except CoagentError:
+                raise
             except Exception as exc:
-                if isinstance(exc, CoagentError):
-                    raise
                 raise TransportError(f"{type(exc).__name__}: {exc}") from None
+            finally:
+                timer.cancel()
+                pending.pop(token, None)
             headers = reply.headers or {}
+            if headers.get("Status") == "503":
+                owner = self._after_no_responders(address, owner, attempts)
+                continue
             error = headers.get("error")
             if error is not None:
                 if headers.get("retry") and not retried_moved:
@@ -852,14 +883,31 @@ class NATSRuntime(Node):
                     owner = ""
                     continue
                 raise decode_error(error, reply.data)
-            self._remember_owner(address, headers.get("owner"))
+            new_owner = headers.get("owner")
+            if new_owner:
+                self._remember_owner(address, new_owner)
             return reply
 
-    def _send_cancel(self, call: str) -> None:
-        self._publish(self.subjects.sys("cancel"), call.encode(), None)
+    def _send_cancel(self, reply_subject: str) -> None:
+        """Tell whichever node serves the call (known by its reply subject) that we gave up."""
+        self._publish(self.subjects.sys("cancel"), reply_subject.encode(), None)
 
-    async def _on_stream_msg(self, msg: Any) -> None:
+    async def _publish_now(self, subject: str, body: bytes, headers: dict[str, str] | None) -> None:
+        nc = self.nc
+        if nc is None:
+            return
+        try:
+            await nc.publish(subject, body, headers=headers or None)
+        except Exception as exc:
+            log.warning("could not publish to %s: %s", subject, exc)
+
+    async def _on_reply(self, msg: Any) -> None:
         call = msg.subject.rpartition(".")[2]
+        fut = self._pending.get(call)
+        if fut is not None:
+            if not fut.done():
+                fut.set_result(msg)
+            return
         state = self._streams.get(call)
         if state is None:
             return
@@ -879,7 +927,7 @@ class NATSRuntime(Node):
         if seq != state.seq + 1:
             self._streams.pop(call, None)
             chan.close(TransportError(f"stream lost messages (expected #{state.seq + 1}, got #{seq})"))
-            self._send_cancel(call)
+            self._send_cancel(msg.subject)
             return
         state.seq = seq
         error = headers.get("error")
@@ -898,7 +946,7 @@ class NATSRuntime(Node):
             except CoagentError as exc:
                 self._streams.pop(call, None)
                 chan.close(exc)
-                self._send_cancel(call)
+                self._send_cancel(msg.subject)
         else:
             chan.put_nowait(RawMessage(header={"type": type_name}, content=msg.data))
 
@@ -971,6 +1019,11 @@ class NATSRuntime(Node):
             except msgspec.DecodeError:
                 log.warning("a node sent an unreadable tree")
         return sorted(trees, key=lambda t: t.node)
+
+
+def _expire_request(fut: asyncio.Future[Any]) -> None:
+    if not fut.done():
+        fut.set_exception(asyncio.TimeoutError())
 
 
 def _decode_typed(type_name: str, data: bytes) -> Any:
