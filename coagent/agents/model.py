@@ -294,25 +294,10 @@ class ModelClient:
         params = self._params(messages, tools, tool_choice, response_format, False, kwargs)
         litellm = await load_litellm()
         deadline = None if timeout is None else time.monotonic() + timeout
-        attempt = 0
-        while True:
-            try:
-                raw = await litellm.acompletion(**params, timeout=self._attempt_timeout(deadline))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                error = self._error(exc, litellm)
-                delay = self._retry_delay(error, attempt, deadline, retries)
-                if delay is None:
-                    if error is exc:
-                        raise
-                    raise error from exc
-                attempt += 1
-                await asyncio.sleep(delay)
-                continue
-            response = self._response(raw, litellm)
-            self.usage.add(response.usage)
-            return response
+        raw = await self._call(litellm, params, deadline, retries)
+        response = self._response(raw, litellm)
+        self.usage.add(response.usage)
+        return response
 
     def stream(
         self,
@@ -342,22 +327,7 @@ class ModelClient:
         params = self._params(messages, tools, tool_choice, response_format, True, kwargs)
         litellm = await load_litellm()
         deadline = None if timeout is None else time.monotonic() + timeout
-        attempt = 0
-        while True:
-            try:
-                raw = await litellm.acompletion(**params, timeout=self._attempt_timeout(deadline))
-                break
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                error = self._error(exc, litellm)
-                delay = self._retry_delay(error, attempt, deadline, retries)
-                if delay is None:
-                    if error is exc:
-                        raise
-                    raise error from exc
-                attempt += 1
-                await asyncio.sleep(delay)
+        raw = await self._call(litellm, params, deadline, retries)
         content: list[str] = []
         reasoning: list[str] = []
         calls: dict[int, list[str]] = {}  # index -> [id, name, arguments...]
@@ -433,6 +403,25 @@ class ModelClient:
         ms.response = response
 
     # ------------------------------------------------------------- helpers
+
+    async def _call(self, litellm: Any, params: dict[str, Any], deadline: float | None,
+                    retries: int) -> Any:
+        """``litellm.acompletion``, retried per policy; failures become typed errors."""
+        attempt = 0
+        while True:
+            try:
+                return await litellm.acompletion(**params, timeout=self._attempt_timeout(deadline))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                error = self._error(exc, litellm)
+                delay = self._retry_delay(error, attempt, deadline, retries)
+                if delay is None:
+                    if error is exc:
+                        raise
+                    raise error from exc
+                attempt += 1
+                await asyncio.sleep(delay)
 
     def _params(
         self, messages: Sequence[Any], tools: Any, tool_choice: Any, response_format: Any,
