@@ -218,7 +218,8 @@ class ModelClient:
     """A configured model on litellm: which model, where, with which credentials and policy.
 
     Args:
-        model: litellm model name, e.g. ``"openai/gpt-4o-mini"`` (``None``: ``$MODEL_NAME``).
+        model: litellm model name, e.g. ``"openai/gpt-4o-mini"`` (``None``: ``$MODEL_NAME``;
+            ``ModelClient(...)`` reads all four settings from the environment).
         api_base: provider URL (``None``: ``$MODEL_API_BASE``).
         api_version: provider API version, e.g. for Azure (``None``: ``$MODEL_API_VERSION``).
         api_key: credential (``None``: ``$MODEL_API_KEY``); never put into messages,
@@ -250,6 +251,10 @@ class ModelClient:
             raise ValueError("timeout must be positive")
         if num_retries < 0 or backoff_min < 0 or backoff_max < backoff_min:
             raise ValueError("need num_retries >= 0 and 0 <= backoff_min <= backoff_max")
+        if model is Ellipsis:
+            # ``ModelClient(...)``, as the seed README's pattern snippets write it: all from
+            # the environment.
+            model = None
         self.model: str = model or os.getenv(ENV_MODEL) or ""
         self.api_base = api_base or os.getenv(ENV_API_BASE) or None
         self.api_version = api_version or os.getenv(ENV_API_VERSION) or None
