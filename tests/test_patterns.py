@@ -294,3 +294,31 @@ async def test_deadlines_reach_every_child_and_nothing_hangs(runtime: LocalRunti
             await runtime.ask(Address(name, "s"), chat("x"), timeout=0.3)
         assert time.monotonic() - start < 1.0
     _ = Aggregate, ChatHistory
+
+
+async def test_failed_requests_leave_pattern_conversations_unchanged(runtime: LocalRuntime) -> None:
+    model = handoff_model()
+    await runtime.register(AgentSpec("loop", new(
+        Handoffs,
+        AgentSpec("ping", new(HandoffAgent, system="ping", client=model)),
+        AgentSpec("pong", new(HandoffAgent, system="pong", client=model)),
+        max_handoffs=2,
+    )))
+    with pytest.raises(MaxHandoffsExceeded):
+        await runtime.ask(Address("loop", "s"), chat("fail please"))
+    pattern = runtime.supervisor("loop").sessions["s"].instance
+    assert pattern.history == [] and pattern.current == "ping"  # type: ignore[union-attr]
+
+    await register(
+        runtime,
+        AgentSpec("team.crashy", new(Crashy), description="always fails"),
+        AgentSpec("triage", new(DynamicTriage, client=ScriptedModel(
+            default=Reply(tool_calls=[tool_call("transfer_to_team_crashy")])), namespace="team")),
+    )
+    with pytest.raises(StepFailed):
+        await runtime.ask(Address("triage", "t"), chat("boom"))
+    with pytest.raises(StepFailed):
+        async for _ in runtime.stream(Address("triage", "t"), chat("boom again")):
+            pass
+    triage = runtime.supervisor("triage").sessions["t"].instance
+    assert triage.history == []  # type: ignore[union-attr]

@@ -100,6 +100,15 @@ class Handoffs(Pattern):
 
     @handler
     async def chat(self, msg: ChatMessage | ChatHistory, ctx: Context) -> ChatMessage:
+        history, current = list(self.history), self.current
+        try:
+            return await self._chat(msg, ctx)
+        except BaseException:
+            # A failed (or cancelled) message leaves the conversation as it was.
+            self.history, self.current = history, current
+            raise
+
+    async def _chat(self, msg: ChatMessage | ChatHistory, ctx: Context) -> ChatMessage:
         if isinstance(msg, ChatHistory):
             self.history = list(msg.messages)
         else:

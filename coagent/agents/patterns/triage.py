@@ -68,6 +68,14 @@ class DynamicTriage(Pattern):
 
     @handler
     async def route(self, msg: ChatMessage | ChatHistory, ctx: Context) -> Any:
+        history = list(self.history)
+        try:
+            return await self._route(msg, ctx)
+        except BaseException:
+            self.history = history  # a failed request leaves the conversation as it was
+            raise
+
+    async def _route(self, msg: ChatMessage | ChatHistory, ctx: Context) -> Any:
         if isinstance(msg, ChatHistory):
             self.history = list(msg.messages)
         else:
@@ -108,11 +116,17 @@ class DynamicTriage(Pattern):
 
     async def _stream(self, address: Address, request: ChatHistory, ctx: Context) -> AsyncIterator[Any]:
         parts: list[str] = []
+        completed = False
         try:
             async for chunk in ctx.stream(address, request):
                 if isinstance(chunk, ChatMessage):
                     parts.append(chunk.content)
                 yield chunk
+            completed = True
         except CoagentError as exc:
             raise step_failed(address.name, exc) from None
-        self.history.append(ChatMessage(role="assistant", content="".join(parts)))
+        finally:
+            if completed:
+                self.history.append(ChatMessage(role="assistant", content="".join(parts)))
+            else:
+                del self.history[-1:]  # the request that failed or was abandoned
