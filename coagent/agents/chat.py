@@ -115,30 +115,33 @@ class ChatAgent(Actor):
     # ------------------------------------------------------------- handlers
 
     @handler
-    async def chat(self, msg: ChatMessage, ctx: Context) -> ChatMessage:
-        """Append the message to the history and answer it."""
-        mark = len(self.history)
-        self.history.append(msg.to_model())
+    async def chat(self, msg: ChatMessage | ChatHistory, ctx: Context) -> ChatMessage:
+        """Answer a message (appended to the history) or a whole conversation (adopted as
+        this session's history, its last message answered)."""
+        undo = self.begin_turn(msg)
         try:
             reply = await self._answer(ctx)
         except BaseException:
-            del self.history[mark:]
+            undo()
             raise
         self._trim()
         return reply
 
-    @handler
-    async def chat_history(self, msg: ChatHistory, ctx: Context) -> ChatMessage:
-        """Adopt the conversation as this session's history and answer its last message."""
-        previous = self.history
-        self.history = [m.to_model() for m in msg.messages]
-        try:
-            reply = await self._answer(ctx)
-        except BaseException:
-            self.history = previous
-            raise
-        self._trim()
-        return reply
+    def begin_turn(self, msg: ChatMessage | ChatHistory) -> Callable[[], None]:
+        """Put ``msg`` into the history; return what undoes that if the turn fails."""
+        if isinstance(msg, ChatHistory):
+            previous = self.history
+            self.history = [m.to_model() for m in msg.messages]
+
+            def undo() -> None:
+                self.history = previous
+        else:
+            mark = len(self.history)
+            self.history.append(msg.to_model())
+
+            def undo() -> None:
+                del self.history[mark:]
+        return undo
 
     @handler
     async def get_usage(self, msg: GetUsage, ctx: Context) -> UsageReport:
@@ -261,26 +264,14 @@ class StreamChatAgent(ChatAgent):
     """
 
     @handler
-    async def chat(self, msg: ChatMessage, ctx: Context) -> AsyncIterator[ChatMessage]:  # type: ignore[override]
-        """Append the message to the history and stream the answer."""
-        mark = len(self.history)
-        self.history.append(msg.to_model())
-        async with contextlib.aclosing(self._stream_answer(ctx, mark, None)) as chunks:
+    async def chat(self, msg: ChatMessage | ChatHistory, ctx: Context) -> AsyncIterator[ChatMessage]:  # type: ignore[override]
+        """Stream the answer to a message (appended) or a conversation (adopted)."""
+        undo = self.begin_turn(msg)
+        async with contextlib.aclosing(self._stream_answer(ctx, undo)) as chunks:
             async for chunk in chunks:
                 yield chunk
 
-    @handler
-    async def chat_history(self, msg: ChatHistory, ctx: Context) -> AsyncIterator[ChatMessage]:  # type: ignore[override]
-        """Adopt the conversation and stream the answer to its last message."""
-        previous = self.history
-        self.history = [m.to_model() for m in msg.messages]
-        async with contextlib.aclosing(self._stream_answer(ctx, 0, previous)) as chunks:
-            async for chunk in chunks:
-                yield chunk
-
-    async def _stream_answer(
-        self, ctx: Context, mark: int, previous: list[dict[str, Any]] | None
-    ) -> AsyncIterator[Any]:
+    async def _stream_answer(self, ctx: Context, undo: Callable[[], None]) -> AsyncIterator[Any]:
         committed = False
         try:
             async with contextlib.aclosing(self.run_turn(ctx, stream=True)) as events:
@@ -299,7 +290,4 @@ class StreamChatAgent(ChatAgent):
                                               reasoning_content=response.reasoning, usage=usage)
         finally:
             if not committed:
-                if previous is not None:
-                    self.history = previous
-                else:
-                    del self.history[mark:]
+                undo()

@@ -66,26 +66,14 @@ class ReActAgent(ChatAgent):
         super().__init__(system=prompt, client=client, tools=tools, **kwargs)
 
     @handler
-    async def chat(self, msg: ChatMessage, ctx: Context) -> AsyncIterator[Step]:  # type: ignore[override]
-        """Append the task to the history and stream the steps that solve it."""
-        mark = len(self.history)
-        self.history.append(msg.to_model())
-        async with contextlib.aclosing(self._steps(ctx, mark, None)) as steps:
+    async def chat(self, msg: ChatMessage | ChatHistory, ctx: Context) -> AsyncIterator[Step]:  # type: ignore[override]
+        """Stream the steps that answer a task (appended) or a conversation (adopted)."""
+        undo = self.begin_turn(msg)
+        async with contextlib.aclosing(self._steps(ctx, undo)) as steps:
             async for step in steps:
                 yield step
 
-    @handler
-    async def chat_history(self, msg: ChatHistory, ctx: Context) -> AsyncIterator[Step]:  # type: ignore[override]
-        """Adopt the conversation and stream the steps answering its last message."""
-        previous = self.history
-        self.history = [m.to_model() for m in msg.messages]
-        async with contextlib.aclosing(self._steps(ctx, 0, previous)) as steps:
-            async for step in steps:
-                yield step
-
-    async def _steps(
-        self, ctx: Context, mark: int, previous: list[dict[str, Any]] | None
-    ) -> AsyncIterator[Step]:
+    async def _steps(self, ctx: Context, undo: Callable[[], None]) -> AsyncIterator[Step]:
         committed = False
         try:
             async with contextlib.aclosing(self.run_turn(ctx)) as events:
@@ -114,7 +102,4 @@ class ReActAgent(ChatAgent):
                         yield FinalAnswer(content=text, usage=usage)
         finally:
             if not committed:
-                if previous is not None:
-                    self.history = previous
-                else:
-                    del self.history[mark:]
+                undo()
