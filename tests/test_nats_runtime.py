@@ -309,3 +309,14 @@ async def test_authentication_passes_through(auth: str) -> None:
         with pytest.raises(TransportError):
             async with NATSRuntime.from_servers(server.url, prefix="auth3", connect_deadline=1.5):
                 pass
+
+
+async def test_long_deadlines_are_kept_too(nodes) -> None:
+    """Deadlines of 2 s and more are swept rather than timed one by one: still on time."""
+    _, _, client = nodes
+    addr = Address("echo", "long-deadline")
+    start = time.monotonic()
+    with pytest.raises(DeadlineExceeded):
+        await client.ask(addr, Sleep(seconds=30), timeout=2.5)
+    assert 2.5 <= time.monotonic() - start < 2.8
+    assert (await client.ask(addr, Ping(), timeout=3)).n == 1  # the handler was cancelled

@@ -59,6 +59,9 @@ _RESERVED_HEADERS = frozenset(
 )
 _MAX_TIMEOUT = 24 * 3600.0
 _OWNER_CACHE_SIZE = 200_000
+#: Calls with less time than this left get their own timer; longer ones are swept.
+_PRECISE_DEADLINE = 2.0
+_SWEEP_INTERVAL = 0.05
 
 
 class AgentInfo(msgspec.Struct):
@@ -233,6 +236,8 @@ class NATSRuntime(Node):
         self._calls: dict[str, tuple[Cell, Envelope]] = {}
         #: Calls of ours in flight elsewhere, by the last token of their reply subject.
         self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._long_deadlines: dict[str, tuple[float, asyncio.Future[Any]]] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
         self._subject_cache: dict[str, Address] = {}
         #: Seconds between sweeps for remote calls past their deadline.
         self.deadline_sweep = 0.25
@@ -339,6 +344,9 @@ class NATSRuntime(Node):
             await self.claims.release(sorted(self._claimed))
         for task in list(self._background):
             task.cancel()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for state in list(self._streams.values()):
             state.chan.close(TransportError("the runtime stopped"))
         self._streams.clear()
@@ -487,7 +495,7 @@ class NATSRuntime(Node):
             timeout = self.default_timeout
         timeout = min(max(timeout, 0.0), _MAX_TIMEOUT)
         raw = RawMessage(header={"type": type_name}, content=msg.data)
-        if len(headers) > 2:
+        if len(headers) > 1:
             for key, value in headers.items():
                 if key not in _RESERVED_HEADERS:
                     raw.header[key] = value
@@ -708,7 +716,8 @@ class NATSRuntime(Node):
             return await super().ask(address, msg, timeout=max(0.0, deadline - loop.time()), sender=sender)
         typed = msg.__class__ is not RawMessage
         raw = msg.encode() if typed else msg
-        reply = await self._request(address, raw, KIND_ASK, deadline, sender, owner)  # type: ignore[arg-type]
+        reply = await self._request(address, raw, KIND_ASK, deadline, sender, owner,  # type: ignore[arg-type]
+                                    timeout is not None)
         headers = reply.headers or {}
         type_name = headers.get("type")
         if not type_name:
@@ -729,7 +738,8 @@ class NATSRuntime(Node):
         if owner is None:
             return await super().tell(address, msg, timeout=max(0.0, deadline - loop.time()), sender=sender)
         raw = msg if msg.__class__ is RawMessage else msg.encode()
-        await self._request(address, raw, KIND_TELL, deadline, sender, owner)  # type: ignore[arg-type]
+        await self._request(address, raw, KIND_TELL, deadline, sender, owner,  # type: ignore[arg-type]
+                            timeout is not None)
 
     def stream(self, address: Address | str, msg: Any, *, timeout: float | None = None,
                sender: Address | None = None) -> ReplyStream:
@@ -753,7 +763,8 @@ class NATSRuntime(Node):
             chan = ReplyChannel()
             state = _CallerStream(chan, loop.create_future(), typed)
             self._streams[call] = state
-            subject, headers = self._route(address, raw, KIND_STREAM, deadline, sender, owner)
+            subject, headers = self._route(address, raw, KIND_STREAM, deadline, sender, owner,
+                                           timeout is not None)
             reply_subject = f"{self._stream_inbox}.{call}"
             self._publish(subject, raw.content, headers, reply=reply_subject)
             try:
@@ -788,12 +799,13 @@ class NATSRuntime(Node):
         return f"{self._call_prefix}{next(self._call_ids)}"
 
     def _route(self, address: Address, raw: RawMessage, kind: str, deadline: float,
-               sender: Address | None, owner: str) -> tuple[str, dict[str, str]]:
-        loop = self._loop or asyncio.get_running_loop()
-        headers = {
-            "type": raw.header.get("type", ""),
-            "timeout": f"{max(0.0, deadline - loop.time()):.3f}",
-        }
+               sender: Address | None, owner: str, explicit: bool = True) -> tuple[str, dict[str, str]]:
+        headers = {"type": raw.header.get("type", "")}
+        if explicit:
+            # Without it the serving node applies its own default timeout (fewer bytes and
+            # less header parsing for the common case).
+            loop = self._loop or asyncio.get_running_loop()
+            headers["timeout"] = f"{max(0.0, deadline - loop.time()):.3f}"
         if kind != KIND_ASK:
             headers["kind"] = kind
         if len(raw.header) > 2:
@@ -834,7 +846,7 @@ class NATSRuntime(Node):
                 owners.popitem(last=False)
 
     async def _request(self, address: Address, raw: RawMessage, kind: str, deadline: float,
-                       sender: Address | None, owner: str) -> Any:
+                       sender: Address | None, owner: str, explicit: bool = True) -> Any:
         nc = self.nc
         if nc is None:
             raise RuntimeNotStarted(f"node {self.name} is not connected")
@@ -849,10 +861,19 @@ class NATSRuntime(Node):
                 raise DeadlineExceeded(f"no reply from {address} before the deadline", address=str(address))
             token = self._new_call_id()
             reply_subject = f"{self._stream_inbox}.{token}"
-            subject, headers = self._route(address, raw, kind, deadline, sender, owner)
+            subject, headers = self._route(address, raw, kind, deadline, sender, owner,
+                                           explicit or attempts > 1)
             fut = loop.create_future()
             pending[token] = fut
-            timer = loop.call_at(deadline, _expire_request, fut)
+            if remaining < _PRECISE_DEADLINE:
+                timer = loop.call_at(deadline, _expire_request, fut)
+            else:
+                # Long deadlines (the default) are swept, a few per second: a timer per call
+                # costs heap operations on every request.
+                timer = None
+                self._long_deadlines[token] = (deadline, fut)
+                if self._sweeper is None:
+                    self._sweeper = loop.call_later(_SWEEP_INTERVAL, self._sweep_deadlines)
             try:
                 await nc.publish(subject, raw.content, reply=reply_subject, headers=headers)
                 reply = await fut
@@ -869,7 +890,10 @@ class NATSRuntime(Node):
             except Exception as exc:
                 raise TransportError(f"{type(exc).__name__}: {exc}") from None
             finally:
-                timer.cancel()
+                if timer is not None:
+                    timer.cancel()
+                else:
+                    self._long_deadlines.pop(token, None)
                 pending.pop(token, None)
             headers = reply.headers or {}
             if headers.get("Status") == "503":
@@ -887,6 +911,20 @@ class NATSRuntime(Node):
             if new_owner:
                 self._remember_owner(address, new_owner)
             return reply
+
+    def _sweep_deadlines(self) -> None:
+        self._sweeper = None
+        waiting = self._long_deadlines
+        if not waiting:
+            return
+        loop = self._loop or asyncio.get_running_loop()
+        now = loop.time()
+        for token, (deadline, fut) in list(waiting.items()):
+            if deadline <= now:
+                del waiting[token]
+                _expire_request(fut)
+        if waiting:
+            self._sweeper = loop.call_later(_SWEEP_INTERVAL, self._sweep_deadlines)
 
     def _send_cancel(self, reply_subject: str) -> None:
         """Tell whichever node serves the call (known by its reply subject) that we gave up."""
