@@ -12,10 +12,9 @@ from coagent.runtimes.local import LocalRuntime
 from coagent.runtimes.node import DEFAULT_TIMEOUT, Node
 
 if TYPE_CHECKING:
-    from coagent.runtimes.http import HTTPRuntime
     from coagent.runtimes.nats import NATSRuntime
 
-__all__ = ["LocalRuntime", "NATSRuntime", "HTTPRuntime", "Node", "DEFAULT_TIMEOUT"]
+__all__ = ["LocalRuntime", "NATSRuntime", "Node", "DEFAULT_TIMEOUT"]
 
 
 def __getattr__(name: str) -> Any:
@@ -24,7 +23,7 @@ def __getattr__(name: str) -> Any:
 
         return NATSRuntime
     if name == "HTTPRuntime":
-        from coagent.runtimes.http import HTTPRuntime
-
-        return HTTPRuntime
+        raise ImportError(
+            "HTTPRuntime is not available yet in this Coagent; use NATSRuntime for distributed agents"
+        )
     raise AttributeError(f"module 'coagent.runtimes' has no attribute {name!r}")
