@@ -504,3 +504,38 @@ async def test_ask_to_a_streaming_handler_merges_deltas(runtime: LocalRuntime) -
     assert [d.text async for d in runtime.stream(addr, Ping())] == ["hello", " ", "world"]
     raw = await runtime.ask(addr, Ping().encode())
     assert Delta.decode(raw).text == "hello world"
+
+
+class Refused(CoagentError):
+    code = "tests_refused"
+
+
+class Corrupted(CoagentError):
+    code = "tests_corrupted"
+    restarts_actor = True
+
+
+async def test_typed_errors_fail_the_call_without_a_restart(runtime: LocalRuntime) -> None:
+    class Picky(Actor):
+        def __init__(self) -> None:
+            self.seen = 0
+
+        @handler
+        async def ping(self, msg: Ping, ctx: Context) -> Pong:
+            self.seen += 1
+            if msg.n == 1:
+                raise Refused("not today")
+            if msg.n == 2:
+                raise Corrupted("state is broken")
+            return Pong(n=self.seen)
+
+    await runtime.register(AgentSpec("picky", new(Picky), backoff_min=0.0))
+    addr = Address("picky", "s")
+    with pytest.raises(Refused, match="not today"):
+        await runtime.ask(addr, Ping(n=1))
+    assert (await runtime.ask(addr, Ping())).n == 2  # same instance: its state survived
+    with pytest.raises(Corrupted):
+        await runtime.ask(addr, Ping(n=2))
+    assert (await runtime.ask(addr, Ping())).n == 1  # restarted
+    node = (await runtime.tree()).find("picky", "s")
+    assert node is not None and node.restarts == 1
