@@ -45,6 +45,7 @@ log = logging.getLogger("coagent.actors")
 
 class CellStatus:
     NEW = "new"
+    STARTING = "starting"
     RUNNING = "running"
     RESTARTING = "restarting"
     STOPPING = "stopping"
@@ -81,7 +82,7 @@ class Parent(Protocol):
 
 
 # States in which new mail waits for the parent instead of starting the drain.
-_NO_AUTOSTART = frozenset((CellStatus.RESTARTING, CellStatus.STOPPING))
+_NO_AUTOSTART = frozenset((CellStatus.RESTARTING, CellStatus.STOPPING, CellStatus.STARTING))
 
 _EXIT_NORMAL = 1  # ctx.stop(): the actor ends itself, the parent is told
 _EXIT_SHUTDOWN = 2  # the parent (or the node) stops it, nobody is told
@@ -178,11 +179,15 @@ class Cell:
                         raise TimeoutError
                     async with asyncio.timeout(left):
                         await fut
-            except TimeoutError:
-                raise MailboxFull(
-                    f"mailbox of {self.address} stayed full ({self.capacity} messages)",
-                    capacity=self.capacity,
-                ) from None
+            except BaseException as exc:
+                if fut.done() and not fut.cancelled():
+                    self._wake_putter()  # we were woken but leave: pass the turn on
+                if isinstance(exc, TimeoutError):
+                    raise MailboxFull(
+                        f"mailbox of {self.address} stayed full ({self.capacity} messages)",
+                        capacity=self.capacity,
+                    ) from None
+                raise
             finally:
                 if not fut.done():
                     fut.cancel()
@@ -226,8 +231,11 @@ class Cell:
         """
         self._stop = 0
         self._final_error = None
-        self.status = CellStatus.NEW
-        await self._instantiate()
+        try:
+            await self._instantiate()
+        except BaseException:
+            self.status = CellStatus.RESTARTING  # the supervisor decides what happens next
+            raise
         self._kick()
 
     def restart_later(self) -> None:
@@ -360,7 +368,8 @@ class Cell:
             inst._coagent_cell = self  # type: ignore[attr-defined]
         except AttributeError:
             pass  # __slots__ actors simply do not get it
-        self.status = CellStatus.NEW
+        # STARTING: mail arriving meanwhile waits instead of starting a second instance.
+        self.status = CellStatus.STARTING
         await inst.started()
         self.instance = inst
         self.status = CellStatus.RUNNING
@@ -486,31 +495,45 @@ class Cell:
             self._current = env
             try:
                 await self._dispatch(env)
-            except asyncio.CancelledError:
-                if self._cancel_target is not env or self._killing:
+            except asyncio.CancelledError as exc:
+                if self._killing:
                     raise
-                task.uncancel()  # type: ignore[union-attr]
-                self._cancel_target = None
+                if self._cancel_target is env:
+                    task.uncancel()  # type: ignore[union-attr]
+                    self._cancel_target = None
+                    self._current = None
+                    env.fail(CallCancelled(f"call to {self.address} was cancelled"))
+                    continue
+                if task.cancelling():  # type: ignore[union-attr]
+                    raise  # this task itself is being cancelled from outside
+                # A CancelledError the handler caught from something else: a crash like any other.
                 self._current = None
-                env.fail(CallCancelled(f"call to {self.address} was cancelled"))
+                env.fail(as_coagent_error(exc))
+                if not await self._crashed(exc):
+                    return
                 continue
             except CoagentError as exc:
                 self._current = None
+                self._clear_cancel(env, task)
                 env.fail(exc)
                 if exc.restarts_actor and not await self._crashed(exc):
                     return
                 continue
             except Exception as exc:
                 self._current = None
+                self._clear_cancel(env, task)
                 env.fail(as_coagent_error(exc))
                 if not await self._crashed(exc):
                     return
                 continue
             self._current = None
-            if self._cancel_target is env:
-                # The handler swallowed the cancellation; do not let it leak into the next one.
-                task.uncancel()  # type: ignore[union-attr]
-                self._cancel_target = None
+            self._clear_cancel(env, task)
+
+    def _clear_cancel(self, env: Envelope, task: Any) -> None:
+        """The handler swallowed (or converted) our cancellation: keep it out of the next one."""
+        if self._cancel_target is env:
+            task.uncancel()
+            self._cancel_target = None
 
     async def _dispatch(self, env: Envelope) -> None:
         inst = self.instance
@@ -520,18 +543,20 @@ class Cell:
         if raw:
             type_name = msg.header.get("type", "")
             info = cls.handler_for_wire_type(type_name)  # type: ignore[attr-defined]
-            if info is None:
+            mtype = info.msg_type if info is not None else None
+            if info is None or mtype is Message:
+                # Not a type of its own: a subclass of one it handles, or the catch-all.
+                known = lookup_message_type(type_name)
+                if known is not None:
+                    by_class = cls.handler_for(known)  # type: ignore[attr-defined]
+                    if by_class is not None:
+                        info, mtype = by_class, known
+            if info is None or mtype is None or mtype is Message:
                 env.fail(UnknownMessage(
                     f"{self.address.name} has no handler for message type {type_name!r}",
                     type=type_name,
                 ))
                 return
-            mtype = info.msg_type
-            if mtype is Message:
-                mtype = lookup_message_type(type_name)
-                if mtype is None:
-                    env.fail(UnknownMessage(f"unknown message type {type_name!r}", type=type_name))
-                    return
             try:
                 msg = mtype.decode_content(msg.content)
             except MessageDecodeError as exc:
@@ -665,6 +690,8 @@ class Cell:
             if self.mailbox:
                 env = self.mailbox.popleft()
                 env.fail(error)
+                if self._put_waiters:
+                    self._wake_putter()
             self._resolve_ready_waiters(error)  # e.g. callers of its children
             return await self._apply(self.parent.child_exited(self, exc), exc)
 

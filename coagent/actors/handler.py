@@ -93,7 +93,14 @@ def collect_handlers(cls: type) -> dict[type[Message], HandlerInfo]:
             if attr in seen or not getattr(func, _MARK, False):
                 continue
             seen.add(attr)
-            streams = inspect.isasyncgenfunction(func)
+            # An override without @handler still replaces the base handler's body.
+            body = getattr(cls, attr)
+            body = getattr(body, "__func__", body)
+            if not (inspect.iscoroutinefunction(body) or inspect.isasyncgenfunction(body)):
+                raise TypeError(
+                    f"{cls.__qualname__}.{attr} overrides a handler but is not 'async def'"
+                )
+            streams = inspect.isasyncgenfunction(body)
             for mtype in _message_types(func, klass):
-                table.setdefault(mtype, HandlerInfo(func, mtype, streams))
+                table.setdefault(mtype, HandlerInfo(body, mtype, streams))
     return table
