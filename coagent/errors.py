@@ -31,6 +31,7 @@ __all__ = [
     "RuntimeNotStarted",
     "CallCancelled",
     "TransportError",
+    "MessageTooLarge",
 ]
 
 
@@ -151,6 +152,12 @@ class TransportError(CoagentError):
     """The transport failed: no connection to the server, or the connection was lost."""
 
     code = "transport_error"
+
+
+class MessageTooLarge(TransportError):
+    """A message or reply is larger than the transport allows (NATS ``max_payload``)."""
+
+    code = "message_too_large"
 
 
 def error_types() -> dict[str, type[CoagentError]]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import logging
 import os
 import re
@@ -39,6 +40,7 @@ from coagent.errors import (
     DeadlineExceeded,
     InvalidAddress,
     MessageDecodeError,
+    MessageTooLarge,
     RuntimeNotStarted,
     TransportError,
     UnknownMessage,
@@ -111,8 +113,10 @@ class _RemoteReply(ExternalReply):
 
     async def flush(self) -> None:
         out, self._out = self._out, None
-        if out is not None:
-            await self.rt._publish_now(*out)
+        if out is not None and not await self.rt._publish_now(*out):
+            self.rt._reply_error(self.reply, MessageTooLarge(
+                f"the reply ({len(out[1])} bytes) is larger than the server allows",
+            ))
 
     def set_exception(self, exc: BaseException) -> None:
         if self._done:
@@ -151,7 +155,12 @@ class _RemoteStream:
         if self.reply is not None:
             headers = self._headers()
             headers["type"] = raw.header.get("type", "")
-            await self.rt._publish_now(self.reply, raw.content, headers)
+            if not await self.rt._publish_now(self.reply, raw.content, headers):
+                self.seq -= 1
+                self.close(MessageTooLarge(
+                    f"a streamed item ({len(raw.content)} bytes) is larger than the server allows",
+                ))
+                return False
         return not self.closed
 
     def close(self, error: BaseException | None = None) -> None:
@@ -254,6 +263,7 @@ class NATSRuntime(Node):
         self._call_prefix = f"{node_name}-{secrets.token_hex(3)}-"
         self._stream_inbox = ""
         self._agent_prefix = f"{prefix}.a."
+        self._last_error: BaseException | None = None
         self._discovery: tuple[float, list[tuple[str, str]]] | None = None
         #: Seconds a cluster-wide discovery result is reused (``ctx.discover``).
         self.discovery_ttl = 1.0
@@ -286,19 +296,24 @@ class NATSRuntime(Node):
             "reconnected_cb": self._on_reconnected,
             **self.connect_options,
         }
+        from nats.errors import Error as NatsError
+
+        self._last_error = None
         try:
             # nats-py retries the first connection as often as later reconnections (forever
             # for a node): bound it, so that a missing server is one clear error.
             async with asyncio.timeout(self.connect_deadline):
                 self.nc = await nats.connect(**options)
-        except (NoServersError, OSError, TimeoutError) as exc:
+        except (NoServersError, NatsError, OSError, ValueError, TimeoutError) as exc:
             self._started = False
-            reason = str(exc) or "no answer within %gs" % self.connect_deadline
+            reason = str(self._last_error or "") or str(exc) or "no answer within %gs" % self.connect_deadline
             raise TransportError(f"cannot connect to NATS at {', '.join(self.servers)}: {reason}") from None
         self._outbox_task = asyncio.get_running_loop().create_task(self._run_outbox())
         if self.announce and await self.is_alive(self.name):
-            await self.nc.close()
             self._started = False
+            self._outbox_task.cancel()
+            await self.nc.close()
+            self.nc = None
             raise CoagentError(f"a node named {self.name!r} is already running")
         nc = self.nc
         self._stream_inbox = nc.new_inbox()
@@ -336,9 +351,13 @@ class NATSRuntime(Node):
         if self.nc is None:
             await super().stop(timeout)
             return
-        for sub in list(self._agent_subs.values()):
+        # First stop looking alive and taking sessions: from now on other nodes take this
+        # node's sessions over on their next message instead of forwarding them here.
+        liveness = [sub for sub in self._subs if sub.subject == self.subjects.ping(self.name)]
+        for sub in list(self._agent_subs.values()) + liveness:
             await _quietly(sub.unsubscribe())
         self._agent_subs.clear()
+        await _quietly(self.nc.flush(timeout=1))
         await super().stop(timeout)
         if self.claims is not None and not self.nc.is_closed:
             await self.claims.release(sorted(self._claimed))
@@ -364,6 +383,7 @@ class NATSRuntime(Node):
         return task
 
     async def _on_error(self, exc: Exception) -> None:
+        self._last_error = exc  # shown if the first connection fails (e.g. authorization)
         log.debug("nats: %s", exc)
 
     async def _on_disconnected(self) -> None:
@@ -372,9 +392,15 @@ class NATSRuntime(Node):
 
     async def _on_reconnected(self) -> None:
         log.warning("node %s reconnected to NATS", self.name)
-        if self.claims is None:
-            self._spawn(self._open_claims())
-        self._spawn(self._refresh_claims_once())
+        if not self.announce:
+            return
+        self._spawn(self._reopen_claims())
+
+    async def _reopen_claims(self) -> None:
+        # The server may have come back with an empty store: find or create the bucket again,
+        # then re-assert the claims of the sessions alive here.
+        await self._open_claims()
+        await self._refresh_claims_once()
 
     # ---------------------------------------------------------- registration
 
@@ -396,6 +422,12 @@ class NATSRuntime(Node):
             if sub is not None:
                 await _quietly(sub.unsubscribe())
         await super().deregister(*names)
+        # Its sessions are gone from here: let other nodes serving the type claim them.
+        prefixes = tuple(f"{name}." for name in names)
+        released = [key for key in self._claimed if key.startswith(prefixes)]
+        self._claimed.difference_update(released)
+        if self.claims is not None and released:
+            await self.claims.release(released)
 
     # ------------------------------------------------------- outgoing bytes
 
@@ -493,6 +525,8 @@ class NATSRuntime(Node):
             timeout = float(headers.get("timeout") or self.default_timeout)
         except ValueError:
             timeout = self.default_timeout
+        if not math.isfinite(timeout):
+            timeout = self.default_timeout if math.isnan(timeout) else _MAX_TIMEOUT
         timeout = min(max(timeout, 0.0), _MAX_TIMEOUT)
         raw = RawMessage(header={"type": type_name}, content=msg.data)
         if len(headers) > 1:
@@ -635,12 +669,20 @@ class NATSRuntime(Node):
         key = f"{type_name}.{session}"
         pending = self._claiming.get(key)
         if pending is not None:
-            return await asyncio.shield(pending)
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # we were cancelled ourselves
+                return await self._claim(type_name, session)  # the claimer was: claim again
         fut = asyncio.get_running_loop().create_future()
         self._claiming[key] = fut
         try:
             owner = await claims.claim(key)
-        except BaseException as exc:
+        except asyncio.CancelledError:
+            fut.cancel()  # waiters try again themselves
+            raise
+        except Exception as exc:
             fut.set_exception(TransportError(f"claiming {key} failed: {exc}"))
             fut.exception()  # retrieved: waiters re-raise it, nobody logs it
             raise TransportError(f"claiming session {key} failed: {exc}") from None
@@ -766,7 +808,11 @@ class NATSRuntime(Node):
             subject, headers = self._route(address, raw, KIND_STREAM, deadline, sender, owner,
                                            timeout is not None)
             reply_subject = f"{self._stream_inbox}.{call}"
-            self._publish(subject, raw.content, headers, reply=reply_subject)
+            try:
+                await self.nc.publish(subject, raw.content, reply=reply_subject, headers=headers)
+            except BaseException as exc:
+                self._streams.pop(call, None)
+                raise _publish_error(exc) from None
             try:
                 async with asyncio.timeout_at(deadline):
                     outcome = await state.first
@@ -888,7 +934,7 @@ class NATSRuntime(Node):
             except CoagentError:
                 raise
             except Exception as exc:
-                raise TransportError(f"{type(exc).__name__}: {exc}") from None
+                raise _publish_error(exc) from None
             finally:
                 if timer is not None:
                     timer.cancel()
@@ -930,14 +976,20 @@ class NATSRuntime(Node):
         """Tell whichever node serves the call (known by its reply subject) that we gave up."""
         self._publish(self.subjects.sys("cancel"), reply_subject.encode(), None)
 
-    async def _publish_now(self, subject: str, body: bytes, headers: dict[str, str] | None) -> None:
+    async def _publish_now(self, subject: str, body: bytes, headers: dict[str, str] | None) -> bool:
+        """Publish from the calling task; ``False`` if the payload is too large to send."""
+        from nats.errors import MaxPayloadError
+
         nc = self.nc
         if nc is None:
-            return
+            return True
         try:
             await nc.publish(subject, body, headers=headers or None)
+        except MaxPayloadError:
+            return False
         except Exception as exc:
             log.warning("could not publish to %s: %s", subject, exc)
+        return True
 
     async def _on_reply(self, msg: Any) -> None:
         call = msg.subject.rpartition(".")[2]
@@ -962,17 +1014,21 @@ class NATSRuntime(Node):
         except ValueError:
             seq = -1
         chan = state.chan
+        error = headers.get("error")
+        if error is not None:
+            # Errors are final, whatever their place: some are sent before any item (seq 0).
+            try:
+                exc = decode_error(error, msg.data)
+            finally:
+                self._streams.pop(call, None)
+            chan.close(exc)
+            return
         if seq != state.seq + 1:
             self._streams.pop(call, None)
             chan.close(TransportError(f"stream lost messages (expected #{state.seq + 1}, got #{seq})"))
             self._send_cancel(msg.subject)
             return
         state.seq = seq
-        error = headers.get("error")
-        if error is not None:
-            self._streams.pop(call, None)
-            chan.close(decode_error(error, msg.data))
-            return
         if headers.get("end"):
             self._streams.pop(call, None)
             chan.close()
@@ -1057,6 +1113,17 @@ class NATSRuntime(Node):
             except msgspec.DecodeError:
                 log.warning("a node sent an unreadable tree")
         return sorted(trees, key=lambda t: t.node)
+
+
+def _publish_error(exc: BaseException) -> BaseException:
+    """A typed error for a failed publish (cancellation passes through)."""
+    from nats.errors import MaxPayloadError
+
+    if isinstance(exc, (asyncio.CancelledError, CoagentError)):
+        return exc
+    if isinstance(exc, MaxPayloadError):
+        return MessageTooLarge("the message is larger than the NATS server allows (max_payload)")
+    return TransportError(f"{type(exc).__name__}: {exc}")
 
 
 def _expire_request(fut: asyncio.Future[Any]) -> None:

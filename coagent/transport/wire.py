@@ -62,4 +62,11 @@ def decode_error(code: str, body: bytes) -> CoagentError:
     try:
         return cls(parsed.message, **parsed.details)
     except TypeError:
+        pass
+    try:
         return cls(parsed.message)
+    except TypeError:
+        # A subclass with a constructor of its own: keep the type, skip its __init__.
+        error = cls.__new__(cls)
+        CoagentError.__init__(error, parsed.message, **parsed.details)
+        return error
