@@ -11,7 +11,7 @@ from coagent import Actor, Address, Context, RawMessage, handler
 from coagent.core import AgentSpec, ChildSpec, Supervisor, new
 from coagent.errors import AgentCrashed, CoagentError, DeadlineExceeded
 from coagent.runtimes import LocalRuntime
-from tests.kit import Crash, Note, Ping, Pong, Sleep
+from tests.kit import Crash, Note, Ping, Pong, Sleep, Stop
 
 
 class SlowStart(Actor):
@@ -150,3 +150,29 @@ async def test_an_override_without_the_decorator_still_replaces_the_handler(runt
 
     await runtime.register(AgentSpec("child", new(Child)))
     assert (await runtime.ask(Address("child", "s"), Ping())).n == 2
+
+
+async def test_mail_reaching_an_ending_session_goes_to_its_next_actor(runtime: LocalRuntime) -> None:
+
+
+    class SlowGoodbye(Actor):
+        def __init__(self) -> None:
+            self.n = 0
+
+        async def stopped(self) -> None:
+            await asyncio.sleep(0.2)
+
+        @handler
+        async def stop(self, msg: Stop, ctx: Context) -> None:
+            ctx.stop()
+
+        @handler
+        async def ping(self, msg: Ping, ctx: Context) -> Pong:
+            self.n += 1
+            return Pong(n=self.n)
+
+    await runtime.register(AgentSpec("bye", new(SlowGoodbye)))
+    addr = Address("bye", "s")
+    assert (await runtime.ask(addr, Ping())).n == 1
+    await runtime.ask(addr, Stop())
+    assert (await runtime.ask(addr, Ping(), timeout=2)).n == 1  # a fresh session, not AgentStopped

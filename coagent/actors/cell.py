@@ -244,6 +244,11 @@ class Cell:
         self.restarts += 1
         self._kick()
 
+    def kick(self) -> None:
+        """Start draining if there is mail and nothing runs (after mail was handed over)."""
+        if self.status not in _NO_AUTOSTART:
+            self._kick()
+
     def _kick(self) -> None:
         if self._task is None and (self.mailbox or self._control or self.status == CellStatus.NEW):
             self._task = asyncio.get_running_loop().create_task(self._run())

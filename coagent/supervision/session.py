@@ -97,10 +97,12 @@ class SessionSupervisor:
         session = cell.address.session
         if reason is None:
             self._forget(session, cell)
+            self._hand_over(session, cell)
             return Terminate(AgentStopped(f"session {cell.address} ended"))
         spec = self.spec
         if spec.restart == "temporary":
             self._forget(session, cell)
+            self._hand_over(session, cell)
             return Terminate(AgentStopped(
                 f"{cell.address} crashed ({cell.last_error}) and is temporary"
             ))
@@ -119,6 +121,23 @@ class SessionSupervisor:
             return Terminate(error)
         attempt = len(intensity._times)
         return Restart(backoff_delay(attempt, spec.backoff_min, spec.backoff_max, spec.backoff_jitter))
+
+    def _hand_over(self, session: str, cell: Cell) -> None:
+        """Mail that reached a session after it ended goes to the session's next actor."""
+        if not cell.mailbox or self._closed:
+            return
+        leftovers = [env for env in cell.mailbox if not env.cancelled]
+        cell.mailbox.clear()
+        if not leftovers:
+            return
+        try:
+            successor = self.get(session)
+        except Exception as exc:  # e.g. TooManySessions: the callers get that error
+            for env in leftovers:
+                env.fail(exc)
+            return
+        successor.mailbox.extend(leftovers)
+        successor.kick()
 
     def _forget(self, session: str, cell: Cell) -> None:
         if self.sessions.get(session) is cell:
