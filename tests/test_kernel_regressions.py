@@ -176,3 +176,23 @@ async def test_mail_reaching_an_ending_session_goes_to_its_next_actor(runtime: L
     assert (await runtime.ask(addr, Ping())).n == 1
     await runtime.ask(addr, Stop())
     assert (await runtime.ask(addr, Ping(), timeout=2)).n == 1  # a fresh session, not AgentStopped
+
+
+async def test_passivating_a_supervisor_session_does_not_fail_mail_to_its_children(runtime: LocalRuntime) -> None:
+    class SlowStop(Actor):
+        async def stopped(self) -> None:
+            await asyncio.sleep(0.2)
+
+        @handler
+        async def ping(self, msg: Ping, ctx: Context) -> Pong:
+            return Pong(n=1)
+
+    await runtime.register(AgentSpec("team", new(Supervisor, children=[
+        ChildSpec("a", new(SlowStop)), ChildSpec("b", new(SlowStop)),
+    ])))
+    addr = Address("team.b", "s")
+    await runtime.ask(addr, Ping())
+    passivating = asyncio.ensure_future(runtime.passivate(Address("team", "s")))
+    await asyncio.sleep(0.01)  # team.a is stopping (reverse order: b is already gone or going)
+    assert (await runtime.ask(addr, Ping(), timeout=3)).n == 1
+    assert await passivating

@@ -184,6 +184,10 @@ class SessionSupervisor:
         del self.sessions[session]
         self._intensity.pop(session, None)
         self._ended(session)
+        # Its children stop later, with it: from now on their addresses reach the next actor
+        # of this session (which waits for this one to finish stopping).
+        for child in _descendants(cell):
+            self.system.unregister_cell(child)
         self._stopping[session] = cell
         task = asyncio.get_running_loop().create_task(self._stop_cell(session, cell))
         self._background.add(task)
@@ -259,3 +263,15 @@ def _quiet(cell: Cell, horizon: float) -> bool:
     if cell.children and not all(_quiet(c, horizon) for c in cell.children.values()):
         return False
     return True
+
+
+def _descendants(cell: Cell) -> list[Cell]:
+    out: list[Cell] = []
+    child_cells = getattr(cell.instance, "child_cells", None)
+    children = list(child_cells()) if child_cells is not None else []
+    if cell.children:
+        children += list(cell.children.values())
+    for child in children:
+        out.append(child)
+        out.extend(_descendants(child))
+    return out
