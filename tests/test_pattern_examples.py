@@ -25,7 +25,7 @@ SEED_PATTERNS = Path(__file__).resolve().parent / "data" / "seed_patterns.md"
 SEED_README = ROOT.parent / "shared" / "seed-README.md"  # beside the repo in the workplace, if at all
 MODEL_VARIABLES = ("MODEL_NAME", "MODEL_API_BASE", "MODEL_API_VERSION", "MODEL_API_KEY")
 EXAMPLE_NAMES = ("chaining", "parallelization", "triaging", "handoffs", "group_chat")
-TIMEOUT = 60
+TIMEOUT = 150
 
 # The seed README's sections, the top pattern each defines, and the specs it must define.
 SNIPPETS = {
@@ -258,10 +258,10 @@ async def run(job):
         for i, (how, text) in enumerate(REQUESTS[job["top"]]):
             raw = ChatMessage(role="user", content=text).encode()
             if how == "stream":
-                chunks = [ChatMessage.decode(c) async for c in top.run_stream(raw, session_id=f"s{i}", timeout=20)]
+                chunks = [ChatMessage.decode(c) async for c in top.run_stream(raw, session_id=f"s{i}", timeout=60)]
                 replies.append({"how": how, "chunks": len(chunks), "text": "".join(c.content for c in chunks)})
             else:
-                reply = ChatMessage.decode(await top.run(raw, session_id=f"s{i}", timeout=20))
+                reply = ChatMessage.decode(await top.run(raw, session_id=f"s{i}", timeout=60))
                 replies.append({"how": how, "text": reply.content})
     return {"specs": [s.name for s in specs], "client": repr(namespace.get("client")), "replies": replies}
 
