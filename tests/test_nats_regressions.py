@@ -124,3 +124,24 @@ async def test_a_server_back_with_an_empty_store_still_takes_new_sessions(tmp_pa
                     await asyncio.sleep(0.2)
     finally:
         server.close()
+
+
+async def test_a_first_message_forwarded_to_an_owner_that_stopped_serving_is_taken_over(pair, nats_server) -> None:
+    a, b, client = pair
+    prefix = a.subjects.prefix
+    for node in (a, b):
+        await node.register(AgentSpec("echo", new(Stateful)))
+    # A "ghost" owner: it still answers its liveness ping but serves no session any more.
+    nc = await nats.connect(nats_server.url)
+    try:
+        async def pong(msg):  # type: ignore[no-untyped-def]
+            await msg.respond(b"ghost")
+
+        await nc.subscribe(f"{prefix}.ctl.ghost.ping", cb=pong)
+        await nc.flush()
+        await a.claims.kv.put("echo.haunted", b"ghost")  # type: ignore[union-attr]
+        start = time.monotonic()
+        assert (await client.ask(Address("echo", "haunted"), Ping(), timeout=5)).n == 1
+        assert time.monotonic() - start < 1
+    finally:
+        await nc.close()

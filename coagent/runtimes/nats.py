@@ -551,9 +551,20 @@ class NATSRuntime(Node):
             async with asyncio.timeout(timeout):
                 owner = await self._claim(type_name, address.session)
                 if owner != self.name:
-                    # Forward with the caller's own reply subject: the owner answers it directly.
-                    self._publish(self.subjects.session(owner, address), msg.data, headers, reply=msg.reply or "")
-                    return
+                    if headers.get("kind") == KIND_STREAM or not msg.reply:
+                        # Forward with the caller's own reply subject: the owner streams to it.
+                        self._publish(self.subjects.session(owner, address), msg.data, headers,
+                                      reply=msg.reply or "")
+                        return
+                    if await self._relay(msg, address, headers, owner):
+                        return
+                    # The owner stopped serving between its liveness ping and the forward.
+                    owner = await self._take_over(type_name, address.session, owner)
+                    if owner != self.name:
+                        self._reply_error(msg.reply, AgentNotFound(
+                            f"the owner of {address} is unreachable", address=str(address),
+                        ), retry="1")
+                        return
                 cell = await self._resolve(address)
         except TimeoutError:
             self._reply_error(msg.reply, DeadlineExceeded(f"{address} did not start in time"))
@@ -566,6 +577,21 @@ class NATSRuntime(Node):
             self._reply_error(msg.reply, TransportError(f"{type(exc).__name__}: {exc}"))
             return
         self._deliver(cell, raw, msg.reply, headers, timeout, "session" in headers)
+
+    async def _relay(self, msg: Any, address: Address, headers: dict[str, str], owner: str) -> bool:
+        """Pass a request to the session's owner and its answer back; ``False`` if it is gone."""
+        from nats.errors import NoRespondersError
+        from nats.errors import TimeoutError as NatsTimeout
+
+        try:
+            reply = await self.nc.request(self.subjects.session(owner, address), msg.data,
+                                          timeout=_MAX_TIMEOUT, headers=headers)
+        except NoRespondersError:
+            return False
+        except NatsTimeout:
+            return True  # the caller's own deadline has long passed
+        self._publish(msg.reply, reply.data, reply.headers or None)
+        return True
 
     def _deliver(self, cell: Cell, raw: RawMessage, reply: str | None, headers: dict[str, str],
                  timeout: float, via_queue: bool = False) -> None:
@@ -691,6 +717,18 @@ class NATSRuntime(Node):
         if owner == self.name:
             self._claimed.add(key)
         fut.set_result(owner)
+        return owner
+
+    async def _take_over(self, type_name: str, session: str, dead: str) -> str:
+        key = f"{type_name}.{session}"
+        try:
+            owner = await self.claims.take_over(key, dead) if self.claims is not None else self.name
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise TransportError(f"taking session {key} over failed: {exc}") from None
+        if owner == self.name:
+            self._claimed.add(key)
         return owner
 
     async def _refresh_claims_once(self) -> None:

@@ -75,6 +75,24 @@ class ClaimStore:
                 continue  # someone else took it first; look again
         raise RuntimeError(f"could not settle the claim on {key}")
 
+    async def take_over(self, key: str, dead: str) -> str:
+        """Claim ``key`` from ``dead`` (known not to serve it); return the owner afterwards."""
+        from nats.js.errors import KeyDeletedError, KeyNotFoundError, KeyWrongLastSequenceError
+
+        try:
+            entry = await self.kv.get(key)
+        except (KeyNotFoundError, KeyDeletedError):
+            return await self.claim(key)
+        owner = (entry.value or b"").decode()
+        if owner != dead:
+            return await self.claim(key)  # someone else moved it already
+        try:
+            await self.kv.update(key, self.node_bytes, last=entry.revision)
+            log.info("took over session %s from %s, which no longer serves it", key, dead)
+            return self.node
+        except KeyWrongLastSequenceError:
+            return await self.claim(key)
+
     async def refresh(self, keys: list[str]) -> list[str]:
         """Re-assert claims on live sessions; returns the keys now owned by another node."""
         lost = []
