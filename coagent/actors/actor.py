@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from coagent.actors.handler import HandlerInfo, collect_handlers
-from coagent.actors.message import Message
+from coagent.actors.message import Message, lookup_message_type
 
 if TYPE_CHECKING:
     from coagent.actors.address import Address
@@ -72,14 +72,21 @@ class Actor:
         return info
 
     @classmethod
-    def handler_for_wire_type(cls, name: str) -> HandlerInfo | None:
-        """The handler whose message class has wire type ``name``."""
+    def handler_for_wire_type(cls, name: str) -> tuple[HandlerInfo, type[Message]] | None:
+        """The handler for wire type ``name`` and the class to decode the bytes with.
+
+        Resolves as a typed message would: the exact type, then (for a type known in this
+        process) the handler of one of its bases, including a catch-all ``Message`` handler.
+        """
         cls._handler_table()
-        by_name = cls.__dict__["__handlers_by_name__"]
-        info = by_name.get(name)
-        if info is None:
-            info = cls.__dict__["__handler_table__"].get(Message)
-        return info
+        info = cls.__dict__["__handlers_by_name__"].get(name)
+        if info is not None:
+            return info, info.msg_type
+        known = lookup_message_type(name)
+        if known is None:
+            return None
+        info = cls.handler_for(known)
+        return (info, known) if info is not None else None
 
     @classmethod
     def message_types(cls) -> list[str]:

@@ -21,15 +21,13 @@ from typing import TYPE_CHECKING, Any, Callable, Awaitable, Protocol
 from coagent.actors.address import Address, validate_name
 from coagent.actors.context import ActorSystem, Context
 from coagent.actors.envelope import (
-    ASK, STREAM, TELL, Envelope, ExternalReply, ReplyChannel, as_coagent_error,
+    ASK, STREAM, Envelope, ExternalReply, ReplyChannel, as_coagent_error,
 )
-from coagent.actors.message import Message, RawMessage, lookup_message_type
+from coagent.actors.message import Message, RawMessage
 from coagent.errors import (
-    AgentNotFound,
     AgentStopped,
     CallCancelled,
     CoagentError,
-    DeadlineExceeded,
     MailboxFull,
     MessageDecodeError,
     UnknownMessage,
@@ -236,12 +234,6 @@ class Cell:
         except BaseException:
             self.status = CellStatus.RESTARTING  # the supervisor decides what happens next
             raise
-        self._kick()
-
-    def restart_later(self) -> None:
-        """Start a fresh instance in this cell's own task (after a deferred decision)."""
-        self.status = CellStatus.NEW
-        self.restarts += 1
         self._kick()
 
     def kick(self) -> None:
@@ -547,21 +539,14 @@ class Cell:
         raw = msg.__class__ is RawMessage
         if raw:
             type_name = msg.header.get("type", "")
-            info = cls.handler_for_wire_type(type_name)  # type: ignore[attr-defined]
-            mtype = info.msg_type if info is not None else None
-            if info is None or mtype is Message:
-                # Not a type of its own: a subclass of one it handles, or the catch-all.
-                known = lookup_message_type(type_name)
-                if known is not None:
-                    by_class = cls.handler_for(known)  # type: ignore[attr-defined]
-                    if by_class is not None:
-                        info, mtype = by_class, known
-            if info is None or mtype is None or mtype is Message:
+            found = cls.handler_for_wire_type(type_name)  # type: ignore[attr-defined]
+            if found is None:
                 env.fail(UnknownMessage(
                     f"{self.address.name} has no handler for message type {type_name!r}",
                     type=type_name,
                 ))
                 return
+            info, mtype = found
             try:
                 msg = mtype.decode_content(msg.content)
             except MessageDecodeError as exc:
@@ -585,11 +570,7 @@ class Cell:
             return
         kind = env.kind
         if kind == ASK:
-            fut = env.reply
-            if not fut.done():
-                fut.set_result(_encode(result) if raw else result)
-                if isinstance(fut, ExternalReply):
-                    await fut.flush()
+            await _answer(env, result, raw)
         elif kind == STREAM:
             chan: ReplyChannel = env.reply
             if result is not None:
@@ -609,19 +590,18 @@ class Cell:
             elif kind == ASK:
                 # One reply from a stream: merged by the item class (e.g. text deltas joined).
                 items: list[Any] | None = None
+                first = True
                 async for item in agen:
-                    if items is None:
-                        items = [] if _merges(item) else None
+                    if first:
+                        first = False
+                        if _merges(item):
+                            items = []
                     if items is not None:
                         items.append(item)
                     last = item
                 if items:
                     last = type(items[-1]).merge_stream(items)
-                fut = env.reply
-                if not fut.done():
-                    fut.set_result(_encode(last) if raw and last is not None else last)
-                    if isinstance(fut, ExternalReply):
-                        await fut.flush()
+                await _answer(env, last, raw)
             else:
                 async for item in agen:
                     pass
@@ -708,6 +688,15 @@ class Cell:
             return "running" if self._current is not None else "idle"
         return status
 
+    def subcells(self) -> list[Cell]:
+        """The cells this one supervises: those its instance declares (a supervisor's
+        ``child_cells()``), then those it spawned with ``ctx.spawn``."""
+        declared = getattr(self.instance, "child_cells", None)
+        out = list(declared()) if declared is not None else []
+        if self.children:
+            out.extend(self.children.values())
+        return out
+
     def mailbox_depth(self) -> int:
         return len(self.mailbox)
 
@@ -716,6 +705,15 @@ class Cell:
         if cls is None and self.instance is not None:
             cls = type(self.instance)
         return getattr(cls, "__name__", type(self.factory).__name__)
+
+
+async def _answer(env: Envelope, value: Any, raw: bool) -> None:
+    """Reply to an ask (encoded if the request came as bytes); a remote sink sends it now."""
+    fut = env.reply
+    if not fut.done():
+        fut.set_result(_encode(value) if raw else value)
+        if isinstance(fut, ExternalReply):
+            await fut.flush()
 
 
 def _merges(item: Any) -> bool:
@@ -757,6 +755,3 @@ class _DynamicParent:
             return Terminate(AgentStopped(f"{cell.address} has stopped"))
         return Terminate(AgentStopped(f"{cell.address} crashed earlier: {_describe(reason)}"))
 
-
-# Silence "imported but unused" for names re-exported for type checkers.
-_ = (TELL, DeadlineExceeded, AgentNotFound)

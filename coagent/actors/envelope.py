@@ -7,7 +7,7 @@ from collections import deque
 from typing import Any
 
 from coagent.actors.address import Address
-from coagent.errors import CoagentError
+from coagent.errors import AgentCrashed, CoagentError
 
 __all__ = ["Envelope", "ExternalReply", "ReplyChannel", "ReplyStream", "ASK", "TELL", "STREAM"]
 
@@ -52,16 +52,6 @@ class Envelope:
                 reply.set_exception(error)
         else:
             reply.close(error)
-
-    @property
-    def waiting(self) -> bool:
-        """Whether a caller still wants the reply."""
-        if self.cancelled:
-            return False
-        reply = self.reply
-        if reply is None:
-            return True
-        return not reply.done() if self.kind == ASK else not reply.closed
 
 
 class ExternalReply:
@@ -160,8 +150,6 @@ class ReplyChannel:
 
 def as_coagent_error(exc: BaseException) -> CoagentError:
     """The error a caller sees for an exception raised by a handler."""
-    from coagent.errors import AgentCrashed
-
     if isinstance(exc, CoagentError):
         return exc
     text = str(exc)

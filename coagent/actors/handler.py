@@ -61,11 +61,8 @@ def _message_types(func: Callable[..., Any], owner: type) -> list[type[Message]]
         raise TypeError(
             f"handler {owner.__qualname__}.{func.__name__} must take (self, msg, ctx)"
         )
-    try:
-        hints = typing.get_type_hints(func, globalns=getattr(func, "__globals__", None))
-    except NameError:
-        # A forward reference that is not defined yet: resolved on first use instead.
-        raise
+    # A NameError (forward reference not defined yet) propagates: resolved on first use.
+    hints = typing.get_type_hints(func, globalns=getattr(func, "__globals__", None))
     ann = hints.get(params[1].name)
     if ann is None:
         raise TypeError(

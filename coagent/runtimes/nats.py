@@ -57,7 +57,7 @@ __all__ = ["NATSRuntime", "AgentInfo"]
 log = logging.getLogger("coagent.nats")
 
 _RESERVED_HEADERS = frozenset(
-    ("type", "kind", "session", "timeout", "call", "sender", "target", "owner", "error", "seq", "end")
+    ("type", "kind", "session", "timeout", "sender", "target", "owner", "error", "seq", "end")
 )
 _MAX_TIMEOUT = 24 * 3600.0
 _OWNER_CACHE_SIZE = 200_000
@@ -255,7 +255,9 @@ class NATSRuntime(Node):
         self._owners: OrderedDict[Address, str] = OrderedDict()
         self._type_cache: dict[str, str] = {}
         self._streams: dict[str, _CallerStream] = {}
-        self._outbox: deque[tuple[str, bytes, dict[str, str] | None]] = deque()
+        #: (subject, body, headers, reply subject) sent in order by one task; for replies
+        #: made where no coroutine can await (error replies, stream ends, cancels).
+        self._outbox: deque[tuple[str, bytes, dict[str, str] | None, str]] = deque()
         self._outbox_wakeup = asyncio.Event()
         self._outbox_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -433,14 +435,8 @@ class NATSRuntime(Node):
 
     def _publish(self, subject: str, body: bytes, headers: dict[str, str] | None,
                  reply: str = "") -> None:
-        self._outbox.append((subject, body, headers) if not reply else (subject, body, headers, reply))  # type: ignore[arg-type]
+        self._outbox.append((subject, body, headers, reply))
         self._outbox_wakeup.set()
-
-    async def _backpressure(self) -> None:
-        if len(self._outbox) > 4096:
-            await asyncio.sleep(0)
-            while len(self._outbox) > 1024 and self.nc is not None:
-                await asyncio.sleep(0.001)
 
     async def _run_outbox(self) -> None:
         outbox = self._outbox
@@ -451,15 +447,13 @@ class NATSRuntime(Node):
             while outbox:
                 await self._publish_one(outbox.popleft())
 
-    async def _publish_one(self, item: tuple) -> None:  # type: ignore[type-arg]
+    async def _publish_one(self, item: tuple[str, bytes, dict[str, str] | None, str]) -> None:
         nc = self.nc
         if nc is None:
             return
+        subject, body, headers, reply = item
         try:
-            if len(item) == 4:
-                await nc.publish(item[0], item[1], reply=item[3], headers=item[2])
-            else:
-                await nc.publish(item[0], item[1], headers=item[2])
+            await nc.publish(subject, body, reply=reply, headers=headers)
         except Exception as exc:
             log.warning("could not publish to %s: %s", item[0], exc)
 
@@ -475,21 +469,6 @@ class NATSRuntime(Node):
         self._publish(reply, body, {"error": code, "owner": self.name, **extra})
 
     # ------------------------------------------------------ serving requests
-
-    def _existing_cell(self, address: Address) -> Cell | None:
-        sup = self._types.get(address.name)
-        if sup is not None:
-            return sup.sessions.get(address.session)
-        return self._cells.get(address)
-
-    def _local_type_of(self, name: str) -> str | None:
-        if name in self._types:
-            return name
-        while "." in name:
-            name = name.rpartition(".")[0]
-            if name in self._types:
-                return name
-        return None
 
     async def _on_agent_msg(self, msg: Any) -> None:
         headers = msg.headers or {}
@@ -533,7 +512,7 @@ class NATSRuntime(Node):
             for key, value in headers.items():
                 if key not in _RESERVED_HEADERS:
                     raw.header[key] = value
-        cell = self._existing_cell(address)
+        cell = self._live_cell(address)
         if cell is not None:
             self._deliver(cell, raw, msg.reply, headers, timeout, "session" in headers)
         else:
@@ -541,7 +520,7 @@ class NATSRuntime(Node):
 
     async def _accept_new(self, msg: Any, address: Address, raw: RawMessage,
                           headers: dict[str, str], timeout: float) -> None:
-        type_name = self._local_type_of(address.name)
+        type_name = self._type_of(address.name)
         if type_name is None:
             self._reply_error(msg.reply, AgentNotFound(
                 f"no agent {address.name!r} on node {self.name}", address=str(address),
@@ -769,10 +748,9 @@ class NATSRuntime(Node):
     # ----------------------------------------------------------------- calls
 
     async def _placement(self, address: Address, deadline: float) -> str | None:
-        """``None`` if ``address`` is served here, else the owner node (``""``: unknown)."""
-        if self._existing_cell(address) is not None:
-            return None
-        type_name = self._local_type_of(address.name)
+        """For an address with no live cell here: ``None`` if this node is (now) its owner,
+        else the owner node (``""``: unknown, ask the queue group)."""
+        type_name = self._type_of(address.name)
         if type_name is None:
             return self._owners.get(address, "")
         try:
@@ -786,14 +764,16 @@ class NATSRuntime(Node):
                   sender: Address | None = None) -> Any:
         if address.__class__ is not Address:
             address = _as_address(address)
-        if self._existing_cell(address) is not None:  # type: ignore[arg-type]
-            return await super().ask(address, msg, timeout=timeout, sender=sender)
         loop = self._loop or asyncio.get_running_loop()
         limit = self.default_timeout if timeout is None else timeout
         deadline = loop.time() + limit
+        cell = self._live_cell(address)  # type: ignore[arg-type]
+        if cell is not None:  # the fast path: never touches the network
+            return await self._ask_cell(cell, address, msg, deadline, limit, sender)  # type: ignore[arg-type]
         owner = await self._placement(address, deadline)  # type: ignore[arg-type]
         if owner is None:
-            return await super().ask(address, msg, timeout=max(0.0, deadline - loop.time()), sender=sender)
+            cell = await self._resolve_within(address, deadline)  # type: ignore[arg-type]
+            return await self._ask_cell(cell, address, msg, deadline, limit, sender)  # type: ignore[arg-type]
         typed = msg.__class__ is not RawMessage
         raw = msg.encode() if typed else msg
         reply = await self._request(address, raw, KIND_ASK, deadline, sender, owner,  # type: ignore[arg-type]
@@ -810,7 +790,7 @@ class NATSRuntime(Node):
                    sender: Address | None = None) -> None:
         if address.__class__ is not Address:
             address = _as_address(address)
-        if self._existing_cell(address) is not None:  # type: ignore[arg-type]
+        if self._live_cell(address) is not None:  # type: ignore[arg-type]
             return await super().tell(address, msg, timeout=timeout, sender=sender)
         loop = self._loop or asyncio.get_running_loop()
         deadline = loop.time() + (self.default_timeout if timeout is None else timeout)
@@ -831,7 +811,7 @@ class NATSRuntime(Node):
         loop = self._loop or asyncio.get_running_loop()
         limit = self.default_timeout if timeout is None else timeout
         deadline = loop.time() + limit
-        owner = await self._placement(address, deadline)
+        owner = None if self._live_cell(address) is not None else await self._placement(address, deadline)
         if owner is None:
             return await self._open_local_stream(address, msg, max(0.0, deadline - loop.time()), sender)
         typed = msg.__class__ is not RawMessage

@@ -150,10 +150,27 @@ class Node:
     # ---------------------------------------------------------------- routing
 
     def _local_cell(self, address: Address) -> Cell | None:
+        """The cell for ``address``, starting its session if the type is registered here."""
         sup = self._types.get(address.name)
         if sup is not None:
             return sup.get(address.session)
         return self._cells.get(address)
+
+    def _live_cell(self, address: Address) -> Cell | None:
+        """The cell for ``address`` if it is alive on this node (never starts a session)."""
+        sup = self._types.get(address.name)
+        if sup is not None:
+            return sup.sessions.get(address.session)
+        return self._cells.get(address)
+
+    def _type_of(self, name: str) -> str | None:
+        """The agent type registered here that serves ``name``: itself, or a supervisor above it."""
+        while True:
+            if name in self._types:
+                return name
+            if "." not in name:
+                return None
+            name = name.rpartition(".")[0]
 
     async def _resolve(self, address: Address) -> Cell:
         """Find (or start) the cell for ``address`` on this node, or raise ``AgentNotFound``."""
@@ -164,18 +181,12 @@ class Node:
         if cell is not None:
             return cell
         # A child of a supervisor: start the owning session, whose start registers its children.
-        name = address.name
-        while "." in name:
-            name = name.rpartition(".")[0]
-            sup = self._types.get(name)
-            if sup is None:
-                continue
-            owner = sup.get(address.session)
-            await owner.wait_ready()
+        owner_type = self._type_of(address.name)
+        if owner_type is not None:
+            await self._types[owner_type].get(address.session).wait_ready()
             cell = self._cells.get(address)
             if cell is not None:
                 return cell
-            break
         if not self._started:
             raise RuntimeNotStarted(f"node {self.name} is not running")
         raise AgentNotFound(f"no agent {address.name!r} on {self.name}", address=str(address))
@@ -200,6 +211,11 @@ class Node:
         cell = self._local_cell(address)  # type: ignore[arg-type]
         if cell is None:
             cell = await self._resolve_within(address, deadline)  # type: ignore[arg-type]
+        return await self._ask_cell(cell, address, msg, deadline, timeout, sender)  # type: ignore[arg-type]
+
+    async def _ask_cell(self, cell: Cell, address: Address, msg: Any, deadline: float,
+                        timeout: float, sender: Address | None) -> Any:
+        loop = self._loop or asyncio.get_running_loop()
         fut = loop.create_future()
         env = Envelope(msg, ASK, fut, sender, deadline)
         if not cell.deliver_nowait(env):
@@ -260,7 +276,6 @@ class Node:
         return chan, cancel, timer
 
     async def _resolve_within(self, address: Address, deadline: float) -> Cell:
-        loop = self._loop or asyncio.get_running_loop()
         try:
             async with asyncio.timeout_at(deadline):
                 return await self._resolve(address)

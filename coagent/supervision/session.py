@@ -256,22 +256,12 @@ def _quiet(cell: Cell, horizon: float) -> bool:
     """
     if cell.busy or cell.mailbox or cell.last_active > horizon:
         return False
-    inst = cell.instance
-    child_cells = getattr(inst, "child_cells", None)
-    if child_cells is not None and not all(_quiet(c, horizon) for c in child_cells()):
-        return False
-    if cell.children and not all(_quiet(c, horizon) for c in cell.children.values()):
-        return False
-    return True
+    return all(_quiet(c, horizon) for c in cell.subcells())
 
 
 def _descendants(cell: Cell) -> list[Cell]:
     out: list[Cell] = []
-    child_cells = getattr(cell.instance, "child_cells", None)
-    children = list(child_cells()) if child_cells is not None else []
-    if cell.children:
-        children += list(cell.children.values())
-    for child in children:
+    for child in cell.subcells():
         out.append(child)
         out.extend(_descendants(child))
     return out

@@ -72,13 +72,7 @@ class NodeTree(msgspec.Struct, kw_only=True):
 def snapshot_cell(cell: Cell, now: float | None = None) -> ActorNode:
     """Describe ``cell`` and, recursively, the children it supervises."""
     now = time.time() if now is None else now
-    children: list[ActorNode] = []
-    inst = cell.instance
-    child_cells = getattr(inst, "child_cells", None)
-    if child_cells is not None:
-        children.extend(snapshot_cell(c, now) for c in child_cells())
-    if cell.children:
-        children.extend(snapshot_cell(c, now) for c in cell.children.values())
+    children = [snapshot_cell(c, now) for c in cell.subcells()]
     return ActorNode(
         name=cell.address.name,
         session=cell.address.session,

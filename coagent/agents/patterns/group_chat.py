@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Callable, Sequence, Union
+from typing import Any, AsyncIterator, Callable, Union
 
 from coagent.actors.context import Context
 from coagent.actors.handler import handler
