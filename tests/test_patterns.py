@@ -29,11 +29,7 @@ from coagent.core import AgentSpec, new
 from coagent.errors import DeadlineExceeded
 from coagent.runtimes import LocalRuntime
 from coagent.testing import Reply, ScriptedModel, tool_call
-
-
-def echo_model() -> ScriptedModel:
-    """Answers ``<system>(<last message>)``: deterministic whatever the interleaving."""
-    return ScriptedModel(default=lambda r: f"{r.system}({r.last_message.get('content', '')})")
+from tests.pattern_models import echo_model, group_model, handoff_model, triage_model
 
 
 def chat(text: str) -> ChatMessage:
@@ -158,20 +154,6 @@ async def test_parallel_branches_run_concurrently(runtime: LocalRuntime) -> None
     assert [line for line in reply.content.splitlines() if line.endswith(":")] == [f"w{i}:" for i in range(5)]
 
 
-def triage_model() -> ScriptedModel:
-    def route(request) -> Reply | str:
-        text = request.last_message.get("content", "")
-        tools = request.tool_names
-        for keyword, agent in (("invoice", "team_billing"), ("password", "team_account"), ("laptop", "team_tech")):
-            if keyword in text and f"transfer_to_{agent}" in tools:
-                return Reply(tool_calls=[tool_call(f"transfer_to_{agent}")])
-        if request.system and request.system.startswith("You are"):
-            return "I can only help with billing and accounts."
-        return f"{request.system}: {text}"
-
-    return ScriptedModel(default=route)
-
-
 async def test_dynamic_triage_routes_and_discovers_new_agents(runtime: LocalRuntime) -> None:
     model = triage_model()
     await register(
@@ -198,23 +180,6 @@ async def test_dynamic_triage_routes_and_discovers_new_agents(runtime: LocalRunt
         await runtime.ask(Address("lonely", "s"), chat("hello"))
 
 
-def handoff_model() -> ScriptedModel:
-    def respond(request) -> Reply | str:
-        system = request.system or ""
-        tools = request.tool_names
-        if system == "front" and "transfer_to_support.refunds" not in tools and "transfer_to_refunds" in tools:
-            return Reply(tool_calls=[tool_call("transfer_to_refunds", reason="refund")])
-        if system == "refunds":
-            return f"refunds here, history has {len(request.messages) - 1} messages"
-        if system == "ping" and "transfer_to_pong" in tools:
-            return Reply(tool_calls=[tool_call("transfer_to_pong")])
-        if system == "pong" and "transfer_to_ping" in tools:
-            return Reply(tool_calls=[tool_call("transfer_to_ping")])
-        return "?"
-
-    return ScriptedModel(default=respond)
-
-
 async def test_handoffs_move_the_conversation(runtime: LocalRuntime) -> None:
     model = handoff_model()
     await runtime.register(AgentSpec("support", new(
@@ -238,13 +203,7 @@ async def test_handoffs_move_the_conversation(runtime: LocalRuntime) -> None:
 
 
 async def test_group_chat_turns_and_termination(runtime: LocalRuntime) -> None:
-    def writer_or_critic(request) -> str:
-        turns = len(request.messages) - 1
-        if request.system == "critic":
-            return "APPROVED" if turns >= 3 else f"critic round {turns}"
-        return f"draft {turns}"
-
-    model = ScriptedModel(default=writer_or_critic)
+    model = group_model()
     await register(
         runtime,
         AgentSpec("writer", new(ChatAgent, system="writer", client=model)),
