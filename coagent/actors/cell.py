@@ -236,8 +236,9 @@ class Cell:
             raise
         self._kick()
 
-    def kick(self) -> None:
-        """Start draining if there is mail and nothing runs (after mail was handed over)."""
+    def adopt(self, envelopes: list[Envelope]) -> None:
+        """Take over mail accepted by this address's previous cell, ahead of newer mail."""
+        self.mailbox.extendleft(reversed(envelopes))
         if self.status not in _NO_AUTOSTART:
             self._kick()
 

@@ -136,8 +136,7 @@ class SessionSupervisor:
             for env in leftovers:
                 env.fail(exc)
             return
-        successor.mailbox.extend(leftovers)
-        successor.kick()
+        successor.adopt(leftovers)
 
     def _forget(self, session: str, cell: Cell) -> None:
         if self.sessions.get(session) is cell:
