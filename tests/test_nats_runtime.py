@@ -8,7 +8,6 @@ import time
 import nats
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from coagent import Address, RawMessage
 from coagent.core import AgentSpec, ChildSpec, Supervisor, new
@@ -23,7 +22,7 @@ from coagent.errors import (
 )
 from coagent.runtimes import LocalRuntime, NATSRuntime
 from coagent.transport.subjects import Subjects
-from tests.kit import Count, Crash, Note, Ping, Pong, Sleep, Stateful, Tick
+from tests.kit import Count, Crash, Note, Ping, Pong, Sleep, Stateful
 from tests.test_address import names, sessions
 
 T = 5.0
