@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: demo test bench install install-dev clean
+.PHONY: demo test lint bench install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ demo: $(VENV)/.installed
 ## test: create the virtualenv, install with the dev extra, run the whole suite
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## lint: ruff over the whole tree, mypy (strict) over the package
+lint: $(STAMP)
+	$(BIN)/ruff check coagent tests benchmarks examples
+	$(BIN)/mypy
 
 ## bench: the benchmarks (figures and ratios to the floor measured in the same run)
 bench: $(STAMP)

@@ -7,7 +7,7 @@ import asyncio
 import gc
 import os
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 
 def parse_args(description: str) -> argparse.Namespace:

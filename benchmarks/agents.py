@@ -17,13 +17,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import parse_args, run  # noqa: E402
+from _common import parse_args, run
 
-from coagent import Address  # noqa: E402
-from coagent.agents import ChatAgent, ChatMessage, StreamChatAgent  # noqa: E402
-from coagent.core import AgentSpec, new  # noqa: E402
-from coagent.runtimes import LocalRuntime  # noqa: E402
-from coagent.testing import Reply, ScriptedModel  # noqa: E402
+from coagent import Address
+from coagent.agents import ChatAgent, ChatMessage, StreamChatAgent
+from coagent.core import AgentSpec, new
+from coagent.runtimes import LocalRuntime
+from coagent.testing import Reply, ScriptedModel
 
 TARGET_US = 100.0
 HISTORY = 20  # messages kept per session, so every request does the same work

@@ -14,11 +14,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import best_rate, parse_args, queue_ping_pong, report, rss_bytes, run  # noqa: E402
+from _common import best_rate, parse_args, queue_ping_pong, report, rss_bytes, run
 
-from coagent import Actor, Address, Context, Message, handler  # noqa: E402
-from coagent.core import AgentSpec, new  # noqa: E402
-from coagent.runtimes import LocalRuntime  # noqa: E402
+from coagent import Actor, Address, Context, Message, handler
+from coagent.core import AgentSpec, new
+from coagent.runtimes import LocalRuntime
 
 
 class BPing(Message):

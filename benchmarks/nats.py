@@ -26,11 +26,10 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 
 import nats  # noqa: E402  (nats-py)
+from _common import best_rate, parse_args, report, run  # noqa: E402
 from nats.aio.client import __version__ as NATS_PY_VERSION  # noqa: E402
 from nats.errors import NoRespondersError  # noqa: E402
 from nats.errors import TimeoutError as NatsTimeout  # noqa: E402
-
-from _common import best_rate, parse_args, report, run  # noqa: E402
 from nats_node import BenchPing, echo_spec  # noqa: E402  (also registers BenchPong for replies)
 
 from coagent import Address  # noqa: E402
@@ -87,7 +86,7 @@ async def wait_for_responder(nc, child: Child, limit: float = 20.0) -> None:  # 
             return
         except (NoRespondersError, NatsTimeout):
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the responder did not answer within {limit:g}s:\n{child.output()}")
+                raise RuntimeError(f"the responder did not answer within {limit:g}s:\n{child.output()}") from None
             await asyncio.sleep(0.05)
 
 
@@ -100,7 +99,7 @@ async def wait_for_node(rt: NATSRuntime, child: Child, limit: float = 30.0) -> N
             return
         except CoagentError:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the node did not answer within {limit:g}s:\n{child.output()}")
+                raise RuntimeError(f"the node did not answer within {limit:g}s:\n{child.output()}") from None
             await asyncio.sleep(0.05)
 
 

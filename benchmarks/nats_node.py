@@ -21,8 +21,8 @@ _HERE = os.path.dirname(os.path.realpath(__file__))
 _saved_path = sys.path[:]
 sys.path[:] = [p for p in sys.path if os.path.realpath(p or os.curdir) != _HERE]
 try:
-    import nats  # noqa: E402,F401  (nats-py)
-    import nats.errors  # noqa: E402,F401
+    import nats
+    import nats.errors
 finally:
     sys.path[:] = _saved_path
 if not hasattr(nats, "connect"):

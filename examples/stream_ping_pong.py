@@ -4,7 +4,7 @@
 """
 
 import asyncio
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from coagent import Actor, Address, Context, Message, handler
 from coagent.core import AgentSpec, new, set_stderr_logger

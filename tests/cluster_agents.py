@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from coagent import Actor, Context, Message, handler
 from coagent.core import AgentSpec, ChildSpec, Supervisor, new

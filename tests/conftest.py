@@ -6,8 +6,8 @@ import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from coagent.runtimes import LocalRuntime  # noqa: E402
-from tests.kit import Stateful  # noqa: E402
+from coagent.runtimes import LocalRuntime
+from tests.kit import Stateful
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ instead of redefining ``Ping`` in every module.
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from coagent import Actor, Context, Message, handler
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -487,7 +487,7 @@ class Delta(Message):
     text: str = ""
 
     @classmethod
-    def merge_stream(cls, items: list["Delta"]) -> "Delta":
+    def merge_stream(cls, items: list[Delta]) -> Delta:
         return cls(text="".join(i.text for i in items))
 
 

@@ -58,7 +58,7 @@ async def test_ten_thousand_new_sessions_across_three_nodes(cluster_url) -> None
         sample = addrs[:: n // 500]
         again = await asyncio.gather(*(client.ask(a, CPing()) for a in sample))
         assert all(r.count == 2 for r in again)  # the same instance kept its state
-        assert all(where[a.session] == [r.node] for a, r in zip(sample, again))
+        assert all(where[a.session] == [r.node] for a, r in zip(sample, again, strict=False))
         print(f"\n10,000 first messages over 3 nodes in {elapsed:.2f}s ({n / elapsed:,.0f}/s): {dict(served_by)}")
     finally:
         for p in procs:
@@ -72,7 +72,7 @@ async def test_kill_9_under_load_sessions_move_to_survivors(cluster_url) -> None
         addrs = [Address("counter", f"k{i}") for i in range(150)]
         first = await asyncio.gather(*(client.ask(a, CPing()) for a in addrs))
         victim = next(p for p in procs if any(r.node == p.name for r in first))
-        victims = {a for a, r in zip(addrs, first) if r.node == victim.name}
+        victims = {a for a, r in zip(addrs, first, strict=False) if r.node == victim.name}
 
         timeout = 2.0
         durations: list[float] = []
@@ -105,7 +105,7 @@ async def test_kill_9_under_load_sessions_move_to_survivors(cluster_url) -> None
             assert time.monotonic() - killed_at < 10, f"{len(pending)} sessions did not move"
             replies = await asyncio.gather(*(client.ask(a, CPing(), timeout=2) for a in pending),
                                            return_exceptions=True)
-            pending = {a for a, r in zip(list(pending), replies) if not isinstance(r, CPong)}
+            pending = {a for a, r in zip(list(pending), replies, strict=False) if not isinstance(r, CPong)}
             for r in replies:
                 if isinstance(r, CPong):
                     assert r.node != victim.name
@@ -125,7 +125,7 @@ async def test_sigterm_exits_zero_and_sessions_answer_from_survivors(cluster_url
         addrs = [Address("counter", f"t{i}") for i in range(60)]
         first = await asyncio.gather(*(client.ask(a, CPing()) for a in addrs))
         leaving = procs[0]
-        moved = [a for a, r in zip(addrs, first) if r.node == leaving.name]
+        moved = [a for a, r in zip(addrs, first, strict=False) if r.node == leaving.name]
         assert moved
         start = time.monotonic()
         leaving.signal(signal.SIGTERM)

@@ -182,7 +182,7 @@ async def test_hostile_addresses_never_reach_a_subject(nodes) -> None:
 
 
 async def test_garbage_on_agent_subjects_gets_errors_and_nodes_keep_serving(nodes, nats_server) -> None:
-    a, b, client = nodes
+    a, _b, client = nodes
     prefix = a.subjects.prefix
     nc = await nats.connect(nats_server.url)
     try:

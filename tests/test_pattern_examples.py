@@ -149,7 +149,7 @@ def test_parallelization_aggregates_every_stakeholder_in_order(runs) -> None:
     out = runs["runs"]["parallelization"].stdout()
     sections = out.strip().split("\n\n")
     assert [s.splitlines()[0] for s in sections] == ["customer:", "employee:", "investor:", "supplier:"]
-    for section, group in zip(sections, ("customers", "employees", "investors", "suppliers")):
+    for section, group in zip(sections, ("customers", "employees", "investors", "suppliers"), strict=False):
         lines = section.splitlines()
         assert lines[1] == f"Impact on {group}:"
         assert len([line for line in lines if line.startswith("- ")]) == 3

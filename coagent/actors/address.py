@@ -63,7 +63,7 @@ class Address:
     coagent.errors.InvalidAddress: invalid session id '>': expected 1-128 characters of [A-Za-z0-9_-]
     """
 
-    __slots__ = ("name", "session", "_hash")
+    __slots__ = ("_hash", "name", "session")
 
     name: str
     session: str

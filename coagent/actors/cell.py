@@ -13,15 +13,22 @@ is served before data.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable, Awaitable, Protocol
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 from coagent.actors.address import Address, validate_name
 from coagent.actors.context import ActorSystem, Context
 from coagent.actors.envelope import (
-    ASK, STREAM, Envelope, ExternalReply, ReplyChannel, as_coagent_error,
+    ASK,
+    STREAM,
+    Envelope,
+    ExternalReply,
+    ReplyChannel,
+    as_coagent_error,
 )
 from coagent.actors.message import Message, RawMessage
 from coagent.errors import (
@@ -90,11 +97,32 @@ class Cell:
     """Hosts one actor instance at a time for one address."""
 
     __slots__ = (
-        "address", "factory", "parent", "system", "instance", "status", "restarts",
-        "created", "last_error", "mailbox", "capacity", "restart_log", "children",
-        "_control", "_put_waiters", "_task", "_current", "_cancel_target", "_stop",
-        "_final_error", "_stop_waiters", "_ready_waiters", "_killing", "_predecessor",
-        "last_active", "__weakref__",
+        "__weakref__",
+        "_cancel_target",
+        "_control",
+        "_current",
+        "_final_error",
+        "_killing",
+        "_predecessor",
+        "_put_waiters",
+        "_ready_waiters",
+        "_stop",
+        "_stop_waiters",
+        "_task",
+        "address",
+        "capacity",
+        "children",
+        "created",
+        "factory",
+        "instance",
+        "last_active",
+        "last_error",
+        "mailbox",
+        "parent",
+        "restart_log",
+        "restarts",
+        "status",
+        "system",
     )
 
     def __init__(
@@ -189,10 +217,8 @@ class Cell:
             finally:
                 if not fut.done():
                     fut.cancel()
-                try:
+                with contextlib.suppress(ValueError):
                     waiters.remove(fut)
-                except ValueError:
-                    pass
             if self.deliver_nowait(env):
                 return
 
@@ -465,9 +491,9 @@ class Cell:
         if self._predecessor is not None:
             predecessor, self._predecessor = self._predecessor, None
             await predecessor.wait_stopped()
-        if self.instance is None and self.status == CellStatus.NEW and not self._stop:
-            if not await self._start_or_recover():
-                return
+        if (self.instance is None and self.status == CellStatus.NEW and not self._stop
+                and not await self._start_or_recover()):
+            return
         mailbox = self.mailbox
         task = self._task
         while True:
@@ -604,7 +630,7 @@ class Cell:
                     last = type(items[-1]).merge_stream(items)
                 await _answer(env, last, raw)
             else:
-                async for item in agen:
+                async for _item in agen:
                     pass
         finally:
             aclose = getattr(agen, "aclose", None)

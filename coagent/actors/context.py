@@ -16,7 +16,8 @@ that gives up cancels the whole chain.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, AsyncIterator, Protocol
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, Protocol
 
 from coagent.actors.address import Address
 
@@ -54,7 +55,7 @@ class ActorSystem(Protocol):
 class Context:
     """The caller, deadline and call helpers of the message being handled."""
 
-    __slots__ = ("_cell", "sender", "deadline", "streaming")
+    __slots__ = ("_cell", "deadline", "sender", "streaming")
 
     def __init__(self, cell: Cell, sender: Address | None, deadline: float | None,
                  streaming: bool = False) -> None:

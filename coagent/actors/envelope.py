@@ -25,7 +25,7 @@ class Envelope:
     ``None`` for a tell. ``deadline`` is in ``loop.time()`` seconds.
     """
 
-    __slots__ = ("msg", "kind", "reply", "sender", "deadline", "cancelled")
+    __slots__ = ("cancelled", "deadline", "kind", "msg", "reply", "sender")
 
     def __init__(
         self,
@@ -75,7 +75,7 @@ class ReplyChannel:
     consumer slows the handler instead of growing memory.
     """
 
-    __slots__ = ("_items", "_getter", "_putter", "closed", "_error", "maxsize")
+    __slots__ = ("_error", "_getter", "_items", "_putter", "closed", "maxsize")
 
     def __init__(self, maxsize: int = STREAM_BUFFER) -> None:
         self._items: deque[Any] = deque()
@@ -169,7 +169,7 @@ class ReplyStream:
                     break          # the handler is cancelled here
     """
 
-    __slots__ = ("_open", "_chan", "_cancel", "_timer", "_done", "__weakref__")
+    __slots__ = ("__weakref__", "_cancel", "_chan", "_done", "_open", "_timer")
 
     def __init__(self, open: Any) -> None:
         self._open = open

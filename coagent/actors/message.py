@@ -34,7 +34,7 @@ __all__ = ["Message", "RawMessage", "message_type", "lookup_message_type"]
 CONTENT_TYPE_JSON = "application/json"
 
 _encoder = msgspec.json.Encoder()
-_registry: dict[str, type["Message"]] = {}
+_registry: dict[str, type[Message]] = {}
 
 
 class RawMessage(msgspec.Struct, omit_defaults=True):

@@ -29,7 +29,8 @@ Send :class:`GetUsage` to a session to read its accumulated tokens and cost.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
 
 from coagent import Actor, Context, Message, handler
 from coagent.agents.errors import MaxTurnsExceeded, OutputValidationError

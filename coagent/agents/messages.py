@@ -17,7 +17,8 @@ A ``ReActAgent`` streams its steps as :class:`ThoughtStep`, :class:`ToolCallStep
 
 from __future__ import annotations
 
-from typing import Any, Type, TypeVar
+import builtins
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -124,7 +125,7 @@ class ChatMessage(Message, omit_defaults=True):
             usage=usage,
         )
 
-    def parse(self, into: Type[T]) -> T:
+    def parse(self, into: builtins.type[T]) -> T:
         """Decode ``content`` as JSON into ``into`` (for replies of agents with ``output_type``)::
 
             point = reply.parse(Point)

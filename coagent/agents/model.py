@@ -38,7 +38,12 @@ import os
 import random
 import re
 import time
-from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from typing import (
+    Any,
+    Protocol,
+    runtime_checkable,
+)
 
 import msgspec
 

@@ -21,7 +21,8 @@ and the model carries on.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 from coagent import Context, handler
 from coagent.agents.chat import ACTIONS, FINAL, RESULTS, ChatAgent

@@ -34,7 +34,7 @@ class OutputInvalid(ValueError):
 class OutputSpec:
     """The expected output: its ``response_format`` for the provider and its validator."""
 
-    __slots__ = ("type", "schema", "name", "_decoder")
+    __slots__ = ("_decoder", "name", "schema", "type")
 
     def __init__(self, output_type: Any) -> None:
         if isinstance(output_type, dict):
@@ -42,7 +42,7 @@ class OutputSpec:
             self.schema = output_type
             self.name = _schema_name(str(output_type.get("title") or "output"))
             self._decoder = None
-            import jsonschema  # noqa: F401 - fail now, not at the first reply
+            import jsonschema
 
             jsonschema.validators.validator_for(output_type).check_schema(output_type)
         else:

@@ -32,11 +32,13 @@ in the event loop, so keep them quick.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import re
 import typing
 import weakref
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import msgspec
 
@@ -70,8 +72,15 @@ class Tool:
     functions too and wrap them.
     """
 
-    __slots__ = ("fn", "name", "description", "parameters", "_args_type", "_context_params",
-                 "_is_async")
+    __slots__ = (
+        "_args_type",
+        "_context_params",
+        "_is_async",
+        "description",
+        "fn",
+        "name",
+        "parameters",
+    )
 
     def __init__(self, fn: Callable[..., Any], *, name: str | None = None,
                  description: str | None = None) -> None:
@@ -101,10 +110,8 @@ class Tool:
             return cached
         options = getattr(fn, _MARK, None)
         made = cls(fn, **options) if isinstance(options, dict) else cls(fn)
-        try:
+        with contextlib.suppress(TypeError):
             _cache[fn] = made
-        except TypeError:
-            pass
         return made
 
     def schema(self) -> dict[str, Any]:
@@ -157,10 +164,8 @@ def tool(fn: Callable[..., Any] | None = None, *, name: str | None = None,
     def mark(f: Callable[..., Any]) -> Callable[..., Any]:
         made = Tool(f, name=name, description=description)  # validate now, not at first use
         setattr(f, _MARK, {"name": name, "description": description})
-        try:
+        with contextlib.suppress(TypeError):
             _cache[f] = made
-        except TypeError:
-            pass
         return f
 
     if fn is not None:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from typing import Any, Coroutine
+from collections.abc import Coroutine
+from typing import Any
 
 import click
 

@@ -18,9 +18,10 @@ each session's owner and talk to it directly afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
-import math
 import logging
+import math
 import os
 import re
 import secrets
@@ -32,7 +33,15 @@ import msgspec
 
 from coagent.actors.address import Address, validate_session
 from coagent.actors.cell import Cell
-from coagent.actors.envelope import ASK, STREAM, TELL, Envelope, ExternalReply, ReplyChannel, ReplyStream
+from coagent.actors.envelope import (
+    ASK,
+    STREAM,
+    TELL,
+    Envelope,
+    ExternalReply,
+    ReplyChannel,
+    ReplyStream,
+)
 from coagent.actors.message import RawMessage, lookup_message_type
 from coagent.errors import (
     AgentNotFound,
@@ -83,7 +92,7 @@ def _default_node_name() -> str:
 class _RemoteReply(ExternalReply):
     """Stands in for the caller's future when the caller is on another node."""
 
-    __slots__ = ("rt", "reply", "owner", "_done", "_out")
+    __slots__ = ("_done", "_out", "owner", "reply", "rt")
 
     def __init__(self, rt: NATSRuntime, reply: str | None, owner: bool) -> None:
         self.rt = rt
@@ -133,7 +142,7 @@ class _RemoteReply(ExternalReply):
 class _RemoteStream:
     """Stands in for the caller's ``ReplyChannel`` when the caller is on another node."""
 
-    __slots__ = ("rt", "reply", "owner", "closed", "seq")
+    __slots__ = ("closed", "owner", "reply", "rt", "seq")
 
     def __init__(self, rt: NATSRuntime, reply: str | None, owner: bool) -> None:
         self.rt = rt
@@ -308,7 +317,7 @@ class NATSRuntime(Node):
                 self.nc = await nats.connect(**options)
         except (NoServersError, NatsError, OSError, ValueError, TimeoutError) as exc:
             self._started = False
-            reason = str(self._last_error or "") or str(exc) or "no answer within %gs" % self.connect_deadline
+            reason = str(self._last_error or "") or str(exc) or f"no answer within {self.connect_deadline:g}s"
             raise TransportError(f"cannot connect to NATS at {', '.join(self.servers)}: {reason}") from None
         self._outbox_task = asyncio.get_running_loop().create_task(self._run_outbox())
         if self.announce and await self.is_alive(self.name):
@@ -941,7 +950,7 @@ class NATSRuntime(Node):
             try:
                 await nc.publish(subject, raw.content, reply=reply_subject, headers=headers)
                 reply = await fut
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._send_cancel(reply_subject)
                 raise DeadlineExceeded(
                     f"no reply from {address} within {remaining:.3g}s", address=str(address),
@@ -1146,7 +1155,7 @@ def _publish_error(exc: BaseException) -> BaseException:
 
 def _expire_request(fut: asyncio.Future[Any]) -> None:
     if not fut.done():
-        fut.set_exception(asyncio.TimeoutError())
+        fut.set_exception(TimeoutError())
 
 
 def _decode_typed(type_name: str, data: bytes) -> Any:
@@ -1160,7 +1169,5 @@ def _decode_typed(type_name: str, data: bytes) -> Any:
 
 
 async def _quietly(awaitable: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):
         await awaitable
-    except Exception:
-        pass

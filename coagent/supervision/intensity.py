@@ -16,7 +16,7 @@ class RestartIntensity:
     ``period`` seconds is refused: ``max_restarts=3`` allows three, refuses the fourth.
     """
 
-    __slots__ = ("max_restarts", "period", "_times")
+    __slots__ = ("_times", "max_restarts", "period")
 
     def __init__(self, max_restarts: int, period: float) -> None:
         self.max_restarts = max_restarts

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 from coagent.actors.address import Address
 from coagent.actors.cell import Cell, Restart, Terminate

@@ -34,7 +34,7 @@ A = TypeVar("A", bound="Actor")
 class Factory(Generic[A]):
     """A picklable recipe for fresh instances: ``new(Cls, *args, **kwargs)``."""
 
-    __slots__ = ("cls", "args", "kwargs")
+    __slots__ = ("args", "cls", "kwargs")
 
     def __init__(self, cls: type[A], *args: Any, **kwargs: Any) -> None:
         self.cls = cls
@@ -169,7 +169,7 @@ class ChildSpec:
     ``stopped()`` may take before it is cancelled (0: cancel at once; ``None``: wait).
     """
 
-    __slots__ = ("name", "factory", "restart", "shutdown", "mailbox_size")
+    __slots__ = ("factory", "mailbox_size", "name", "restart", "shutdown")
 
     def __init__(
         self,

@@ -29,7 +29,8 @@ children stop in reverse start order, each within its ``shutdown`` timeout.
 from __future__ import annotations
 
 import logging
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 from coagent.actors.actor import Actor
 from coagent.actors.address import Address
@@ -47,7 +48,7 @@ log = logging.getLogger("coagent.supervision")
 
 
 class _Child:
-    __slots__ = ("spec", "cell", "generation")
+    __slots__ = ("cell", "generation", "spec")
 
     def __init__(self, spec: ChildSpec, cell: Cell) -> None:
         self.spec = spec

@@ -32,9 +32,18 @@ import itertools
 import json
 import threading
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-from coagent.testing.script import ErrorReply, ModelRequest, Reply, Script, ScriptExhausted, Step, resolve
+from coagent.testing.script import (
+    ErrorReply,
+    ModelRequest,
+    Reply,
+    Script,
+    ScriptExhausted,
+    Step,
+    resolve,
+)
 
 __all__ = ["FakeOpenAIServer"]
 

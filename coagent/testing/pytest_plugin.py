@@ -25,7 +25,7 @@ it can also back subprocesses (``env={**os.environ, **server.env()}``).
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

@@ -24,8 +24,9 @@ import itertools
 import re
 import threading
 from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence, Union
+from typing import Any, Union
 
 import msgspec
 
@@ -122,7 +123,7 @@ class ErrorReply:
         return "server_error"
 
 
-Step = Union[str, Reply, ErrorReply, BaseException, Callable[["ModelRequest"], Any]]
+Step = Union[str, Reply, ErrorReply, BaseException, Callable[["ModelRequest"], Any]]  # noqa: UP007 (a forward reference)
 
 
 @dataclass
@@ -252,4 +253,4 @@ def _tokens(text: Any) -> int:
 
 
 # A type alias for callers' annotations.
-Responder = Callable[[ModelRequest], Union[Step, Awaitable[Step]]]
+Responder = Callable[[ModelRequest], Step | Awaitable[Step]]

@@ -20,7 +20,8 @@ It has the methods agents call on a :class:`~coagent.agents.ModelClient`
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from typing import Any
 
 import msgspec
 

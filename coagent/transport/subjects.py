@@ -35,7 +35,7 @@ def validate_token(value: str, what: str) -> str:
 class Subjects:
     """Builds and parses the subjects of one prefix and one node."""
 
-    __slots__ = ("prefix", "node", "_node_prefix", "_node_prefix_len")
+    __slots__ = ("_node_prefix", "_node_prefix_len", "node", "prefix")
 
     def __init__(self, prefix: str, node: str) -> None:
         self.prefix = validate_token(prefix, "subject prefix")

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 MODEL_VARIABLES = ("MODEL_NAME", "MODEL_API_BASE", "MODEL_API_VERSION", "MODEL_API_KEY")
 

@@ -12,7 +12,7 @@ answers with a scripted translation, over the same litellm HTTP path.
 import asyncio
 import os
 
-from coagent.agents import StreamChatAgent, ChatMessage, ModelClient
+from coagent.agents import ChatMessage, ModelClient, StreamChatAgent
 from coagent.core import AgentSpec, new, set_stderr_logger
 from coagent.runtimes import LocalRuntime
 

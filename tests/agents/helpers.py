@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from coagent.agents.model import import_litellm
 
@@ -42,7 +43,7 @@ class Concurrency:
 
 
 class Stopwatch:
-    def __enter__(self) -> "Stopwatch":
+    def __enter__(self) -> Stopwatch:
         self.start = time.monotonic()
         self.elapsed = 0.0
         return self

@@ -136,7 +136,7 @@ async def test_closing_the_stream_cancels_the_model_call_and_rolls_back(runtime:
     await runtime.register(AgentSpec("bot", new(StreamChatAgent, client=model)))
     addr = Address("bot", "s")
     async with runtime.stream(addr, user("long story")) as stream:
-        async for chunk in stream:
+        async for _chunk in stream:
             break
     for _ in range(100):
         if model.cancelled:

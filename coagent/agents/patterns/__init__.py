@@ -1,7 +1,13 @@
 """Orchestration patterns: actors made of child actors, so they nest, stream and distribute."""
 
 from coagent.agents.patterns.base import Pattern
-from coagent.agents.patterns.group_chat import GroupChat, MaxRounds, Predicate, Termination, TextMention
+from coagent.agents.patterns.group_chat import (
+    GroupChat,
+    MaxRounds,
+    Predicate,
+    Termination,
+    TextMention,
+)
 from coagent.agents.patterns.handoffs import HandoffAgent, Handoffs
 from coagent.agents.patterns.messages import (
     AgentRef,

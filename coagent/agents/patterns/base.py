@@ -8,20 +8,21 @@ pattern in the tree and restarted per OTP ``one_for_one`` when it crashes).
 
 from __future__ import annotations
 
-from typing import Any, Sequence, Union
+from collections.abc import Sequence
+from typing import Any
 
 from coagent.actors.address import Address, validate_name
 from coagent.actors.context import Context
 from coagent.actors.message import Message
 from coagent.agents.messages import ChatMessage
+from coagent.agents.patterns.messages import StepFailed
 from coagent.errors import CoagentError
 from coagent.supervision.spec import AgentSpec, ChildSpec
 from coagent.supervision.supervisor import Supervisor
-from coagent.agents.patterns.messages import StepFailed
 
 __all__ = ["Pattern", "Step", "as_input", "as_chat"]
 
-Step = Union[str, AgentSpec]
+Step = str | AgentSpec
 
 
 class Pattern(Supervisor):

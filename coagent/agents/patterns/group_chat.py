@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Callable, Union
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from coagent.actors.context import Context
 from coagent.actors.handler import handler
@@ -58,7 +59,7 @@ class Predicate(Termination):
         return bool(self.fn(transcript, rounds))
 
 
-Selector = Union[str, Callable[[list[ChatMessage], list[str]], str]]
+Selector = str | Callable[[list[ChatMessage], list[str]], str]
 
 
 class GroupChat(Pattern):

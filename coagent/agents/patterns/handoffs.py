@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import msgspec
-from typing import Any, Callable, Sequence
 
 from coagent.actors.actor import Actor
 from coagent.actors.context import Context
@@ -13,7 +14,13 @@ from coagent.actors.handler import handler
 from coagent.agents.messages import ChatHistory, ChatMessage
 from coagent.agents.model import ModelClient
 from coagent.agents.patterns.base import Pattern, Step
-from coagent.agents.patterns.messages import AgentRef, Handoff, HandoffTurn, MaxHandoffsExceeded, PatternError
+from coagent.agents.patterns.messages import (
+    AgentRef,
+    Handoff,
+    HandoffTurn,
+    MaxHandoffsExceeded,
+    PatternError,
+)
 from coagent.agents.patterns.triage import transfer_tool_name
 from coagent.agents.tools import Tool, collect_tools, run_tool_calls
 from coagent.supervision.spec import AgentSpec

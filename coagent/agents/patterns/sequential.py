@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from coagent.actors.context import Context
 from coagent.actors.handler import handler
 from coagent.actors.message import Message
-from coagent.errors import CoagentError
 from coagent.agents.patterns.base import Pattern, Step, as_chat, as_input, step_failed
 from coagent.agents.patterns.messages import StepEvent
+from coagent.errors import CoagentError
 
 __all__ = ["Sequential"]
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from coagent.actors.address import Address
 from coagent.actors.context import Context
