@@ -17,6 +17,7 @@ from coagent import Address
 from coagent.errors import CoagentError
 from tests.cluster import ROOT, start_cluster
 from tests.cluster_agents import CCount, CPing, CPong, CTick
+from tests.signals import sigint_default
 
 
 def counter_sessions(trees) -> dict[str, list[str]]:
@@ -209,6 +210,7 @@ async def test_ctrl_c_cancels_the_remote_handler(cluster_url) -> None:
             [sys.executable, "-m", "coagent", "counter:cc", "-H", "type:CCount", "-d",
              '{"n": 1000, "delay": 0.01}', "--stream", "--server", cluster_url, "--prefix", "ctrlc"],
             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=sigint_default,
         )
         assert cli.stdout is not None
         cli.stdout.readline()  # streaming has begun

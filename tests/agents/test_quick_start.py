@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from coagent.testing import FakeOpenAIServer, Reply
+from tests.signals import sigint_default
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "translator" / "translator.py"
@@ -135,6 +136,7 @@ def test_ctrl_c_cancels_the_in_flight_model_request(tmp_path: Path) -> None:
         proc = subprocess.Popen(
             [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             cwd=ROOT, env={**base, "PYTHONPATH": str(ROOT), **server.env()},
+            preexec_fn=sigint_default,
         )
         try:
             assert proc.stdout is not None
