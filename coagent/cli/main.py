@@ -13,12 +13,16 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from coagent.errors import CoagentError
+
+if TYPE_CHECKING:
+    from coagent.runtimes import NATSRuntime
+    from coagent.supervision.spec import AgentSpec
 
 __all__ = ["main", "cli"]
 
@@ -29,7 +33,9 @@ SERVER_HELP = "NATS server URL (user:password@ or a token in the URL authenticat
 class _Group(click.Group):
     """Treats an unknown first word as an agent address, as the seed CLI did."""
 
-    def resolve_command(self, ctx: click.Context, args: list[str]):  # type: ignore[no-untyped-def]
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
         if args and not args[0].startswith("-") and args[0] not in self.commands:
             return "send", self.commands["send"], args
         return super().resolve_command(ctx, args)
@@ -155,7 +161,7 @@ def node(target: str, server: str | None, name: str | None, prefix: str, creds: 
     _run(_serve(specs, server, name, prefix, creds), uvloop)
 
 
-async def _serve(specs: list, server: str | None, name: str | None, prefix: str,  # type: ignore[type-arg]
+async def _serve(specs: list[AgentSpec], server: str | None, name: str | None, prefix: str,
                  creds: str | None) -> None:
     import signal
 
@@ -188,7 +194,7 @@ async def _serve(specs: list, server: str | None, name: str | None, prefix: str,
         click.echo(f"node {runtime.name} stopping", err=True)
 
 
-async def _client(server: str, prefix: str, creds: str | None):  # type: ignore[no-untyped-def]
+async def _client(server: str, prefix: str, creds: str | None) -> NATSRuntime:
     from coagent.runtimes import NATSRuntime
 
     options: dict[str, Any] = {"prefix": prefix, "announce": False, "connect_deadline": 3.0}
@@ -204,7 +210,11 @@ _client_options = [
 ]
 
 
-def client_options(func):  # type: ignore[no-untyped-def]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def client_options(func: _F) -> _F:
+    """The options every command talking to a cluster takes (``--server``, ``--prefix``, ``--creds``)."""
     for option in reversed(_client_options):
         func = option(func)
     return func
