@@ -38,6 +38,27 @@ def test_demo_runs_and_shows_crash_and_restart() -> None:
     assert "Traceback" not in proc.stderr
 
 
+def test_demo_streams_an_llm_agent_and_a_pattern_offline_and_says_where_to_go_next() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODEL_")}
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "coagent", "demo"], capture_output=True, text=True,
+                          timeout=60, env={**env, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}, cwd=ROOT)
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    _, llm = out.split("an LLM agent (scripted model, offline)")
+    assert "team.weather: Today it is sunny, 21 °C there.\n(one tool call, get_weather; 2 model calls" in llm
+    poem = "triage: Each actor reads its mail alone;\nwhen one falls down, a fresh one's grown.\n"
+    assert poem + "(the triage model chose team.poet;" in llm
+    assert "triage: Today it is snowing, -3 °C there.\n(the triage model chose team.weather;" in llm
+    _, after = llm.split("where to go next")
+    assert "nats-server -js &" in after
+    assert "coagent node examples/translator/translator.py --server nats://localhost:4222 &" in after
+    assert "examples/patterns/triaging.py" in after
+    assert "litellm" not in proc.stderr and "Traceback" not in proc.stderr
+    assert elapsed < 30, f"the demo took {elapsed:.1f} s"
+
+
 def test_import_is_fast_and_lazy() -> None:
     code = (
         "import sys, time; t = time.perf_counter();"
@@ -253,3 +274,19 @@ async def test_a_message_without_data_is_sent_with_an_empty_body(nats_server) ->
     assert body == b"" and headers["type"] == "Ping"
     assert re.fullmatch(r"cli-[0-9a-f]{6}", headers["session"])
     assert json.loads(out) == {"header": {"type": "Pong"}, "content": {"n": 0}}
+
+
+async def test_the_demo_llm_agents_stream_their_answers_chunk_by_chunk() -> None:
+    from coagent import Address
+    from coagent.agents import ChatMessage
+    from coagent.cli.demo import llm_specs
+    from coagent.runtimes import LocalRuntime
+
+    async with LocalRuntime() as runtime:
+        for spec in llm_specs():
+            await runtime.register(spec)
+        for address, text in ((Address("team.weather", "s"), "Weather in Oslo?"),
+                              (Address("triage", "s"), "A poem, please")):
+            chunks = [c.content async for c in runtime.stream(address, ChatMessage(role="user", content=text))
+                      if c.content]
+            assert len(chunks) > 3, chunks
