@@ -167,7 +167,7 @@ def call(server: str, *args: str, timeout: float = 60) -> subprocess.CompletedPr
 
 
 @pytest.fixture(scope="module")
-def translator_node(nats_server):  # type: ignore[no-untyped-def]
+def translator_node(nats_server):
     """``coagent node examples/translator/translator.py`` (offline: no MODEL_* set), as the README says."""
     node = subprocess.Popen(
         [sys.executable, "-m", "coagent", "node", "examples/translator/translator.py",
@@ -247,7 +247,7 @@ def test_the_tree_shows_short_cli_sessions_and_folds_beyond_a_count(translator_n
     assert re.search(rf"\.\.\. {folded} more sessions \(\d+ from CLI calls\)", proc.stdout), proc.stdout
 
 
-async def test_a_message_without_data_is_sent_with_an_empty_body(nats_server) -> None:  # type: ignore[no-untyped-def]
+async def test_a_message_without_data_is_sent_with_an_empty_body(nats_server) -> None:
     import asyncio
 
     import nats
@@ -255,7 +255,7 @@ async def test_a_message_without_data_is_sent_with_an_empty_body(nats_server) ->
     nc = await nats.connect(nats_server.url)
     received: list[tuple[bytes, dict[str, str]]] = []
 
-    async def answer(msg) -> None:  # type: ignore[no-untyped-def]
+    async def answer(msg) -> None:
         received.append((msg.data, dict(msg.headers or {})))
         await nc.publish(msg.reply, b'{"n": 0}', headers={"type": "Pong"})
 
