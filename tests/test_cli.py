@@ -290,3 +290,10 @@ async def test_the_demo_llm_agents_stream_their_answers_chunk_by_chunk() -> None
             chunks = [c.content async for c in runtime.stream(address, ChatMessage(role="user", content=text))
                       if c.content]
             assert len(chunks) > 3, chunks
+
+
+def test_the_help_of_the_send_form_names_no_send_command() -> None:
+    proc = coagent("echo", "--help")
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("Usage: coagent ADDRESS -H type:NAME")
+    assert "send" not in proc.stdout.split("\n", 1)[0]

