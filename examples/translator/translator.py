@@ -8,13 +8,13 @@ With ``MODEL_NAME`` (and ``MODEL_API_BASE``, ``MODEL_API_VERSION``, ``MODEL_API_
 as your provider needs) set, it asks that model. With no ``MODEL_*`` variable set it
 runs offline: a local fake OpenAI-compatible server (``coagent.testing.FakeOpenAIServer``)
 answers every request, over the same litellm HTTP path, from a small phrasebook
-(see ``offline_model.py``), so a served translator keeps answering as long as it is called.
+(see ``_phrasebook.py``), so a served translator keeps answering as long as it is called.
 """
 
 import asyncio
 import os
 
-from offline_model import serve_offline  # beside this file
+from _phrasebook import serve_offline  # beside this file
 
 from coagent.agents import ChatMessage, ModelClient, StreamChatAgent
 from coagent.core import AgentSpec, new, set_stderr_logger
