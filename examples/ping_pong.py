@@ -29,7 +29,16 @@ class Server(Actor):
         return Pong(text=f"pong to {msg.text!r}", count=self.count)
 
 
-server = AgentSpec("server", new(Server), description="answers pings")
+# Every option of a spec, with its default (the README's "Agent specs").
+server = AgentSpec(
+    "server", new(Server), description="answers pings",
+    restart="permanent",          # permanent | transient: restart after a crash; temporary: drop
+    max_restarts=3, period=5.0,   # more crashes than that in the period stop the session
+    backoff_min=0.01, backoff_max=1.0,   # exponential restart backoff, with jitter
+    idle_timeout=600,             # passivate a session idle that long (stopped() runs)
+    max_sessions=None,            # cap live sessions (evicts the least recently used idle one)
+    mailbox_size=1000,            # senders wait for room, then get MailboxFull
+)
 
 
 async def main() -> None:

@@ -53,6 +53,7 @@ pipeline = AgentSpec(
     ),
     restart="temporary",  # when the supervisor gives up, the session is dropped
 )
+# Per session, the children are addressable as Address("pipeline.parser", session).
 
 
 async def main() -> None:

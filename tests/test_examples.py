@@ -57,3 +57,19 @@ def test_every_example_is_covered(path: Path) -> None:
         "chaining.py", "parallelization.py", "triaging.py", "handoffs.py", "group_chat.py",  # test_pattern_examples.py
     }
     assert path.name in covered, f"add a test that runs {path}"
+
+
+def test_the_offline_translator_answers_every_request_from_its_phrasebook() -> None:
+    sys.path.insert(0, str(EXAMPLES / "translator"))
+    try:
+        import _phrasebook
+    finally:
+        sys.path.remove(str(EXAMPLES / "translator"))
+    from coagent.testing import ModelRequest
+
+    assert _phrasebook.translate("你好，世界") == "Hello, world!"
+    assert _phrasebook.translate("我的朋友是 Ada。") == "My friend am Ada."  # word for word, offline
+    assert _phrasebook.translate("飞机很好") == "飞机 is very good"  # unknown words are kept
+    for n in range(1, 50):  # not a fixed list of steps: request #n gets an answer too
+        request = ModelRequest(messages=[{"role": "user", "content": "谢谢"}], index=n)
+        assert _phrasebook.respond(request).content == "Thank you"

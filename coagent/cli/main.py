@@ -13,12 +13,16 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from coagent.errors import CoagentError
+
+if TYPE_CHECKING:
+    from coagent.runtimes import NATSRuntime
+    from coagent.supervision.spec import AgentSpec
 
 __all__ = ["main", "cli"]
 
@@ -29,13 +33,38 @@ SERVER_HELP = "NATS server URL (user:password@ or a token in the URL authenticat
 class _Group(click.Group):
     """Treats an unknown first word as an agent address, as the seed CLI did."""
 
-    def resolve_command(self, ctx: click.Context, args: list[str]):  # type: ignore[no-untyped-def]
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
         if args and not args[0].startswith("-") and args[0] not in self.commands:
             return "send", self.commands["send"], args
         return super().resolve_command(ctx, args)
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         formatter.write_usage(ctx.command_path, "[OPTIONS] COMMAND [ARGS]... | ADDRESS -H type:NAME [-d JSON]")
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Usage errors print one line on stderr (click's usage and "Try ..." lines are left out)."""
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            exc.show()  # bare `coagent`: the help, as click prints it
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.secho(f"Error: {exc.format_message()}", fg="red", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+class _SendCommand(click.Command):
+    """The send form has no command word of its own: ``coagent ADDRESS ...``."""
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        parent = ctx.parent.command_path if ctx.parent else "coagent"
+        formatter.write_usage(parent, "ADDRESS -H type:NAME [-d JSON] [OPTIONS]")
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,6 +89,44 @@ def _run(coro: Coroutine[Any, Any, Any], use_uvloop: bool = False) -> Any:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+# Schemes nats-py connects with; anything else is refused before a connection is tried.
+_NATS_SCHEMES = ("nats://", "tls://", "ws://", "wss://")
+
+
+def check_server(url: str) -> str:
+    """``url`` if it names a NATS server, else a one-line usage error saying what is supported.
+
+    >>> check_server("nats://localhost:4222")
+    'nats://localhost:4222'
+    """
+    for part in url.split(","):
+        part = part.strip()
+        if part.lower().startswith(("http://", "https://")):
+            raise click.UsageError(
+                f"--server {part}: HTTP servers are not supported yet; give a NATS URL "
+                "(nats://host:4222, tls://, ws:// or wss://)"
+            )
+        if "://" in part and not part.lower().startswith(_NATS_SCHEMES):
+            raise click.UsageError(
+                f"--server {part}: unsupported scheme; give a NATS URL (nats://host:4222, tls://, ws:// or wss://)"
+            )
+    return url
+
+
+def new_cli_session() -> str:
+    """A fresh session for a call made without one: short and recognisable in ``coagent tree``.
+
+    Six random hex digits (16.7 million ids) keep collisions between one user's CLI
+    calls negligible while the session is alive (sessions passivate when idle).
+
+    >>> new_cli_session()[:4]
+    'cli-'
+    """
+    import secrets
+
+    return f"cli-{secrets.token_hex(3)}"
 
 
 def _level(verbose: int) -> str:
@@ -91,6 +158,8 @@ def node(target: str, server: str | None, name: str | None, prefix: str, creds: 
     from coagent.cli.loader import SpecLoadError, load_specs
     from coagent.logging import set_stderr_logger
 
+    if server is not None:
+        check_server(server)
     set_stderr_logger(_level(verbose))
     try:
         specs = load_specs(target)
@@ -100,7 +169,7 @@ def node(target: str, server: str | None, name: str | None, prefix: str, creds: 
     _run(_serve(specs, server, name, prefix, creds), uvloop)
 
 
-async def _serve(specs: list, server: str | None, name: str | None, prefix: str,  # type: ignore[type-arg]
+async def _serve(specs: list[AgentSpec], server: str | None, name: str | None, prefix: str,
                  creds: str | None) -> None:
     import signal
 
@@ -133,7 +202,7 @@ async def _serve(specs: list, server: str | None, name: str | None, prefix: str,
         click.echo(f"node {runtime.name} stopping", err=True)
 
 
-async def _client(server: str, prefix: str, creds: str | None):  # type: ignore[no-untyped-def]
+async def _client(server: str, prefix: str, creds: str | None) -> NATSRuntime:
     from coagent.runtimes import NATSRuntime
 
     options: dict[str, Any] = {"prefix": prefix, "announce": False, "connect_deadline": 3.0}
@@ -149,7 +218,11 @@ _client_options = [
 ]
 
 
-def client_options(func):  # type: ignore[no-untyped-def]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def client_options(func: _F) -> _F:
+    """The options every command talking to a cluster takes (``--server``, ``--prefix``, ``--creds``)."""
     for option in reversed(_client_options):
         func = option(func)
     return func
@@ -159,8 +232,11 @@ def client_options(func):  # type: ignore[no-untyped-def]
 @client_options
 @click.option("--json", "as_json", is_flag=True, help="Print the trees as JSON.")
 @click.option("--timeout", default=1.0, show_default=True, help="Seconds to wait for nodes to answer.")
-def tree(server: str, prefix: str, creds: str | None, as_json: bool, timeout: float) -> None:
+@click.option("--sessions", "max_sessions", default=20, show_default=True, type=click.IntRange(min=0),
+              help="Sessions shown per agent type; the rest fold into one line (--json lists all).")
+def tree(server: str, prefix: str, creds: str | None, as_json: bool, timeout: float, max_sessions: int) -> None:
     """Show the supervision tree of every node: agent types, sessions, children."""
+    check_server(server)
 
     async def go() -> None:
         async with await _client(server, prefix, creds) as rt:
@@ -173,7 +249,7 @@ def tree(server: str, prefix: str, creds: str | None, as_json: bool, timeout: fl
             return
         from coagent.cli.render import render_trees
 
-        render_trees(trees)
+        render_trees(trees, max_sessions=max_sessions)
 
     _run(go())
 
@@ -186,6 +262,7 @@ def tree(server: str, prefix: str, creds: str | None, as_json: bool, timeout: fl
 def agents(server: str, prefix: str, creds: str | None, namespace: str | None, as_json: bool,
            timeout: float) -> None:
     """List the registered agent types, their descriptions and the nodes serving them."""
+    check_server(server)
 
     async def go() -> None:
         async with await _client(server, prefix, creds) as rt:
@@ -216,7 +293,7 @@ def agents(server: str, prefix: str, creds: str | None, namespace: str | None, a
     _run(go())
 
 
-@cli.command(hidden=True)
+@cli.command(hidden=True, cls=_SendCommand)
 @click.argument("address")
 @click.option("-H", "--header", "headers", multiple=True, help="A message header, NAME:VALUE (type:NAME is required).")
 @click.option("-d", "--data", default="", help="The message body (JSON).")
@@ -230,11 +307,12 @@ def agents(server: str, prefix: str, creds: str | None, namespace: str | None, a
 def send(address: str, headers: tuple[str, ...], data: str, stream: bool, oneline: bool, filter_: str,
          chat: bool, timeout: float, server: str, prefix: str, creds: str | None, level: str) -> None:
     """Send a message to ADDRESS (name[:session]) and print the reply as JSON."""
-    from coagent.actors.address import Address, new_session_id
+    from coagent.actors.address import Address
     from coagent.actors.message import RawMessage
     from coagent.cli.output import FilterError, apply_filter, format_value, message_to_json
     from coagent.logging import set_stderr_logger
 
+    check_server(server)
     set_stderr_logger(level)
     if chat:
         stream, oneline, filter_ = True, True, ".content.content"
@@ -249,21 +327,43 @@ def send(address: str, headers: tuple[str, ...], data: str, stream: bool, onelin
     try:
         apply_filter(None, filter_)
         name, _, session = address.partition(":")
-        addr = Address(name, session or new_session_id())
+        addr = Address(name, session or new_cli_session())
     except (FilterError, CoagentError) as exc:
         raise click.UsageError(str(exc)) from None
     msg = RawMessage(header=header, content=data.encode())
     end = "" if oneline else "\n"
+    # Replies seen and replies the filter matched: a filter that matches none of them is
+    # reported (a mistyped path must not look like an empty answer).
+    seen: list[Any] = []
+    matched = 0
 
     def show(raw: RawMessage | None) -> None:
+        nonlocal matched
         if raw is None:
             return
-        value = apply_filter(message_to_json(raw), filter_)
+        data = message_to_json(raw)
+        seen.append(data)
+        value = apply_filter(data, filter_)
         if value is None and filter_ != ".":
             return
+        matched += 1
         click.echo(format_value(value), nl=False)
         click.echo(end, nl=False)
         sys.stdout.flush()
+
+    def check_matched() -> None:
+        if matched or not seen:
+            return
+        first = seen[0]
+        content = first.get("content") if isinstance(first, dict) else None
+        keys = ", ".join(sorted(content)) if isinstance(content, dict) else type(content).__name__
+        what = "the reply" if len(seen) == 1 else f"any of the {len(seen)} replies"
+        click.secho(
+            f"Error: -F {filter_} matched nothing in {what} "
+            f"(type {first['header'].get('type', '?')}, content: {keys or 'empty'})",
+            fg="red", err=True,
+        )
+        sys.exit(1)
 
     async def go() -> None:
         async with await _client(server, prefix, creds) as rt:
@@ -271,13 +371,15 @@ def send(address: str, headers: tuple[str, ...], data: str, stream: bool, onelin
                 async with rt.stream(addr, msg, timeout=timeout) as replies:
                     async for chunk in replies:
                         show(chunk)
-                if oneline:
+                if oneline and matched:
                     click.echo()
             else:
                 show(await rt.ask(addr, msg, timeout=timeout))
 
     _run(go())
+    check_matched()
 
 
 def main() -> None:
-    cli()
+    """The ``coagent`` command (also ``python -m coagent``)."""
+    cli(prog_name="coagent")

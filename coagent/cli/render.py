@@ -67,13 +67,17 @@ def tree_renderable(tree: NodeTree, *, max_sessions: int = 50) -> Tree:
         branch = root.add(label)
         for node in agent.sessions[:max_sessions]:
             _add_actor(branch, node)
-        if len(agent.sessions) > max_sessions:
-            branch.add(Text(f"... {len(agent.sessions) - max_sessions} more sessions", style="dim"))
+        folded = agent.sessions[max_sessions:]
+        if folded:
+            from_cli = sum(1 for node in folded if node.session.startswith("cli-"))
+            note = f" ({from_cli} from CLI calls)" if from_cli else ""
+            branch.add(Text(f"... {len(folded)} more sessions{note}", style="dim"))
     return root
 
 
-def render_trees(trees: Iterable[NodeTree], console: Console | None = None) -> None:
-    """Print each node's tree."""
+def render_trees(trees: Iterable[NodeTree], console: Console | None = None, *,
+                 max_sessions: int = 50) -> None:
+    """Print each node's tree, at most ``max_sessions`` sessions per agent type."""
     console = console or Console()
     for tree in trees:
-        console.print(tree_renderable(tree))
+        console.print(tree_renderable(tree, max_sessions=max_sessions))

