@@ -279,5 +279,10 @@ def send(address: str, headers: tuple[str, ...], data: str, stream: bool, onelin
     _run(go())
 
 
+from coagent.cli.gateway import gateway  # noqa: E402  (the group must exist first)
+
+cli.add_command(gateway)
+
+
 def main() -> None:
     cli()

@@ -27,7 +27,7 @@ from coagent.errors import CoagentError, MessageTooLarge
 from coagent.gateway.auth import Tokens
 from coagent.gateway.calls import Calls, IdempotencyKeys
 from coagent.gateway.errors import EndpointNotFound, InternalError, MethodNotAllowed
-from coagent.gateway.routes import Routes, error_response
+from coagent.gateway.routes import CALLER, Routes, error_response
 
 __all__ = ["Gateway", "DEFAULT_MAX_BODY", "tls_context"]
 
@@ -94,10 +94,10 @@ class Gateway:
         """Listen on ``host:port`` (0: a free port); returns the base URL."""
         # A client that disconnects cancels its request's task, and so the agent's handler.
         runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None,
-                               handle_signals=False)
+                               handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, host, port, ssl_context=ssl_context, shutdown_timeout=2.0)
+            site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
             await site.start()
         except BaseException:
             await runner.cleanup()
@@ -138,9 +138,9 @@ class Gateway:
         try:
             tokens = self.tokens
             if tokens is None or request.path in PUBLIC_PATHS:
-                request["caller"] = 0
+                request[CALLER] = 0
             else:
-                request["caller"] = tokens.check(request.headers.get("Authorization"))
+                request[CALLER] = tokens.check(request.headers.get("Authorization"))
             return await handler(request)
         except CoagentError as exc:
             return error_response(exc)

@@ -39,12 +39,14 @@ from coagent.gateway.errors import BadRequest, NotImplementedHere, error_body, s
 if TYPE_CHECKING:
     from coagent.gateway.app import Gateway
 
-__all__ = ["Routes", "TIMEOUT_HEADER", "CALL_ID_HEADER", "SESSION_HEADER"]
+__all__ = ["Routes", "CALLER", "TIMEOUT_HEADER", "CALL_ID_HEADER", "SESSION_HEADER"]
 
 TIMEOUT_HEADER = "Coagent-Timeout"
 CALL_ID_HEADER = "Coagent-Call-Id"
 SESSION_HEADER = "Coagent-Session"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: Which accepted token the request came with (0 without auth): scopes call ids and keys.
+CALLER = web.RequestKey("caller", int)
 JSON = "application/json"
 
 _SSE_HEADERS = {
@@ -155,7 +157,7 @@ class Routes:
         timeout = self._timeout(request)
         call_id = self._call_id(request)
         headers = {CALL_ID_HEADER: call_id, SESSION_HEADER: address.session}
-        with self.gw.calls.track(request["caller"], call_id) as call:
+        with self.gw.calls.track(request[CALLER], call_id) as call:
             try:
                 reply = await self.runtime.ask(address, raw, timeout=timeout)
             except asyncio.CancelledError:
@@ -176,7 +178,7 @@ class Routes:
         raw = await self._message(request, address)
         timeout = self._timeout(request)
         call_id = self._call_id(request)
-        with self.gw.calls.track(request["caller"], call_id) as call:
+        with self.gw.calls.track(request[CALLER], call_id) as call:
             replies = self.runtime.stream(address, raw, timeout=timeout)
             try:
                 try:
@@ -227,7 +229,7 @@ class Routes:
         if key is None:
             await self.runtime.tell(address, raw, timeout=timeout)
             return json_response(b'{"accepted":true,"replayed":false}', 202, headers)
-        caller = request["caller"]
+        caller = request[CALLER]
         fingerprint = hashlib.blake2b(str(address).encode() + b"\0" + body, digest_size=16).digest()
         if await self.gw.idempotency.begin(caller, key, fingerprint):
             headers["Idempotent-Replayed"] = "true"
@@ -243,7 +245,7 @@ class Routes:
     async def cancel(self, request: web.Request) -> web.StreamResponse:
         """Cancel a call or stream by its id; repeating it gives the same answer."""
         call_id = validate_call_id(request.match_info["call_id"])
-        state = self.gw.calls.cancel(request["caller"], call_id)
+        state = self.gw.calls.cancel(request[CALLER], call_id)
         return json_response(_encode({"call_id": call_id, "state": state}))
 
     async def agents(self, request: web.Request) -> web.StreamResponse:

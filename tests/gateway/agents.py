@@ -9,38 +9,38 @@ from coagent import Actor, Context, Message, handler
 from coagent.core import AgentSpec, new
 
 
-class Ping(Message):
+class GPing(Message):
     n: int = 0
 
 
-class Pong(Message):
+class GPong(Message):
     n: int = 0
 
 
-class Count(Message):
+class GCount(Message):
     n: int = 3
     delay: float = 0.0
     fail_at: int = -1
 
 
-class Tick(Message):
+class GTick(Message):
     i: int = 0
 
 
-class Sleep(Message):
+class GSleep(Message):
     seconds: float = 30.0
     tag: str = ""
 
 
-class Note(Message):
+class GNote(Message):
     text: str = ""
 
 
-class Noted(Message):
+class GNoted(Message):
     texts: list[str] = []
 
 
-class Boom(Message):
+class GBoom(Message):
     pass
 
 
@@ -53,20 +53,20 @@ class Echo(Actor):
         self.notes: list[str] = []
 
     @handler
-    async def ping(self, msg: Ping, ctx: Context) -> Pong:
-        return Pong(n=msg.n)
+    async def ping(self, msg: GPing, ctx: Context) -> GPong:
+        return GPong(n=msg.n)
 
     @handler
-    async def count(self, msg: Count, ctx: Context) -> AsyncIterator[Tick]:
+    async def count(self, msg: GCount, ctx: Context) -> AsyncIterator[GTick]:
         for i in range(msg.n):
             if i == msg.fail_at:
                 raise RuntimeError(f"failed at {i}")
             if msg.delay:
                 await asyncio.sleep(msg.delay)
-            yield Tick(i=i)
+            yield GTick(i=i)
 
     @handler
-    async def sleep(self, msg: Sleep, ctx: Context) -> Pong:
+    async def sleep(self, msg: GSleep, ctx: Context) -> GPong:
         EVENTS.setdefault(msg.tag, []).append("started")
         try:
             await asyncio.sleep(msg.seconds)
@@ -74,18 +74,18 @@ class Echo(Actor):
             EVENTS[msg.tag].append("cancelled")
             raise
         EVENTS[msg.tag].append("finished")
-        return Pong(n=1)
+        return GPong(n=1)
 
     @handler
-    async def note(self, msg: Note, ctx: Context) -> None:
+    async def note(self, msg: GNote, ctx: Context) -> None:
         self.notes.append(msg.text)
 
     @handler
-    async def noted(self, msg: Noted, ctx: Context) -> Noted:
-        return Noted(texts=list(self.notes))
+    async def noted(self, msg: GNoted, ctx: Context) -> GNoted:
+        return GNoted(texts=list(self.notes))
 
     @handler
-    async def boom(self, msg: Boom, ctx: Context) -> Pong:
+    async def boom(self, msg: GBoom, ctx: Context) -> GPong:
         raise RuntimeError("kaboom: secret internals")
 
 
