@@ -178,11 +178,18 @@ def cos_address(addr: CosAddress) -> Address:
 
 
 def cos_to_raw(msg: CosMessage) -> RawMessage:
-    """The original's message as ours; extensions travel JSON-encoded in one header."""
-    header = {"type": msg.header.type, "content_type": msg.header.content_type}
+    """The original's message as ours; extensions travel JSON-encoded in one header.
+
+    Empty JSON content is a message of all defaults (``{"header": {"type": "Pong"}}``), as there.
+    """
+    ctype = msg.header.content_type
+    header = {"type": msg.header.type, "content_type": ctype}
     if msg.header.extensions:
         header[_EXTENSIONS] = json.dumps(msg.header.extensions, separators=(",", ":"))
-    return RawMessage(header=header, content=msg.content.encode())
+    content = msg.content.encode()
+    if not content and ctype == CONTENT_TYPE_JSON:
+        content = b"{}"
+    return RawMessage(header=header, content=content)
 
 
 def raw_to_cos_json(raw: RawMessage) -> bytes:

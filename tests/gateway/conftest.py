@@ -45,8 +45,9 @@ async def serve() -> AsyncIterator[Callable[..., Any]]:
             AgentSpec("echo", new(Echo), description=echo.description),
         ]:
             await runtime.register(spec)
+        ssl_context = options.pop("_ssl", None)
         gateway = Gateway(runtime, **options)
-        await gateway.start("127.0.0.1", 0, ssl_context=options.pop("_ssl", None))
+        await gateway.start("127.0.0.1", 0, ssl_context=ssl_context)
         client = httpx.AsyncClient(base_url=gateway.url, timeout=10.0)
         served = Served(runtime, gateway, client)
         stack.append(served)
