@@ -52,7 +52,7 @@ class Proc:
             if self.proc.poll() is None:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
-            if self.proc.stderr:
+            if self.proc.stderr and not self.proc.stderr.closed:
                 self.lines.extend(self.proc.stderr.read().splitlines(keepends=True))
                 self.proc.stderr.close()
 
