@@ -103,9 +103,7 @@ class Gateway:
             await runner.cleanup()
             raise
         self._runner = runner
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        bound = sockets[0].getsockname()[1] if sockets else port
+        bound = runner.addresses[0][1] if runner.addresses else port
         scheme = "https" if ssl_context is not None else "http"
         shown = f"[{host}]" if ":" in host else host
         self.url = f"{scheme}://{shown}:{bound}"
