@@ -76,7 +76,7 @@ class Routes:
 
     def add_to(self, app: web.Application) -> None:
         r = app.router
-        for tail in ("", "/sessions/{session}"):
+        for tail in ("/sessions/{session}", ""):  # the hot path is matched first
             base = "/v1/agents/{name}" + tail
             r.add_post(base + "/call", self.call)
             r.add_post(base + "/stream", self.stream)

@@ -162,5 +162,22 @@ def test_the_gateway_reaches_agents_on_a_nats_node_process(procs: list[Proc], na
         trees = client.get("/v1/tree").json()["nodes"]
         serving = [t for t in trees if t["node"] == "agents-1"]
         assert serving and "n1" in [s["session"] for a in serving[0]["agents"] for s in a["sessions"]]
+
+        # A client that goes away cancels the handler on the other node.
+        def status(session: str) -> str | None:
+            for tree in client.get("/v1/tree").json()["nodes"]:
+                for agent in tree["agents"]:
+                    for s in agent["sessions"]:
+                        if s["session"] == session:
+                            return str(s["status"])
+            return None
+
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{url}/v1/agents/echo/sessions/gone/call", timeout=httpx.Timeout(20, read=1.0),
+                       json={"type": "GSleep", "content": {"seconds": 60}})
+        deadline = time.monotonic() + 15
+        while status("gone") != "idle":
+            assert time.monotonic() < deadline, f"the remote handler is still {status('gone')}"
+            time.sleep(0.1)
     assert proc.stop() == 0
     assert node.stop() == 0
