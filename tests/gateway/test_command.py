@@ -181,3 +181,21 @@ def test_the_gateway_reaches_agents_on_a_nats_node_process(procs: list[Proc], na
             time.sleep(0.1)
     assert proc.stop() == 0
     assert node.stop() == 0
+
+
+def test_sigterm_with_a_stream_open_ends_it_and_exits_0(procs: list[Proc]) -> None:
+    proc, url = start_gateway(procs, "--agents", AGENTS)
+    seen = 0
+    with httpx.Client(timeout=20) as client, connect_sse(
+        client, "POST", f"{url}/v1/agents/echo/sessions/s1/stream",
+        json={"type": "GCount", "content": {"n": 100000, "delay": 0.02}},
+    ) as source:
+        try:
+            for _event in source.iter_sse():
+                seen += 1
+                if seen == 3:
+                    os.kill(proc.proc.pid, signal.SIGTERM)
+        except httpx.HTTPError:
+            pass  # the connection closed mid-stream: what a stopping server does
+    assert 3 <= seen < 1000
+    assert proc.proc.wait(10) == 0  # the one SIGTERM was enough
