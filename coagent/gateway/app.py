@@ -16,6 +16,7 @@ module and :mod:`coagent.gateway.routes` know that.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
@@ -26,7 +27,7 @@ from aiohttp import web
 from coagent.errors import CoagentError, MessageTooLarge
 from coagent.gateway.auth import Tokens
 from coagent.gateway.calls import Calls, IdempotencyKeys
-from coagent.gateway.errors import EndpointNotFound, InternalError, MethodNotAllowed
+from coagent.gateway.errors import EndpointNotFound, InternalError, MethodNotAllowed, RequestTimeout
 from coagent.gateway.routes import CALLER, Routes, error_response
 
 __all__ = ["Gateway", "DEFAULT_MAX_BODY", "tls_context"]
@@ -60,6 +61,10 @@ class Gateway:
         max_timeout: the most a client may ask for (longer deadlines are cut to it).
         idempotency_window: seconds an ``Idempotency-Key`` of a tell is remembered.
         discovery_timeout: seconds ``/v1/agents`` and ``/v1/tree`` wait for nodes to answer.
+        body_timeout: seconds a client has to send its request body (408 past it), so a
+            client that stalls mid-body does not hold a request open forever.
+        sse_heartbeat: seconds of silence after which a stream sends an SSE comment, so
+            proxies and clients do not take a slow agent for a dead connection.
     """
 
     def __init__(
@@ -72,6 +77,8 @@ class Gateway:
         max_timeout: float = 300.0,
         idempotency_window: float = 3600.0,
         discovery_timeout: float = 0.5,
+        body_timeout: float = 30.0,
+        sse_heartbeat: float = 15.0,
     ) -> None:
         if max_body < 1 or default_timeout <= 0 or max_timeout <= 0:
             raise ValueError("max_body, default_timeout and max_timeout must be positive")
@@ -81,6 +88,8 @@ class Gateway:
         self.default_timeout = min(default_timeout, max_timeout)
         self.max_timeout = max_timeout
         self.discovery_timeout = discovery_timeout
+        self.body_timeout = body_timeout
+        self.sse_heartbeat = sse_heartbeat
         self.calls = Calls()
         self.idempotency = IdempotencyKeys(window=idempotency_window)
         # aiohttp enforces the limit itself as it reads, chunked bodies included.
@@ -124,7 +133,13 @@ class Gateway:
                 limit=self.max_body,
             )
         try:
-            return await request.read()
+            async with asyncio.timeout(self.body_timeout):
+                return await request.read()
+        except TimeoutError:
+            raise RequestTimeout(
+                f"the request body did not arrive within {self.body_timeout:g}s",
+                timeout=self.body_timeout,
+            ) from None
         except web.HTTPRequestEntityTooLarge:
             raise MessageTooLarge(
                 f"the request body is larger than {self.max_body} bytes", limit=self.max_body,

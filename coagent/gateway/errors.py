@@ -43,6 +43,7 @@ __all__ = [
     "BadRequest",
     "Unauthorized",
     "EndpointNotFound",
+    "RequestTimeout",
     "MethodNotAllowed",
     "IdempotencyKeyReused",
     "NotImplementedHere",
@@ -72,6 +73,12 @@ class EndpointNotFound(CoagentError, LookupError):
     """No endpoint at that path (see ``/openapi.json``)."""
 
     code = "endpoint_not_found"
+
+
+class RequestTimeout(CoagentError, TimeoutError):
+    """The client did not send its whole request body in time."""
+
+    code = "request_timeout"
 
 
 class MethodNotAllowed(CoagentError):
@@ -109,6 +116,7 @@ _STATUS: tuple[tuple[type[CoagentError], int], ...] = (
     (AgentNotFound, 404),
     (EndpointNotFound, 404),
     (MethodNotAllowed, 405),
+    (RequestTimeout, 408),
     (AgentAlreadyRegistered, 409),
     (MessageTooLarge, 413),
     (IdempotencyKeyReused, 422),

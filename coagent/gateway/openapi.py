@@ -28,6 +28,7 @@ _ERRORS = {
     "400": _error("Malformed JSON, an unknown message type, an invalid address or header; nothing reached an agent."),
     "401": _error("No accepted bearer token (only when the gateway runs with --auth)."),
     "404": _error("No such agent type (agent_not_found) or endpoint (endpoint_not_found)."),
+    "408": _error("The request body did not arrive in time (request_timeout)."),
     "413": _error("The body is larger than the gateway's limit (message_too_large)."),
     "429": {**_error("The agent's mailbox is full or it has too many sessions; retry after Retry-After seconds."),
             "headers": {"Retry-After": _ref("headers", "Retry-After")}},
@@ -78,7 +79,8 @@ _STREAM = {
         "The response starts with the first reply, so an error before any reply comes with its own "
         "status and JSON body. Then each reply is an event `message` whose data is a Message; the "
         "stream ends with an event `end` (data `{\"count\": n}`) or `error` (data: an Error). Every "
-        "event has an `id` counting from 1. Disconnecting cancels the agent's handler."
+        "event has an `id` counting from 1. A quiet stream sends an SSE comment (`: keep-alive`) every "
+        "15 s. Disconnecting cancels the agent's handler."
     ),
     "parameters": _CALL_PARAMS,
     "requestBody": _BODY,

@@ -193,12 +193,29 @@ class Routes:
                     **_SSE_HEADERS, CALL_ID_HEADER: call_id, SESSION_HEADER: address.session,
                 })
                 await resp.prepare(request)
-                await self._pump(resp, replies, first, call)
+                out = _Events(resp)
+                heartbeat = asyncio.ensure_future(self._heartbeat(out))
+                try:
+                    await self._pump(out, replies, first, call)
+                finally:
+                    heartbeat.cancel()
                 return resp
             finally:
                 await replies.aclose()
 
-    async def _pump(self, resp: web.StreamResponse, replies: Any, first: Any, call: Call) -> None:
+    async def _heartbeat(self, out: _Events) -> None:
+        """An SSE comment after each ``sse_heartbeat`` seconds without an event."""
+        every = self.gw.sse_heartbeat
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                await asyncio.sleep(max(0.0, out.last + every - loop.time()))
+                if loop.time() - out.last >= every:
+                    await out.write(b": keep-alive\n\n")
+        except (ConnectionError, RuntimeError):
+            pass  # the client left or the response ended: the stream's own task handles it
+
+    async def _pump(self, resp: _Events, replies: Any, first: Any, call: Call) -> None:
         n = 0
         try:
             item = first
@@ -321,12 +338,17 @@ class Routes:
             await resp.write(b"event: error\ndata: %s\n\n" % error_body(exc))
             return resp
         await resp.prepare(request)
-        async with self.runtime.stream(address, raw, timeout=timeout) as replies:
-            try:
-                async for item in replies:
-                    await resp.write(b"data: %s\n\n" % raw_to_cos_json(item))
-            except CoagentError as exc:
-                await resp.write(b"event: error\ndata: %s\n\n" % error_body(exc))
+        out = _Events(resp)
+        heartbeat = asyncio.ensure_future(self._heartbeat(out))
+        try:
+            async with self.runtime.stream(address, raw, timeout=timeout) as replies:
+                try:
+                    async for item in replies:
+                        await out.write(b"data: %s\n\n" % raw_to_cos_json(item))
+                except CoagentError as exc:
+                    await out.write(b"event: error\ndata: %s\n\n" % error_body(exc))
+        finally:
+            heartbeat.cancel()
         # As in the original, the stream ends by closing: its clients read that as StopIteration.
         return resp
 
@@ -338,3 +360,18 @@ class Routes:
 
 
 _END = object()
+
+
+class _Events:
+    """An SSE response that remembers when it last sent something (for the heartbeat)."""
+
+    __slots__ = ("last", "loop", "resp")
+
+    def __init__(self, resp: web.StreamResponse) -> None:
+        self.resp = resp
+        self.loop = asyncio.get_running_loop()
+        self.last = self.loop.time()
+
+    async def write(self, data: bytes) -> None:
+        self.last = self.loop.time()
+        await self.resp.write(data)

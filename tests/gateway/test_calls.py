@@ -194,3 +194,29 @@ async def test_a_client_that_disconnects_from_a_stream_cancels_the_handler(serve
             break
         await asyncio.sleep(0.02)
     assert not await busy(), "the streaming handler kept running after the client left"
+
+
+async def test_a_quiet_stream_sends_keep_alive_comments(serve) -> None:  # type: ignore[no-untyped-def]
+    served = await serve(sse_heartbeat=0.1)
+    body = {"type": "GCount", "content": {"n": 2, "delay": 0.35}}
+    for path in (STREAM, "/runtime/channel/publish_multi"):
+        if path.startswith("/runtime"):
+            body = {"addr": {"name": "echo", "id": "s1"},
+                    "msg": {"header": {"type": "GCount"}, "content": json.dumps(body["content"])}}
+        async with served.client.stream("POST", path, json=body) as r:
+            text = (await r.aread()).decode()
+        assert text.count(": keep-alive\n\n") >= 3, text
+        assert text.count("data: ") >= 2
+
+
+async def test_a_client_that_stalls_mid_body_gets_408(serve) -> None:  # type: ignore[no-untyped-def]
+    served = await serve(body_timeout=0.3)
+    host, port = served.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"POST " + CALL.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 100\r\n\r\n{\"type\":")
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    assert head.startswith(b"HTTP/1.1 408"), head
+    writer.close()
+    assert await served.sessions("echo") == []
