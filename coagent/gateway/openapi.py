@@ -149,8 +149,13 @@ def document() -> dict[str, Any]:
             "401": _ERRORS["401"]},
     }}
     paths["/v1/health"] = {"get": {
-        "operationId": "health", "summary": "Liveness (needs no token)", "security": [],
-        "responses": {"200": _json_ok("Up.", {"type": "object", "properties": {"status": {"const": "ok"}}})},
+        "operationId": "health", "summary": "Health (needs no token)", "security": [],
+        "responses": {
+            "200": _json_ok("Up.", {"type": "object", "properties": {"status": {"const": "ok"}}}),
+            "503": {**_json_ok("A NATS node without its server.", {"type": "object", "properties": {
+                "status": {"const": "unavailable"}, "reason": {"type": "string"}}}),
+                "headers": {"Retry-After": _ref("headers", "Retry-After")}},
+        },
     }}
     paths["/openapi.json"] = {"get": {
         "operationId": "openapi", "summary": "This document",

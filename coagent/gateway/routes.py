@@ -294,8 +294,12 @@ class Routes:
         return json_response(_encode({"nodes": [t.to_dict() for t in trees]}))
 
     async def health(self, request: web.Request) -> web.StreamResponse:
-        """Liveness for load balancers; needs no token (it says nothing but that it is up)."""
-        return json_response(_encode({"status": "ok"}))
+        """For load balancers; needs no token. 503 while a NATS node has lost its server."""
+        nc = getattr(self.runtime, "nc", None)
+        if nc is not None and not nc.is_connected:
+            return json_response(b'{"status":"unavailable","reason":"no connection to the NATS server"}',
+                                 503, {"Retry-After": "1"})
+        return json_response(b'{"status":"ok"}')
 
     async def openapi(self, request: web.Request) -> web.StreamResponse:
         from coagent.gateway.openapi import document
