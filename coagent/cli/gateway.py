@@ -62,12 +62,13 @@ def _is_loopback(host: str) -> bool:
 @click.option("--timeout", "default_timeout", default=60.0, show_default=True,
               help="Seconds a call may take when the client sends no Coagent-Timeout.")
 @click.option("--max-timeout", default=300.0, show_default=True, help="The longest Coagent-Timeout honoured.")
+@click.option("--access-log", is_flag=True, help="Log one line per request (shown from -v on).")
 @click.option("--uvloop/--no-uvloop", default=False, help="Run on uvloop.")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def gateway(listen: str, server: str | None, auth: str | None, auth_file: str | None,
             tls_cert: str | None, tls_key: str | None, targets: tuple[str, ...], name: str | None,
             prefix: str, creds: str | None, max_body: int, default_timeout: float, max_timeout: float,
-            uvloop: bool, verbose: int) -> None:
+            access_log: bool, uvloop: bool, verbose: int) -> None:
     """Serve the agents over HTTP: our API (/openapi.json) and the original's CoS endpoints."""
     from coagent.cli.main import _level, _run
     from coagent.logging import set_stderr_logger
@@ -118,7 +119,8 @@ def gateway(listen: str, server: str | None, auth: str | None, auth_file: str | 
             f"WARNING: the gateway listens on {host} without authentication: anyone who can reach"
             " it can call every agent. Give --auth or --auth-file.", fg="yellow", err=True,
         )
-    options = dict(tokens=tokens, max_body=max_body, default_timeout=default_timeout, max_timeout=max_timeout)
+    options = dict(tokens=tokens, max_body=max_body, default_timeout=default_timeout, max_timeout=max_timeout,
+                   access_log=access_log)
     _run(_serve(Gateway, options, host, port, ssl_context, specs, server, name, prefix, creds), uvloop)
 
 

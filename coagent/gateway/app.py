@@ -65,6 +65,8 @@ class Gateway:
             client that stalls mid-body does not hold a request open forever.
         sse_heartbeat: seconds of silence after which a stream sends an SSE comment, so
             proxies and clients do not take a slow agent for a dead connection.
+        access_log: log one line per request (logger ``coagent.gateway.access``, level INFO);
+            off by default (one formatted line of I/O per request).
     """
 
     def __init__(
@@ -79,6 +81,7 @@ class Gateway:
         discovery_timeout: float = 0.5,
         body_timeout: float = 30.0,
         sse_heartbeat: float = 15.0,
+        access_log: bool = False,
     ) -> None:
         if max_body < 1 or default_timeout <= 0 or max_timeout <= 0:
             raise ValueError("max_body, default_timeout and max_timeout must be positive")
@@ -90,6 +93,7 @@ class Gateway:
         self.discovery_timeout = discovery_timeout
         self.body_timeout = body_timeout
         self.sse_heartbeat = sse_heartbeat
+        self.access_log = logging.getLogger("coagent.gateway.access") if access_log else None
         self.calls = Calls()
         self.idempotency = IdempotencyKeys(window=idempotency_window)
         # aiohttp enforces the limit itself as it reads, chunked bodies included.
@@ -102,7 +106,7 @@ class Gateway:
                     ssl_context: ssl.SSLContext | None = None) -> str:
         """Listen on ``host:port`` (0: a free port); returns the base URL."""
         # A client that disconnects cancels its request's task, and so the agent's handler.
-        runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None,
+        runner = web.AppRunner(self.app, handler_cancellation=True, access_log=self.access_log,
                                handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
         try:

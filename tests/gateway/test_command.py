@@ -91,6 +91,14 @@ def test_the_gateway_command_exits_0_on_ctrl_c(procs: list[Proc]) -> None:
     proc, url = start_gateway(procs)
     assert httpx.get(f"{url}/v1/health").json() == {"status": "ok"}
     assert proc.stop(signal.SIGINT) == 0
+    assert not any("/v1/health" in line for line in proc.lines)  # no access log unless asked
+
+
+def test_the_access_log_has_a_line_per_request(procs: list[Proc]) -> None:
+    proc, url = start_gateway(procs, "--access-log", "-v")
+    assert httpx.get(f"{url}/v1/health").status_code == 200
+    assert proc.stop() == 0
+    assert any("GET /v1/health" in line and "200" in line for line in proc.lines), proc.lines
 
 
 def test_listening_beyond_loopback_without_auth_prints_a_warning(procs: list[Proc]) -> None:
