@@ -129,3 +129,11 @@ async def test_a_full_mailbox_is_429_with_retry_after(serve) -> None:  # type: i
     assert_error(r, 429, "mailbox_full")
     assert r.headers["Retry-After"] == "1"
     assert (await busy).status_code == 200 and (await queued).status_code == 202
+
+
+async def test_an_agent_past_its_restart_limit_is_503_with_retry_after(serve) -> None:  # type: ignore[no-untyped-def]
+    served = await serve([AgentSpec("echo", new(Echo), max_restarts=0, period=30.0)])
+    assert_error(await served.client.post(CALL, json={"type": "GBoom"}), 500, "agent_crashed")
+    r = await served.client.post(CALL, json={"type": "GPing"})
+    assert_error(r, 503, "restart_limit_exceeded")
+    assert r.headers["Retry-After"] == "1"

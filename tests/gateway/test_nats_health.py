@@ -32,6 +32,10 @@ async def test_health_is_503_while_the_nats_server_is_away_and_ok_again_after() 
             await status_becomes(503)
             r = await client.get("/v1/health")
             assert r.json()["status"] == "unavailable" and r.headers["Retry-After"] == "1"
+            r = await client.post("/v1/agents/echo/sessions/s1/call", json={"type": "GPing"},
+                                  headers={"Coagent-Timeout": "1"})
+            # nats-py holds messages while it reconnects: the call meets its deadline.
+            assert r.status_code == 504 and r.json()["code"] == "deadline_exceeded", r.text
             await asyncio.to_thread(server.start)
             await status_becomes(200)
     finally:
