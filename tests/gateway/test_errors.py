@@ -124,7 +124,11 @@ async def test_a_full_mailbox_is_429_with_retry_after(serve) -> None:  # type: i
     busy = asyncio.ensure_future(served.client.post(CALL, json=slow))
     await eventually(lambda: EVENTS.get("f") == ["started"])
     queued = asyncio.ensure_future(served.client.post("/v1/agents/echo/sessions/s1/tell", json={"type": "GPing"}))
-    await asyncio.sleep(0.1)
+    for _ in range(500):  # until the tell fills the one place in the mailbox
+        tree = await served.runtime.tree()
+        if any(s.mailbox == 1 for a in tree.agents for s in a.sessions):
+            break
+        await asyncio.sleep(0.01)
     r = await served.client.post(CALL, json={"type": "GPing"}, headers={"Coagent-Timeout": "0.2"})
     assert_error(r, 429, "mailbox_full")
     assert r.headers["Retry-After"] == "1"
