@@ -110,7 +110,7 @@ async def test_a_crash_is_500_with_the_error_type_and_no_traceback(served: Serve
 async def test_too_many_sessions_is_429_with_retry_after(serve) -> None:  # type: ignore[no-untyped-def]
     served = await serve([AgentSpec("echo", new(Echo), max_sessions=1)])
     busy = asyncio.ensure_future(served.client.post(
-        CALL, json={"type": "GSleep", "content": {"seconds": 0.5, "tag": "b"}}))
+        CALL, json={"type": "GSleep", "content": {"seconds": 2.0, "tag": "b"}}))
     await eventually(lambda: EVENTS.get("b") == ["started"])
     r = await served.client.post("/v1/agents/echo/sessions/s2/call", json={"type": "GPing"})
     assert_error(r, 429, "too_many_sessions")
