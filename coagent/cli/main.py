@@ -380,6 +380,11 @@ def send(address: str, headers: tuple[str, ...], data: str, stream: bool, onelin
     check_matched()
 
 
+from coagent.cli.gateway import gateway  # noqa: E402  (the group must exist first)
+
+cli.add_command(gateway)
+
+
 def main() -> None:
     """The ``coagent`` command (also ``python -m coagent``)."""
     cli(prog_name="coagent")

@@ -1,0 +1,167 @@
+"""``coagent gateway``: serve the system's agents over HTTP.
+
+::
+
+    coagent gateway                                        # a hub on 127.0.0.1:8000
+    coagent gateway --agents examples/ping_pong.py         # ... serving those agents itself
+    coagent gateway --listen 0.0.0.0:8443 --server nats://localhost:4222 \\
+        --auth-file tokens.txt --tls-cert cert.pem --tls-key key.pem
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import sys
+from typing import Any
+
+import click
+
+__all__ = ["gateway"]
+
+
+def _split_listen(listen: str) -> tuple[str, int]:
+    host, sep, port_text = listen.rpartition(":")
+    if not sep or not host:
+        raise click.BadParameter(f"expected HOST:PORT, got {listen!r}", param_hint="--listen")
+    host = host.strip("[]")  # [::1]:8000
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise click.BadParameter(f"the port must be a number, got {port_text!r}", param_hint="--listen") from None
+    if not 0 <= port <= 65535:
+        raise click.BadParameter(f"the port must be 0-65535, got {port}", param_hint="--listen")
+    return host, port
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+@click.command()
+@click.option("--listen", "-l", default="127.0.0.1:8000", show_default=True,
+              help="HOST:PORT to listen on (port 0: a free one, printed at start).")
+@click.option("--server", "-s", default=None,
+              help="nats://... to bridge into a NATS cluster. Without it the gateway is the hub itself.")
+@click.option("--auth", default=None, help="Require 'Authorization: Bearer TOKEN' on every endpoint but /v1/health.")
+@click.option("--auth-file", default=None, type=click.Path(dir_okay=False),
+              help="A file of accepted tokens, one a line ('#' comments).")
+@click.option("--tls-cert", default=None, type=click.Path(exists=True, dir_okay=False), help="PEM certificate (chain).")
+@click.option("--tls-key", default=None, type=click.Path(exists=True, dir_okay=False), help="PEM private key.")
+@click.option("--agents", "targets", multiple=True,
+              help="AgentSpecs to serve on the gateway's own node, as for 'coagent node' (repeatable).")
+@click.option("--name", "-n", default=None, help="Node name, unique in the cluster.")
+@click.option("--prefix", default="coagent", show_default=True, help="Subject prefix of the cluster.")
+@click.option("--creds", default=None, type=click.Path(exists=True, dir_okay=False), help="NATS credentials file.")
+@click.option("--max-body", default=1024 * 1024, show_default=True, help="Bytes a request body may have.")
+@click.option("--timeout", "default_timeout", default=60.0, show_default=True,
+              help="Seconds a call may take when the client sends no Coagent-Timeout.")
+@click.option("--max-timeout", default=300.0, show_default=True, help="The longest Coagent-Timeout honoured.")
+@click.option("--access-log", is_flag=True, help="Log one line per request (shown from -v on).")
+@click.option("--uvloop/--no-uvloop", default=False, help="Run on uvloop.")
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+def gateway(listen: str, server: str | None, auth: str | None, auth_file: str | None,
+            tls_cert: str | None, tls_key: str | None, targets: tuple[str, ...], name: str | None,
+            prefix: str, creds: str | None, max_body: int, default_timeout: float, max_timeout: float,
+            access_log: bool, uvloop: bool, verbose: int) -> None:
+    """Serve the agents over HTTP: our API (/openapi.json) and the original's CoS endpoints."""
+    from coagent.cli.main import _level, _run
+    from coagent.logging import set_stderr_logger
+
+    set_stderr_logger(_level(verbose))
+    try:
+        from coagent.gateway import Gateway, TokenFileError, Tokens, tls_context
+    except ImportError as exc:
+        raise click.ClickException(
+            f"the gateway needs its extra: pip install 'coagent[gateway]' ({exc})"
+        ) from None
+    host, port = _split_listen(listen)
+    if auth and auth_file:
+        raise click.UsageError("give --auth or --auth-file, not both")
+    if bool(tls_cert) != bool(tls_key):
+        raise click.UsageError("TLS needs both --tls-cert and --tls-key")
+    if server is not None and not server.startswith(("nats://", "tls://")):
+        raise click.BadParameter(
+            f"expected a nats:// (or tls://) URL, got {server!r}; HTTP upstreams come with the HTTP runtime",
+            param_hint="--server",
+        )
+    tokens = None
+    try:
+        if auth_file:
+            tokens = Tokens.from_file(auth_file)
+        elif auth:
+            tokens = Tokens([auth])
+    except (TokenFileError, ValueError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--auth/--auth-file") from None
+    ssl_context = None
+    if tls_cert and tls_key:
+        try:
+            ssl_context = tls_context(tls_cert, tls_key)
+        except (OSError, ValueError) as exc:
+            raise click.BadParameter(f"cannot load the certificate and key: {exc}", param_hint="--tls-cert") from None
+    specs: list[Any] = []
+    if targets:
+        from coagent.cli.loader import SpecLoadError, load_specs
+
+        try:
+            for target in targets:
+                specs.extend(load_specs(target))
+        except SpecLoadError as exc:
+            click.secho(f"Error: {exc}", fg="red", err=True)
+            sys.exit(2)
+    if tokens is None and not _is_loopback(host):
+        click.secho(
+            f"WARNING: the gateway listens on {host} without authentication: anyone who can reach"
+            " it can call every agent. Give --auth or --auth-file.", fg="yellow", err=True,
+        )
+    options = dict(tokens=tokens, max_body=max_body, default_timeout=default_timeout, max_timeout=max_timeout,
+                   access_log=access_log)
+    _run(_serve(Gateway, options, host, port, ssl_context, specs, server, name, prefix, creds), uvloop)
+
+
+async def _serve(gateway_cls: Any, options: dict[str, Any], host: str, port: int, ssl_context: Any,
+                 specs: list[Any], server: str | None, name: str | None, prefix: str,
+                 creds: str | None) -> None:
+    import signal
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    # Installed before the "listening" line, so a signal sent right after it stops cleanly.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runtime: Any
+    if server is None:
+        from coagent.runtimes import LocalRuntime
+
+        runtime = LocalRuntime(name=name)
+        where = "the hub (in-process runtime)"
+    else:
+        from coagent.runtimes import NATSRuntime
+
+        nats_options: dict[str, Any] = {"name": name, "prefix": prefix}
+        if creds:
+            nats_options["user_credentials"] = creds
+        runtime = NATSRuntime.from_servers(server, **nats_options)
+        where = server
+    async with runtime:
+        for spec in specs:
+            await runtime.register(spec)
+        gw = gateway_cls(runtime, **options)
+        try:
+            url = await gw.start(host, port, ssl_context=ssl_context)
+        except OSError as exc:
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        served = f" serving [{', '.join(s.name for s in specs)}]" if specs else ""
+        auth = "bearer auth" if options["tokens"] is not None else "no auth"
+        click.echo(f"gateway {runtime.name} listening on {url} ({auth}) for {where}{served};"
+                   " Ctrl-C or SIGTERM stops it", err=True)
+        try:
+            await stop.wait()
+        finally:
+            click.echo(f"gateway {runtime.name} stopping", err=True)
+            await gw.stop()
