@@ -35,6 +35,7 @@ from coagent.errors import (
     AgentStopped,
     CallCancelled,
     CoagentError,
+    DuplicateChild,
     MailboxFull,
     MessageDecodeError,
     UnknownMessage,
@@ -441,7 +442,7 @@ class Cell:
         if self.children is None:
             self.children = {}
         if name in self.children:
-            raise CoagentError(f"{self.address} already has a child named {name!r}")
+            raise DuplicateChild(f"{self.address} already has a child named {name!r}", child=name)
         address = Address._trusted(f"{self.address.name}.{name}", self.address.session)
         child = Cell(address, factory, _DynamicParent(self), self.system,
                      mailbox_size=self.capacity if mailbox_size is None else mailbox_size)

@@ -87,6 +87,7 @@ class StepFailed(PatternError):
     """A step (or a branch) of a pattern failed; ``agent`` names it, ``cause`` its error code."""
 
     code = "step_failed"
+    wire_fields = {"agent": str, "cause": str}
 
 
 class MaxHandoffsExceeded(PatternError):
