@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 import coagent.agents  # noqa: F401  (defines the LLM layer's and the patterns' error classes)
 from coagent.errors import (
     AgentCrashed,
-    CoagentError,
     ClaimNotSettled,
+    CoagentError,
     DeadlineExceeded,
     DuplicateChild,
     NodeAlreadyRunning,
