@@ -103,8 +103,8 @@ class Cell:
         "_control",
         "_current",
         "_final_error",
+        "_gate",
         "_killing",
-        "_predecessor",
         "_put_waiters",
         "_ready_waiters",
         "_stop",
@@ -134,7 +134,7 @@ class Cell:
         system: ActorSystem,
         *,
         mailbox_size: int = 0,
-        predecessor: Cell | None = None,
+        gate: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.address = address
         self.factory = factory
@@ -160,7 +160,9 @@ class Cell:
         self._ready_waiters: list[asyncio.Future[None]] | None = None
         self.last_active = time.monotonic()
         self._killing = False
-        self._predecessor = predecessor
+        # Awaited once before the first instance starts: a session supervisor uses it to
+        # wait for the session's previous cell to stop and for a free ``max_sessions`` slot.
+        self._gate = gate
 
     # ------------------------------------------------------------------ intake
 
@@ -245,6 +247,10 @@ class Cell:
         if self._current is env and self._task is not None and self._cancel_target is None:
             self._cancel_target = env
             self._task.cancel()
+
+    def set_gate(self, gate: Callable[[], Awaitable[None]]) -> None:
+        """Await ``gate()`` in this cell's task before its first instance starts."""
+        self._gate = gate
 
     # --------------------------------------------------------------- lifecycle
 
@@ -489,9 +495,9 @@ class Cell:
                 self._resolve_ready_waiters()
 
     async def _drain(self) -> None:
-        if self._predecessor is not None:
-            predecessor, self._predecessor = self._predecessor, None
-            await predecessor.wait_stopped()
+        if self._gate is not None:
+            gate, self._gate = self._gate, None
+            await gate()
         if (self.instance is None and self.status == CellStatus.NEW and not self._stop
                 and not await self._start_or_recover()):
             return
