@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from coagent import Actor, Address, Context, handler
 from coagent.core import AgentSpec, new
+from coagent.errors import RuntimeNotStarted
 from coagent.runtimes import LocalRuntime
 from tests.kit import Ping, Pong
 
@@ -68,3 +71,39 @@ async def test_a_session_passivated_while_idle_holds_its_slot_until_it_has_stopp
             await asyncio.sleep(0.02)
         assert await rt.ask(Address("counted", "b"), Ping(n=1), timeout=5) == Pong(n=1)
         assert Counted.peak == 1
+
+
+class Echo(Actor):
+    @handler
+    async def ping(self, msg: Ping, ctx: Context) -> Pong:
+        return Pong(n=msg.n)
+
+
+async def test_a_spec_on_two_runtimes_stays_usable_when_one_of_them_stops() -> None:
+    spec = AgentSpec("echo", new(Echo))
+    first = await LocalRuntime(name="first").__aenter__()
+    async with LocalRuntime(name="second") as second:
+        await first.register(spec)
+        await second.register(spec)
+        assert spec.runtime is second and spec.runtimes == (first, second)
+        await first.stop()
+        assert spec.runtime is second
+        reply = await spec.run(Ping(n=3).encode(), session_id="s1", timeout=5)
+        assert Pong.decode(reply) == Pong(n=3)
+    assert spec.runtime is None
+    with pytest.raises(RuntimeNotStarted):
+        await spec.run(Ping(n=1).encode(), timeout=1)
+
+
+async def test_spec_run_uses_the_most_recently_registered_runtime_still_serving_it() -> None:
+    spec = AgentSpec("echo", new(Echo))
+    async with LocalRuntime(name="a") as a, LocalRuntime(name="b") as b:
+        await b.register(spec)
+        await a.register(spec)
+        assert spec.runtime is a
+        await spec.run(Ping(n=1).encode(), session_id="s1", timeout=5)
+        assert "s1" in a.supervisor("echo").sessions and not b.supervisor("echo").sessions
+        await a.deregister("echo")
+        assert spec.runtime is b
+        await spec.run(Ping(n=1).encode(), session_id="s2", timeout=5)
+        assert "s2" in b.supervisor("echo").sessions
