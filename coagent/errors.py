@@ -46,6 +46,7 @@ __all__ = [
     "RuntimeNotStarted",
     "NodeAlreadyRunning",
     "DuplicateChild",
+    "NotHosted",
     "CallCancelled",
     "TransportError",
     "MessageTooLarge",
@@ -256,6 +257,12 @@ class DuplicateChild(CoagentError, ValueError):
     """An actor already has a child with that name (``ctx.spawn``)."""
 
     code = "duplicate_child"
+
+
+class NotHosted(CoagentError):
+    """An actor instance was used as hosted (``actor.cell``) before a runtime hosted it."""
+
+    code = "actor_not_hosted"
 
 
 class CallCancelled(CoagentError):

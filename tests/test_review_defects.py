@@ -7,8 +7,10 @@ import asyncio
 import pytest
 
 from coagent import Actor, Address, Context, handler
-from coagent.core import AgentSpec, new
-from coagent.errors import RuntimeNotStarted
+from coagent.agents import Sequential
+from coagent.agents.patterns.base import Pattern
+from coagent.core import AgentSpec, ChildSpec, Supervisor, new
+from coagent.errors import NotHosted, RuntimeNotStarted
 from coagent.runtimes import LocalRuntime
 from tests.kit import Ping, Pong
 
@@ -107,3 +109,97 @@ async def test_spec_run_uses_the_most_recently_registered_runtime_still_serving_
         assert spec.runtime is b
         await spec.run(Ping(n=1).encode(), session_id="s2", timeout=5)
         assert "s2" in b.supervisor("echo").sessions
+
+
+class SlottedEcho(Actor):
+    __slots__ = ("seen",)
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    @handler
+    async def ping(self, msg: Ping, ctx: Context) -> Pong:
+        self.seen += 1
+        assert self.address == ctx.address
+        return Pong(n=self.seen)
+
+
+class SlottedTeam(Supervisor):
+    __slots__ = ("booted",)
+
+    def __init__(self) -> None:
+        super().__init__(children=[ChildSpec("a", new(SlottedEcho))])
+        self.booted = False
+
+    async def started(self) -> None:
+        await super().started()
+        self.booted = True
+
+
+class SlottedRelay(Pattern):
+    """A minimal pattern: asks its only step and passes the reply on."""
+
+    __slots__ = ("relayed",)
+
+    def __init__(self) -> None:
+        super().__init__([AgentSpec("inner", new(SlottedEcho))])
+        self.relayed = 0
+
+    @handler
+    async def ping(self, msg: Ping, ctx: Context) -> Pong:
+        self.relayed += 1
+        reply = await self.ask_step("inner", msg, ctx)
+        assert isinstance(reply, Pong)
+        return reply
+
+
+class SlottedSequential(Sequential):
+    __slots__ = ()
+
+
+def _has_no_dict(obj: object) -> bool:
+    return not hasattr(obj, "__dict__")
+
+
+async def test_a_slotted_supervisor_starts_its_children_and_serves_them(runtime: LocalRuntime) -> None:
+    assert _has_no_dict(SlottedTeam()) and _has_no_dict(SlottedEcho())
+    await runtime.register(AgentSpec("team", new(SlottedTeam)))
+    assert await runtime.ask(Address("team.a", "s1"), Ping(n=0), timeout=5) == Pong(n=1)
+    assert await runtime.ask(Address("team.a", "s1"), Ping(n=0), timeout=5) == Pong(n=2)
+    tree = await runtime.tree()
+    assert "team.a" in str(tree.to_dict())
+
+
+async def test_a_slotted_pattern_subclass_supervises_and_asks_its_inline_step(runtime: LocalRuntime) -> None:
+    assert _has_no_dict(SlottedRelay())
+    await runtime.register(AgentSpec("relay", new(SlottedRelay)))
+    assert await runtime.ask(Address("relay", "s1"), Ping(n=0), timeout=5) == Pong(n=1)
+    assert await runtime.ask(Address("relay.inner", "s1"), Ping(n=0), timeout=5) == Pong(n=2)
+
+
+async def test_a_slotted_subclass_of_a_library_pattern_runs(runtime: LocalRuntime) -> None:
+    await runtime.register(AgentSpec("echo", new(Echo)))
+    await runtime.register(AgentSpec("chain", new(SlottedSequential, "echo")))
+    assert await runtime.ask(Address("chain", "s1"), Ping(n=4), timeout=5) == Pong(n=4)
+
+
+def test_an_actor_outside_a_runtime_has_no_address_and_says_it_is_not_hosted() -> None:
+    actor = SlottedEcho()
+    assert actor.address is None
+    with pytest.raises(NotHosted):
+        _ = actor.cell
+
+
+def test_agents_use_only_the_public_actor_api() -> None:
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parent.parent / "coagent" / "agents"
+    private = re.compile(r"coagent\.actors\.\w+|\._trusted\b|_coagent_cell|\.cell\b")
+    offenders = [
+        f"{path.relative_to(root)}:{n}: {line.strip()}"
+        for path in sorted(root.rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if private.search(line)
+    ]
+    assert offenders == []

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from coagent.actors.actor import host, unhost
 from coagent.actors.address import Address, validate_name
 from coagent.actors.context import ActorSystem, Context
 from coagent.actors.envelope import (
@@ -394,14 +395,14 @@ class Cell:
 
     async def _instantiate(self) -> None:
         inst = self.factory()
-        inst.address = self.address
-        try:
-            inst._coagent_cell = self  # type: ignore[attr-defined]
-        except AttributeError:
-            pass  # __slots__ actors simply do not get it
+        host(inst, self)
         # STARTING: mail arriving meanwhile waits instead of starting a second instance.
         self.status = CellStatus.STARTING
-        await inst.started()
+        try:
+            await inst.started()
+        except BaseException:
+            unhost(inst)
+            raise
         self.instance = inst
         self.status = CellStatus.RUNNING
         self._resolve_ready_waiters()

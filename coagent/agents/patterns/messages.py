@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from coagent.actors.message import Message
+from coagent.actors import Message
 from coagent.agents.messages import ChatMessage
 from coagent.errors import CoagentError
 
