@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, assert_never
 
 from coagent.actors.actor import host, unhost
 from coagent.actors.address import Address, validate_name
@@ -45,12 +47,14 @@ from coagent.errors import (
 if TYPE_CHECKING:
     from coagent.actors.actor import Actor
 
-__all__ = ["Cell", "Parent", "Restart", "Terminate", "DEFER", "CellStatus"]
+__all__ = ["Cell", "Parent", "Restart", "Terminate", "Defer", "DEFER", "Decision", "CellStatus"]
 
 log = logging.getLogger("coagent.actors")
 
 
-class CellStatus:
+class CellStatus(enum.StrEnum):
+    """Where a cell is in its life (the tree shows ``RUNNING`` as running or idle)."""
+
     NEW = "new"
     STARTING = "starting"
     RUNNING = "running"
@@ -59,32 +63,36 @@ class CellStatus:
     STOPPED = "stopped"
 
 
+@dataclass(frozen=True, slots=True)
 class Restart:
     """Parent decision: make a fresh instance after ``delay`` seconds."""
 
-    __slots__ = ("delay",)
-
-    def __init__(self, delay: float = 0.0) -> None:
-        self.delay = delay
+    delay: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
 class Terminate:
     """Parent decision: stop for good; pending callers get ``error``."""
 
-    __slots__ = ("error",)
-
-    def __init__(self, error: CoagentError) -> None:
-        self.error = error
+    error: CoagentError
 
 
-#: Parent decision: the parent will call ``restart()`` or ``shutdown()`` itself later.
-DEFER = object()
+@dataclass(frozen=True, slots=True)
+class Defer:
+    """Parent decision: the parent will call ``start()`` or ``shutdown()`` itself later."""
+
+
+#: The one ``Defer`` decision (a supervisor restarting children by its own strategy).
+DEFER = Defer()
+
+#: What a parent decides when a child's instance exits.
+Decision = Restart | Terminate | Defer
 
 
 class Parent(Protocol):
     """Who supervises a cell: told when its instance exits, decides what happens next."""
 
-    def child_exited(self, cell: Cell, reason: BaseException | None) -> Restart | Terminate | object:
+    def child_exited(self, cell: Cell, reason: BaseException | None) -> Decision:
         """``reason`` is ``None`` for a normal exit, else the exception that ended it."""
 
 
@@ -430,7 +438,8 @@ class Cell:
         self._ready_waiters.append(fut)
         self._kick()
         await fut
-        if self.status == CellStatus.STOPPED:
+        status: CellStatus = self.status  # changed while we waited (mypy narrowed it above)
+        if status == CellStatus.STOPPED:
             raise self._final_error or AgentStopped(f"{self.address} has stopped")
 
     async def _call_stopped(self, inst: Actor) -> None:
@@ -670,9 +679,9 @@ class Cell:
             await self._call_stopped(inst)
         return await self._apply(self.parent.child_exited(self, exc), exc)
 
-    async def _apply(self, decision: object, exc: BaseException | None) -> bool:
+    async def _apply(self, decision: Decision, exc: BaseException | None) -> bool:
         while True:
-            if decision is DEFER:
+            if isinstance(decision, Defer):
                 self.status = CellStatus.RESTARTING
                 return False
             if isinstance(decision, Terminate):
@@ -682,7 +691,8 @@ class Cell:
                 self._resolve_stop_waiters()
                 self._resolve_ready_waiters()
                 return False
-            assert isinstance(decision, Restart)
+            if not isinstance(decision, Restart):
+                assert_never(decision)
             self.status = CellStatus.RESTARTING
             self.restarts += 1
             if decision.delay > 0:
@@ -718,10 +728,11 @@ class Cell:
     # ------------------------------------------------------------- inspection
 
     def describe_status(self) -> str:
+        """The status as the tree shows it: a running cell is ``running`` or ``idle``."""
         status = self.status
         if status == CellStatus.RUNNING:
             return "running" if self._current is not None else "idle"
-        return status
+        return status.value
 
     def subcells(self) -> list[Cell]:
         """The cells this one supervises: those its instance declares (a supervisor's

@@ -34,7 +34,7 @@ from typing import Literal
 
 from coagent.actors.actor import Actor
 from coagent.actors.address import Address
-from coagent.actors.cell import DEFER, Cell
+from coagent.actors.cell import DEFER, Cell, Defer
 from coagent.errors import AgentStopped, NotHosted, RestartLimitExceeded
 from coagent.supervision.intensity import RestartIntensity
 from coagent.supervision.spec import ChildSpec
@@ -116,7 +116,7 @@ class Supervisor(Actor):
 
     # ------------------------------------------------------------ exits
 
-    def child_exited(self, cell: Cell, reason: BaseException | None) -> object:
+    def child_exited(self, cell: Cell, reason: BaseException | None) -> Defer:
         child = self._find(cell)
         if child is not None and not self._closing:
             generation = child.generation
