@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
 from coagent import Actor, Address, Context, handler
-from coagent.agents import Sequential
+from coagent.actors.cell import DEFER, CellStatus, Defer, Restart, Terminate
+from coagent.agents import ChatAgent, Sequential
+from coagent.agents.chat import TextDelta, ToolActions, ToolResults, TurnFinished
 from coagent.agents.patterns.base import Pattern
 from coagent.core import AgentSpec, ChildSpec, Supervisor, new
-from coagent.errors import NotHosted, RuntimeNotStarted
+from coagent.errors import AgentStopped, NotHosted, RuntimeNotStarted
 from coagent.runtimes import LocalRuntime
+from coagent.testing import Reply, ScriptedModel, tool_call
 from tests.kit import Ping, Pong
 
 
@@ -203,3 +207,43 @@ def test_agents_use_only_the_public_actor_api() -> None:
         if private.search(line)
     ]
     assert offenders == []
+
+
+def weather(city: str) -> str:
+    """The weather in a city.
+
+    Args:
+        city: the city's name.
+    """
+    return f"sunny in {city}"
+
+
+async def test_a_turn_yields_typed_events_read_by_name() -> None:
+    model = ScriptedModel([
+        Reply(tool_calls=[tool_call("weather", city="Paris")]),
+        Reply("It is sunny.", chunks=["It is ", "sunny."]),
+    ])
+    agent = ChatAgent(client=model, tools=[weather])
+    agent.history.append({"role": "user", "content": "weather?"})
+    events = [event async for event in agent.run_turn(None, stream=True)]
+    kinds = [type(event) for event in events]
+    assert kinds == [ToolActions, ToolResults, TextDelta, TextDelta, TurnFinished]
+    actions, results, final = events[0], events[1], events[-1]
+    assert isinstance(actions, ToolActions) and actions.turn == 1
+    assert actions.response.tool_calls[0].name == "weather"
+    assert isinstance(results, ToolResults) and results.results[0].content == "sunny in Paris"
+    assert isinstance(final, TurnFinished)
+    assert (final.text, final.value, final.turn) == ("It is sunny.", None, 2)
+    assert final.usage.total_tokens > 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        final.text = "changed"  # type: ignore[misc]
+
+
+def test_cell_status_is_an_enum_and_decisions_are_typed() -> None:
+    assert [s.value for s in CellStatus] == [
+        "new", "starting", "running", "restarting", "stopping", "stopped",
+    ]
+    assert isinstance(DEFER, Defer) and Restart().delay == 0.0
+    error = AgentStopped("x")
+    assert Terminate(error).error is error
+
