@@ -578,12 +578,13 @@ class Cell:
 
     async def _dispatch(self, env: Envelope) -> None:
         inst = self.instance
+        assert inst is not None  # the drain dispatches only to a started instance
         cls = inst.__class__
         msg = env.msg
         raw = msg.__class__ is RawMessage
         if raw:
             type_name = msg.header.get("type", "")
-            found = cls.handler_for_wire_type(type_name)  # type: ignore[attr-defined]
+            found = cls.handler_for_wire_type(type_name)
             if found is None:
                 env.fail(UnknownMessage(
                     f"{self.address.name} has no handler for message type {type_name!r}",
@@ -597,13 +598,14 @@ class Cell:
                 env.fail(exc)
                 return
         else:
-            info = cls.handler_for(msg.__class__)  # type: ignore[attr-defined]
-            if info is None:
+            typed_info = cls.handler_for(msg.__class__)
+            if typed_info is None:
                 name = getattr(msg, "__message_type__", type(msg).__name__)
                 env.fail(UnknownMessage(
                     f"{self.address.name} has no handler for message type {name!r}", type=name,
                 ))
                 return
+            info = typed_info
         ctx = Context(self, env.sender, env.deadline, env.kind == STREAM)
         if info.streams:
             await self._serve_stream(env, info.func(inst, msg, ctx), raw)

@@ -14,7 +14,8 @@ import asyncio
 import json
 import sys
 from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -142,6 +143,8 @@ async def _client(server: str, prefix: str, creds: str | None):  # type: ignore[
     return NATSRuntime.from_servers(server, **options)
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
 _client_options = [
     click.option("--server", "-s", default=DEFAULT_SERVER, show_default=True, help=SERVER_HELP),
     click.option("--prefix", default="coagent", show_default=True, help="Subject prefix of the cluster."),
@@ -149,7 +152,7 @@ _client_options = [
 ]
 
 
-def client_options(func):  # type: ignore[no-untyped-def]
+def client_options(func: _F) -> _F:
     for option in reversed(_client_options):
         func = option(func)
     return func

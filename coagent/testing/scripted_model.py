@@ -90,7 +90,8 @@ class ScriptedModel:
     async def _step(self, request: ModelRequest | None) -> Reply:
         _, step = self.script.take(request, self.record)
         if step.__class__ is Reply:  # the common case, without the resolver
-            return step  # type: ignore[return-value]
+            assert isinstance(step, Reply)
+            return step
         resolved = await resolve(step, request or ModelRequest(messages=[]))
         if isinstance(resolved, BaseException):
             raise resolved
