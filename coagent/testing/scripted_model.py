@@ -20,7 +20,7 @@ It has the methods agents call on a :class:`~coagent.agents.ModelClient`
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -150,7 +150,7 @@ class ScriptedModel:
         return ModelStream(lambda ms: self._stream(ms, request, timeout))
 
     async def _stream(self, ms: ModelStream, request: ModelRequest | None,
-                      timeout: float | None) -> AsyncIterator[str]:
+                      timeout: float | None) -> AsyncGenerator[str, None]:
         try:
             reply = await self._step(request)
             if reply.delay:
