@@ -8,19 +8,24 @@ Scheduling: an idle cell holds no task. Mail arriving at an idle cell starts a
 drain task that serves messages one at a time, in arrival order, and ends when
 the mailbox is empty. The control lane (supervision signals, stop requests)
 is served before data.
+
+Why one module of about 700 lines: intake, lifecycle (start, restart, shutdown) and
+the drain are one state machine over the same fields (status, task, mailbox, stop
+request, waiters); each transition reads and writes state that the others rely on,
+so splitting them apart would spread one invariant over several files. The parts
+with a reason of their own live beside it: the parent's decisions and the states
+(``lifecycle.py``) and how replies reach callers (``replies.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 
 from coagent.actors.actor import host, unhost
 from coagent.actors.address import Address, validate_name
@@ -29,11 +34,14 @@ from coagent.actors.envelope import (
     ASK,
     STREAM,
     Envelope,
-    ExternalReply,
     ReplyChannel,
     as_coagent_error,
 )
-from coagent.actors.message import Message, RawMessage
+from coagent.actors.lifecycle import DEFER, CellStatus, Decision, Defer, Parent, Restart, Terminate
+from coagent.actors.message import RawMessage
+from coagent.actors.replies import answer as _answer
+from coagent.actors.replies import encode as _encode
+from coagent.actors.replies import serve_stream
 from coagent.errors import (
     AgentStopped,
     CallCancelled,
@@ -50,50 +58,6 @@ if TYPE_CHECKING:
 __all__ = ["Cell", "Parent", "Restart", "Terminate", "Defer", "DEFER", "Decision", "CellStatus"]
 
 log = logging.getLogger("coagent.actors")
-
-
-class CellStatus(enum.StrEnum):
-    """Where a cell is in its life (the tree shows ``RUNNING`` as running or idle)."""
-
-    NEW = "new"
-    STARTING = "starting"
-    RUNNING = "running"
-    RESTARTING = "restarting"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-
-
-@dataclass(frozen=True, slots=True)
-class Restart:
-    """Parent decision: make a fresh instance after ``delay`` seconds."""
-
-    delay: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Terminate:
-    """Parent decision: stop for good; pending callers get ``error``."""
-
-    error: CoagentError
-
-
-@dataclass(frozen=True, slots=True)
-class Defer:
-    """Parent decision: the parent will call ``start()`` or ``shutdown()`` itself later."""
-
-
-#: The one ``Defer`` decision (a supervisor restarting children by its own strategy).
-DEFER = Defer()
-
-#: What a parent decides when a child's instance exits.
-Decision = Restart | Terminate | Defer
-
-
-class Parent(Protocol):
-    """Who supervises a cell: told when its instance exits, decides what happens next."""
-
-    def child_exited(self, cell: Cell, reason: BaseException | None) -> Decision:
-        """``reason`` is ``None`` for a normal exit, else the exception that ended it."""
 
 
 # States in which new mail waits for the parent instead of starting the drain.
@@ -624,37 +588,7 @@ class Cell:
             chan.close()
 
     async def _serve_stream(self, env: Envelope, agen: Any, raw: bool) -> None:
-        kind = env.kind
-        last = None
-        try:
-            if kind == STREAM:
-                chan: ReplyChannel = env.reply
-                async for item in agen:
-                    if not await chan.send(_encode(item) if raw else item):
-                        break  # the consumer left; the finally closes the generator
-                chan.close()
-            elif kind == ASK:
-                # One reply from a stream: merged by the item class (e.g. text deltas joined).
-                items: list[Any] | None = None
-                first = True
-                async for item in agen:
-                    if first:
-                        first = False
-                        if _merges(item):
-                            items = []
-                    if items is not None:
-                        items.append(item)
-                    last = item
-                if items:
-                    last = type(items[-1]).merge_stream(items)
-                await _answer(env, last, raw)
-            else:
-                async for _item in agen:
-                    pass
-        finally:
-            aclose = getattr(agen, "aclose", None)
-            if aclose is not None:
-                await aclose()
+        await serve_stream(env, agen, raw)
 
     async def _finish_stop(self) -> None:
         reason = self._stop
@@ -753,30 +687,6 @@ class Cell:
         if cls is None and self.instance is not None:
             cls = type(self.instance)
         return getattr(cls, "__name__", type(self.factory).__name__)
-
-
-async def _answer(env: Envelope, value: Any, raw: bool) -> None:
-    """Reply to an ask (encoded if the request came as bytes); a remote sink sends it now."""
-    fut = env.reply
-    if not fut.done():
-        fut.set_result(_encode(value) if raw else value)
-        if isinstance(fut, ExternalReply):
-            await fut.flush()
-
-
-def _merges(item: Any) -> bool:
-    """Whether ``item``'s class merges streamed items itself (else the last one is the reply)."""
-    merge = getattr(type(item), "merge_stream", None)
-    return merge is not None and getattr(merge, "__func__", None) is not _DEFAULT_MERGE
-
-
-_DEFAULT_MERGE = Message.merge_stream.__func__  # type: ignore[attr-defined]
-
-
-def _encode(item: Any) -> Any:
-    if item is None or item.__class__ is RawMessage:
-        return item
-    return item.encode()
 
 
 def _describe(exc: BaseException) -> str:
