@@ -129,20 +129,24 @@ class CoagentError(Exception):
         return self.code, self.message or str(self), details  # type: ignore[return-value]
 
     @classmethod
-    def from_wire(cls, message: str, details: Mapping[str, WireValue]) -> Self:
+    def from_wire(cls, message: str, details: Mapping[str, Any]) -> Self:
         """Rebuild the error from :meth:`to_wire`'s message and details.
 
-        Declared ``wire_fields`` of the wrong type are dropped (a peer in another
-        language may send anything); override this in a subclass whose constructor
-        takes other arguments.
+        The class's own constructor is not called (its arguments need not be the wire's):
+        the error gets ``message`` and ``details``, and each declared ``wire_fields`` entry
+        that arrived becomes an attribute (absent ones keep the class's default). A field
+        of the wrong type is dropped: a peer in another language may send anything.
+        Override this in a subclass that needs more than that.
         """
-        kwargs: dict[str, Any] = {}
-        for key, value in details.items():
-            expected = cls.wire_fields.get(key)
-            if expected is not None and not _fits(value, expected):
-                continue
-            kwargs[key] = value
-        return cls(message, **kwargs)
+        fields = cls.wire_fields
+        kept = {k: v for k, v in details.items()
+                if k not in fields or v is None or _fits(v, fields[k])}
+        error = cls.__new__(cls)
+        CoagentError.__init__(error, message, **kept)
+        for field in fields:
+            if field in kept:
+                setattr(error, field, kept[field])
+        return error
 
 
 def _fits(value: object, expected: type | tuple[type, ...]) -> bool:
@@ -156,7 +160,7 @@ def _fits(value: object, expected: type | tuple[type, ...]) -> bool:
 
 
 def _rebuild(cls: type[CoagentError], message: str, details: dict[str, Any]) -> CoagentError:
-    return cls(message, **details)
+    return cls.from_wire(message, details)
 
 
 class InvalidAddress(CoagentError, ValueError):
@@ -201,6 +205,7 @@ class AgentCrashed(CoagentError):
 
     code = "agent_crashed"
     wire_fields = {"exc_type": str}
+    exc_type: str = ""
 
     def __init__(self, message: str = "", *, exc_type: str = "", **details: object) -> None:
         super().__init__(message, exc_type=exc_type, **details)

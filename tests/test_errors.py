@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -141,10 +143,20 @@ def test_a_subclass_with_its_own_constructor_says_how_it_is_rebuilt() -> None:
             super().__init__(f"over the quota of {limit}", limit=limit)
             self.limit = limit
 
-        @classmethod
-        def from_wire(cls, message: str, details: object) -> QuotaExceeded:
-            assert isinstance(details, dict)
-            return cls(int(details.get("limit", 0)))
-
+    # Without a from_wire of its own: the type, message and declared fields still cross.
     back = decode_error(*encode_error(QuotaExceeded(7)))
     assert type(back) is QuotaExceeded and back.limit == 7 and str(back) == "over the quota of 7"
+
+    class Renamed(CoagentError):
+        code = "test_renamed"
+
+        def __init__(self, who: str) -> None:
+            super().__init__(f"{who} was renamed", who=who)
+            self.who = who
+
+        @classmethod
+        def from_wire(cls, message: str, details: Mapping[str, Any]) -> Renamed:
+            return cls(str(details.get("who", "?")))  # its own rule, through its constructor
+
+    back = decode_error(*encode_error(Renamed("ada")))
+    assert type(back) is Renamed and back.who == "ada" and str(back) == "ada was renamed"

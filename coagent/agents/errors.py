@@ -42,6 +42,7 @@ class ModelError(CoagentError):
 
     code = "model_error"
     wire_fields = {"status_code": int}
+    status_code: int | None = None
 
     def __init__(self, message: str = "", *, status_code: int | None = None, **details: Any) -> None:
         super().__init__(message, status_code=status_code, **details)
@@ -62,6 +63,7 @@ class RateLimited(ModelError):
 
     code = "model_rate_limited"
     wire_fields = {"status_code": int, "retry_after": float}
+    retry_after: float | None = None
 
     def __init__(self, message: str = "", *, retry_after: float | None = None, **details: Any) -> None:
         details.setdefault("status_code", 429)
