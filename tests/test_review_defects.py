@@ -247,3 +247,27 @@ def test_cell_status_is_an_enum_and_decisions_are_typed() -> None:
     error = AgentStopped("x")
     assert Terminate(error).error is error
 
+
+
+async def test_a_spec_on_two_nats_nodes_keeps_serving_when_one_node_stops(nats_server) -> None:
+    import time
+
+    from coagent.runtimes import NATSRuntime
+
+    prefix = f"d5{time.monotonic_ns() % 10**9}"
+    spec = AgentSpec("echo", new(Echo))
+    a = NATSRuntime.from_servers(nats_server.url, name="d5-a", prefix=prefix, default_timeout=5)
+    b = NATSRuntime.from_servers(nats_server.url, name="d5-b", prefix=prefix, default_timeout=5)
+    await a.__aenter__()
+    try:
+        async with b:
+            await a.register(spec)
+            await b.register(spec)
+            assert spec.runtime is b
+            await b.stop()
+            assert spec.runtime is a
+            reply = await spec.run(Ping(n=5).encode(), session_id="s1", timeout=5)
+            assert Pong.decode(reply) == Pong(n=5)
+    finally:
+        await a.stop()
+    assert spec.runtime is None
