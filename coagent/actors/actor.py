@@ -16,26 +16,67 @@ an ``AgentSpec``; the runtime creates one instance per session::
         async def stopped(self) -> None: ...   # once per instance, when it stops or crashes
 
 At most one handler of an instance runs at a time, in arrival order.
+
+The runtime hosts each instance in a cell (its mailbox and lifecycle). The instance
+finds its address and cell through a registry of hosted instances, not through
+attributes set on it, so actors may use ``__slots__``::
+
+    class Tiny(Actor):
+        __slots__ = ("count",)
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from coagent.actors.handler import HandlerInfo, collect_handlers
 from coagent.actors.message import Message, lookup_message_type
+from coagent.errors import NotHosted
 
 if TYPE_CHECKING:
     from coagent.actors.address import Address
+    from coagent.actors.cell import Cell
 
-__all__ = ["Actor"]
+__all__ = ["Actor", "host", "unhost"]
+
+# id(instance) -> (weak reference to the instance, the cell hosting it). Keyed by id rather
+# than by the instance so that actors with their own __eq__ (or unhashable ones, such as
+# dataclasses) can be hosted; the weak reference drops the entry when the instance goes.
+_HOSTS: dict[int, tuple[weakref.ref[Actor], Cell]] = {}
+
+
+def host(actor: Actor, cell: Cell) -> None:
+    """Record that ``cell`` hosts ``actor`` (the cell calls it before ``started()``)."""
+    key = id(actor)
+
+    def gone(ref: weakref.ref[Actor]) -> None:
+        entry = _HOSTS.get(key)
+        if entry is not None and entry[0] is ref:
+            del _HOSTS[key]
+
+    _HOSTS[key] = (weakref.ref(actor, gone), cell)
+
+
+def unhost(actor: Actor) -> None:
+    """``actor`` is no longer hosted (its ``started()`` failed)."""
+    entry = _HOSTS.get(id(actor))
+    if entry is not None and entry[0]() is actor:
+        del _HOSTS[id(actor)]
+
+
+def _host_of(actor: Actor) -> Cell | None:
+    entry = _HOSTS.get(id(actor))
+    if entry is not None and entry[0]() is actor:
+        return entry[1]
+    return None
 
 
 class Actor:
     """Base class of every actor (``coagent.core.BaseAgent`` is the same class)."""
 
-    #: This instance's address; set by the runtime before ``started()`` runs.
-    address: Address | None = None
+    # Weak references let the registry of hosted instances forget an instance with it.
+    __slots__ = ("__weakref__",)
 
     __handler_table__: ClassVar[dict[type[Message], HandlerInfo] | None] = None
     __handlers_by_name__: ClassVar[dict[str, HandlerInfo] | None] = None
@@ -48,6 +89,24 @@ class Actor:
             cls._handler_table()
         except NameError:
             pass  # forward reference; resolved on first message
+
+    @property
+    def address(self) -> Address | None:
+        """This instance's address (``None`` until a runtime hosts it, before ``started()``)."""
+        cell = _host_of(self)
+        return cell.address if cell is not None else None
+
+    @property
+    def cell(self) -> Cell:
+        """The cell hosting this instance: its mailbox, lifecycle and actor system.
+
+        For supervisors, which make and watch cells of their own; handlers use their
+        ``Context``. Raises ``NotHosted`` before a runtime hosts the instance.
+        """
+        cell = _host_of(self)
+        if cell is None:
+            raise NotHosted(f"{type(self).__name__} instance is not hosted by a runtime yet")
+        return cell
 
     @classmethod
     def _handler_table(cls) -> dict[type[Message], HandlerInfo]:

@@ -67,6 +67,7 @@ class Address:
 
     name: str
     session: str
+    _hash: int
 
     def __init__(self, name: str, session: str = "default") -> None:
         object.__setattr__(self, "name", validate_name(name))
@@ -103,7 +104,8 @@ class Address:
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not Address:
             return NotImplemented
-        return self.name == other.name and self.session == other.session  # type: ignore[attr-defined]
+        assert isinstance(other, Address)
+        return self.name == other.name and self.session == other.session
 
     def __hash__(self) -> int:
         return self._hash
@@ -114,5 +116,5 @@ class Address:
     def __str__(self) -> str:
         return f"{self.name}:{self.session}"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[Address], tuple[str, str]]:
         return (Address, (self.name, self.session))

@@ -8,6 +8,13 @@ Scheduling: an idle cell holds no task. Mail arriving at an idle cell starts a
 drain task that serves messages one at a time, in arrival order, and ends when
 the mailbox is empty. The control lane (supervision signals, stop requests)
 is served before data.
+
+Why one module of about 700 lines: intake, lifecycle (start, restart, shutdown) and
+the drain are one state machine over the same fields (status, task, mailbox, stop
+request, waiters); each transition reads and writes state that the others rely on,
+so splitting them apart would spread one invariant over several files. The parts
+with a reason of their own live beside it: the parent's decisions and the states
+(``lifecycle.py``) and how replies reach callers (``replies.py``).
 """
 
 from __future__ import annotations
@@ -18,23 +25,28 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, assert_never
 
+from coagent.actors.actor import host, unhost
 from coagent.actors.address import Address, validate_name
 from coagent.actors.context import ActorSystem, Context
 from coagent.actors.envelope import (
     ASK,
     STREAM,
     Envelope,
-    ExternalReply,
     ReplyChannel,
     as_coagent_error,
 )
-from coagent.actors.message import Message, RawMessage
+from coagent.actors.lifecycle import DEFER, CellStatus, Decision, Defer, Parent, Restart, Terminate
+from coagent.actors.message import RawMessage
+from coagent.actors.replies import answer as _answer
+from coagent.actors.replies import encode as _encode
+from coagent.actors.replies import serve_stream
 from coagent.errors import (
     AgentStopped,
     CallCancelled,
     CoagentError,
+    DuplicateChild,
     MailboxFull,
     MessageDecodeError,
     UnknownMessage,
@@ -43,47 +55,9 @@ from coagent.errors import (
 if TYPE_CHECKING:
     from coagent.actors.actor import Actor
 
-__all__ = ["Cell", "Parent", "Restart", "Terminate", "DEFER", "CellStatus"]
+__all__ = ["Cell", "Parent", "Restart", "Terminate", "Defer", "DEFER", "Decision", "CellStatus"]
 
 log = logging.getLogger("coagent.actors")
-
-
-class CellStatus:
-    NEW = "new"
-    STARTING = "starting"
-    RUNNING = "running"
-    RESTARTING = "restarting"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-
-
-class Restart:
-    """Parent decision: make a fresh instance after ``delay`` seconds."""
-
-    __slots__ = ("delay",)
-
-    def __init__(self, delay: float = 0.0) -> None:
-        self.delay = delay
-
-
-class Terminate:
-    """Parent decision: stop for good; pending callers get ``error``."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: CoagentError) -> None:
-        self.error = error
-
-
-#: Parent decision: the parent will call ``restart()`` or ``shutdown()`` itself later.
-DEFER = object()
-
-
-class Parent(Protocol):
-    """Who supervises a cell: told when its instance exits, decides what happens next."""
-
-    def child_exited(self, cell: Cell, reason: BaseException | None) -> Restart | Terminate | object:
-        """``reason`` is ``None`` for a normal exit, else the exception that ended it."""
 
 
 # States in which new mail waits for the parent instead of starting the drain.
@@ -102,8 +76,8 @@ class Cell:
         "_control",
         "_current",
         "_final_error",
+        "_gate",
         "_killing",
-        "_predecessor",
         "_put_waiters",
         "_ready_waiters",
         "_stop",
@@ -133,7 +107,7 @@ class Cell:
         system: ActorSystem,
         *,
         mailbox_size: int = 0,
-        predecessor: Cell | None = None,
+        gate: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.address = address
         self.factory = factory
@@ -159,7 +133,9 @@ class Cell:
         self._ready_waiters: list[asyncio.Future[None]] | None = None
         self.last_active = time.monotonic()
         self._killing = False
-        self._predecessor = predecessor
+        # Awaited once before the first instance starts: a session supervisor uses it to
+        # wait for the session's previous cell to stop and for a free ``max_sessions`` slot.
+        self._gate = gate
 
     # ------------------------------------------------------------------ intake
 
@@ -244,6 +220,10 @@ class Cell:
         if self._current is env and self._task is not None and self._cancel_target is None:
             self._cancel_target = env
             self._task.cancel()
+
+    def set_gate(self, gate: Callable[[], Awaitable[None]]) -> None:
+        """Await ``gate()`` in this cell's task before its first instance starts."""
+        self._gate = gate
 
     # --------------------------------------------------------------- lifecycle
 
@@ -387,14 +367,14 @@ class Cell:
 
     async def _instantiate(self) -> None:
         inst = self.factory()
-        inst.address = self.address
-        try:
-            inst._coagent_cell = self  # type: ignore[attr-defined]
-        except AttributeError:
-            pass  # __slots__ actors simply do not get it
+        host(inst, self)
         # STARTING: mail arriving meanwhile waits instead of starting a second instance.
         self.status = CellStatus.STARTING
-        await inst.started()
+        try:
+            await inst.started()
+        except BaseException:
+            unhost(inst)
+            raise
         self.instance = inst
         self.status = CellStatus.RUNNING
         self._resolve_ready_waiters()
@@ -422,7 +402,8 @@ class Cell:
         self._ready_waiters.append(fut)
         self._kick()
         await fut
-        if self.status == CellStatus.STOPPED:
+        status: CellStatus = self.status  # changed while we waited (mypy narrowed it above)
+        if status == CellStatus.STOPPED:
             raise self._final_error or AgentStopped(f"{self.address} has stopped")
 
     async def _call_stopped(self, inst: Actor) -> None:
@@ -441,7 +422,7 @@ class Cell:
         if self.children is None:
             self.children = {}
         if name in self.children:
-            raise CoagentError(f"{self.address} already has a child named {name!r}")
+            raise DuplicateChild(f"{self.address} already has a child named {name!r}", child=name)
         address = Address._trusted(f"{self.address.name}.{name}", self.address.session)
         child = Cell(address, factory, _DynamicParent(self), self.system,
                      mailbox_size=self.capacity if mailbox_size is None else mailbox_size)
@@ -488,9 +469,9 @@ class Cell:
                 self._resolve_ready_waiters()
 
     async def _drain(self) -> None:
-        if self._predecessor is not None:
-            predecessor, self._predecessor = self._predecessor, None
-            await predecessor.wait_stopped()
+        if self._gate is not None:
+            gate, self._gate = self._gate, None
+            await gate()
         if (self.instance is None and self.status == CellStatus.NEW and not self._stop
                 and not await self._start_or_recover()):
             return
@@ -561,12 +542,13 @@ class Cell:
 
     async def _dispatch(self, env: Envelope) -> None:
         inst = self.instance
+        assert inst is not None  # the drain dispatches only to a started instance
         cls = inst.__class__
         msg = env.msg
         raw = msg.__class__ is RawMessage
         if raw:
             type_name = msg.header.get("type", "")
-            found = cls.handler_for_wire_type(type_name)  # type: ignore[attr-defined]
+            found = cls.handler_for_wire_type(type_name)
             if found is None:
                 env.fail(UnknownMessage(
                     f"{self.address.name} has no handler for message type {type_name!r}",
@@ -580,13 +562,14 @@ class Cell:
                 env.fail(exc)
                 return
         else:
-            info = cls.handler_for(msg.__class__)  # type: ignore[attr-defined]
-            if info is None:
+            typed_info = cls.handler_for(msg.__class__)
+            if typed_info is None:
                 name = getattr(msg, "__message_type__", type(msg).__name__)
                 env.fail(UnknownMessage(
                     f"{self.address.name} has no handler for message type {name!r}", type=name,
                 ))
                 return
+            info = typed_info
         ctx = Context(self, env.sender, env.deadline, env.kind == STREAM)
         if info.streams:
             await self._serve_stream(env, info.func(inst, msg, ctx), raw)
@@ -605,37 +588,7 @@ class Cell:
             chan.close()
 
     async def _serve_stream(self, env: Envelope, agen: Any, raw: bool) -> None:
-        kind = env.kind
-        last = None
-        try:
-            if kind == STREAM:
-                chan: ReplyChannel = env.reply
-                async for item in agen:
-                    if not await chan.send(_encode(item) if raw else item):
-                        break  # the consumer left; the finally closes the generator
-                chan.close()
-            elif kind == ASK:
-                # One reply from a stream: merged by the item class (e.g. text deltas joined).
-                items: list[Any] | None = None
-                first = True
-                async for item in agen:
-                    if first:
-                        first = False
-                        if _merges(item):
-                            items = []
-                    if items is not None:
-                        items.append(item)
-                    last = item
-                if items:
-                    last = type(items[-1]).merge_stream(items)
-                await _answer(env, last, raw)
-            else:
-                async for _item in agen:
-                    pass
-        finally:
-            aclose = getattr(agen, "aclose", None)
-            if aclose is not None:
-                await aclose()
+        await serve_stream(env, agen, raw)
 
     async def _finish_stop(self) -> None:
         reason = self._stop
@@ -662,9 +615,9 @@ class Cell:
             await self._call_stopped(inst)
         return await self._apply(self.parent.child_exited(self, exc), exc)
 
-    async def _apply(self, decision: object, exc: BaseException | None) -> bool:
+    async def _apply(self, decision: Decision, exc: BaseException | None) -> bool:
         while True:
-            if decision is DEFER:
+            if isinstance(decision, Defer):
                 self.status = CellStatus.RESTARTING
                 return False
             if isinstance(decision, Terminate):
@@ -674,7 +627,8 @@ class Cell:
                 self._resolve_stop_waiters()
                 self._resolve_ready_waiters()
                 return False
-            assert isinstance(decision, Restart)
+            if not isinstance(decision, Restart):
+                assert_never(decision)
             self.status = CellStatus.RESTARTING
             self.restarts += 1
             if decision.delay > 0:
@@ -710,10 +664,11 @@ class Cell:
     # ------------------------------------------------------------- inspection
 
     def describe_status(self) -> str:
+        """The status as the tree shows it: a running cell is ``running`` or ``idle``."""
         status = self.status
         if status == CellStatus.RUNNING:
             return "running" if self._current is not None else "idle"
-        return status
+        return status.value
 
     def subcells(self) -> list[Cell]:
         """The cells this one supervises: those its instance declares (a supervisor's
@@ -732,30 +687,6 @@ class Cell:
         if cls is None and self.instance is not None:
             cls = type(self.instance)
         return getattr(cls, "__name__", type(self.factory).__name__)
-
-
-async def _answer(env: Envelope, value: Any, raw: bool) -> None:
-    """Reply to an ask (encoded if the request came as bytes); a remote sink sends it now."""
-    fut = env.reply
-    if not fut.done():
-        fut.set_result(_encode(value) if raw else value)
-        if isinstance(fut, ExternalReply):
-            await fut.flush()
-
-
-def _merges(item: Any) -> bool:
-    """Whether ``item``'s class merges streamed items itself (else the last one is the reply)."""
-    merge = getattr(type(item), "merge_stream", None)
-    return merge is not None and getattr(merge, "__func__", None) is not _DEFAULT_MERGE
-
-
-_DEFAULT_MERGE = Message.merge_stream.__func__  # type: ignore[attr-defined]
-
-
-def _encode(item: Any) -> Any:
-    if item is None or item.__class__ is RawMessage:
-        return item
-    return item.encode()
 
 
 def _describe(exc: BaseException) -> str:

@@ -64,7 +64,7 @@ class Message(msgspec.Struct):
     """Base of all messages; a ``msgspec.Struct`` with a stable wire type name."""
 
     __message_type__: ClassVar[str] = "Message"
-    __decoder__: ClassVar[msgspec.json.Decoder | None] = None
+    __decoder__: ClassVar[msgspec.json.Decoder[Any] | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

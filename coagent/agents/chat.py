@@ -29,7 +29,8 @@ Send :class:`GetUsage` to a session to read its accumulated tokens and cost.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from coagent import Actor, Context, Message, handler
@@ -39,15 +40,53 @@ from coagent.agents.model import ChatModel, ModelClient, ModelResponse
 from coagent.agents.structured import OutputInvalid, OutputSpec
 from coagent.agents.tools import Tool, ToolResult, collect_tools, run_tool_calls
 
-__all__ = ["ChatAgent", "StreamChatAgent", "TurnEvent"]
+__all__ = [
+    "ChatAgent", "StreamChatAgent", "TurnEvent", "TextDelta", "ToolActions", "ToolResults",
+    "TurnFinished",
+]
 
-# Events of one turn, as produced by ChatAgent.run_turn:
-DELTA = 0  # (DELTA, text)
-ACTIONS = 1  # (ACTIONS, response, turn)             the model asked for tool calls
-RESULTS = 2  # (RESULTS, [ToolResult, ...], turn)     the tools answered
-FINAL = 3  # (FINAL, response, value, text, usage, turn)  the answer that ends the turn
 
-TurnEvent = tuple
+
+# The events of one turn, as ChatAgent.run_turn yields them. Fields are read by name,
+# so adding one never shifts another (as positions in a tuple did).
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """Streamed text of the model's answer (``run_turn(stream=True)`` only)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolActions:
+    """The model asked for tool calls (``response.tool_calls``) in model call ``turn``."""
+
+    response: ModelResponse
+    turn: int
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResults:
+    """The tools called in model call ``turn`` answered."""
+
+    results: list[ToolResult]
+    turn: int
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFinished:
+    """The answer that ends the turn: ``text`` as sent, ``value`` its validated form
+    (``None`` without ``output_type``), ``usage`` of every model call of the turn."""
+
+    response: ModelResponse
+    value: Any
+    text: str
+    usage: Usage
+    turn: int
+
+
+TurnEvent = TextDelta | ToolActions | ToolResults | TurnFinished
 
 
 class ChatAgent(Actor):
@@ -121,7 +160,7 @@ class ChatAgent(Actor):
         this session's history, its last message answered)."""
         undo = self.begin_turn(msg)
         try:
-            reply = await self._answer(ctx)
+            reply: ChatMessage = await self._answer(ctx)  # or the validated Message
         except BaseException:
             undo()
             raise
@@ -157,13 +196,21 @@ class ChatAgent(Actor):
             return [{"role": "system", "content": self.system}, *self.history]
         return list(self.history)
 
-    async def run_turn(self, ctx: Context | None, *, stream: bool = False) -> AsyncIterator[TurnEvent]:
+    async def run_turn(
+        self, ctx: Context | None, *, stream: bool = False
+    ) -> AsyncGenerator[TurnEvent, None]:
         """Run one turn on the current history, yielding its events.
 
-        ``(DELTA, text)`` for streamed text (``stream=True``), ``(ACTIONS, response, turn)``
-        and ``(RESULTS, results, turn)`` around tool calls, and finally
-        ``(FINAL, response, value, text, usage, turn)``. Subclasses build their replies from
-        these; the history is updated as the turn goes.
+        :class:`TextDelta` for streamed text (``stream=True``), :class:`ToolActions` and
+        :class:`ToolResults` around tool calls, and finally :class:`TurnFinished`.
+        Subclasses build their replies from these; the history is updated as the turn goes::
+
+            async for event in self.run_turn(ctx):
+                match event:
+                    case ToolActions(response=response):
+                        print([call.name for call in response.tool_calls])
+                    case TurnFinished(text=text):
+                        print(text)
         """
         client = self.client
         output = self.output
@@ -185,7 +232,7 @@ class ChatAgent(Actor):
                     self.messages(), tools=schemas, timeout=timeout, **self.model_kwargs
                 ) as model_stream:
                     async for delta in model_stream:
-                        yield (DELTA, delta)
+                        yield TextDelta(delta)
                 response: ModelResponse = model_stream.response  # type: ignore[assignment]
             else:
                 response = await client.complete(
@@ -196,13 +243,13 @@ class ChatAgent(Actor):
             self.usage.add(response.usage)
             self.history.append(response.to_message())
             if response.tool_calls:
-                yield (ACTIONS, response, turn)
+                yield ToolActions(response, turn)
                 results = await self.call_tools(response, ctx)
                 self.history.extend(r.to_message() for r in results)
-                yield (RESULTS, results, turn)
+                yield ToolResults(results, turn)
                 continue
             if output is None:
-                yield (FINAL, response, None, response.content, usage, turn)
+                yield TurnFinished(response, None, response.content, usage, turn)
                 return
             try:
                 value, text = output.validate(response.content)
@@ -215,7 +262,7 @@ class ChatAgent(Actor):
                 failures += 1
                 self.history.append({"role": "user", "content": output.feedback(str(exc))})
                 continue
-            yield (FINAL, response, value, text, usage, turn)
+            yield TurnFinished(response, value, text, usage, turn)
             return
 
     async def call_tools(self, response: ModelResponse, ctx: Context | None) -> list[ToolResult]:
@@ -226,12 +273,13 @@ class ChatAgent(Actor):
         )
 
     async def _answer(self, ctx: Context) -> Any:
-        final: Any = None
+        final: TurnFinished | None = None
         async with contextlib.aclosing(self.run_turn(ctx)) as events:
             async for event in events:
-                if event[0] == FINAL:
+                if isinstance(event, TurnFinished):
                     final = event
-        return self.final_reply(final[1], final[2], final[3], final[4])
+        assert final is not None  # run_turn ends with TurnFinished or raises
+        return self.final_reply(final.response, final.value, final.text, final.usage)
 
     def final_reply(self, response: ModelResponse, value: Any, text: str, usage: Usage) -> Any:
         """The reply for a finished turn: a ``ChatMessage``, or the validated ``Message``."""
@@ -265,30 +313,32 @@ class StreamChatAgent(ChatAgent):
     """
 
     @handler
-    async def chat(self, msg: ChatMessage | ChatHistory, ctx: Context) -> AsyncIterator[ChatMessage]:  # type: ignore[override]
+    async def chat(self, msg: ChatMessage | ChatHistory, ctx: Context) -> AsyncIterator[ChatMessage]:
         """Stream the answer to a message (appended) or a conversation (adopted)."""
         undo = self.begin_turn(msg)
         async with contextlib.aclosing(self._stream_answer(ctx, undo)) as chunks:
             async for chunk in chunks:
                 yield chunk
 
-    async def _stream_answer(self, ctx: Context, undo: Callable[[], None]) -> AsyncIterator[Any]:
+    async def _stream_answer(
+        self, ctx: Context, undo: Callable[[], None]
+    ) -> AsyncGenerator[Any, None]:
         committed = False
         try:
             async with contextlib.aclosing(self.run_turn(ctx, stream=True)) as events:
                 async for event in events:
-                    kind = event[0]
-                    if kind == DELTA:
-                        yield ChatMessage(role="assistant", content=event[1])
-                    elif kind == FINAL:
-                        response, value, text, usage = event[1], event[2], event[3], event[4]
+                    if isinstance(event, TextDelta):
+                        yield ChatMessage(role="assistant", content=event.text)
+                    elif isinstance(event, TurnFinished):
                         committed = True
                         self._trim()
                         if self.output is not None:
-                            yield self.final_reply(response, value, text, usage)
+                            yield self.final_reply(event.response, event.value, event.text,
+                                                   event.usage)
                         else:
                             yield ChatMessage(role="assistant", content="",
-                                              reasoning_content=response.reasoning, usage=usage)
+                                              reasoning_content=event.response.reasoning,
+                                              usage=event.usage)
         finally:
             if not committed:
                 undo()

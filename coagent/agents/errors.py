@@ -41,6 +41,8 @@ class ModelError(CoagentError):
     """The model provider failed; ``status_code`` is its HTTP status when it gave one."""
 
     code = "model_error"
+    wire_fields = {"status_code": int}
+    status_code: int | None = None
 
     def __init__(self, message: str = "", *, status_code: int | None = None, **details: Any) -> None:
         super().__init__(message, status_code=status_code, **details)
@@ -60,6 +62,8 @@ class RateLimited(ModelError):
     """
 
     code = "model_rate_limited"
+    wire_fields = {"status_code": int, "retry_after": float}
+    retry_after: float | None = None
 
     def __init__(self, message: str = "", *, retry_after: float | None = None, **details: Any) -> None:
         details.setdefault("status_code", 429)
@@ -96,6 +100,7 @@ class MaxTurnsExceeded(CoagentError):
     """The agent's tool loop used ``max_turns`` model calls without reaching a final answer."""
 
     code = "max_turns_exceeded"
+    wire_fields = {"max_turns": int}
 
 
 class OutputValidationError(CoagentError, ValueError):

@@ -18,6 +18,10 @@
 litellm is imported on the first call (in a worker thread, so the event loop keeps
 serving other sessions meanwhile), never by ``import coagent.agents``.
 
+The pieces with reasons of their own live beside it: the response types
+(``model_types.py``), the retry policy (``retry.py``), streamed-answer assembly
+(``streaming.py``) and the mapping of provider failures (``provider_errors.py``).
+
 Provider failures become typed errors (:mod:`coagent.agents.errors`). Transient ones
 (rate limits, timeouts, connection errors, 5xx) are retried ``num_retries`` times with
 exponential backoff and jitter, honouring the provider's ``Retry-After`` and never
@@ -32,34 +36,24 @@ cancels the HTTP request: the provider sees the connection closed.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import os
-import random
-import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from typing import (
-    Any,
-    Protocol,
-    runtime_checkable,
-)
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from typing import Any
 
-import msgspec
-
-from coagent.agents.errors import (
-    TRANSIENT,
-    BadModelRequest,
-    ModelAuthError,
-    ModelError,
-    ModelNotConfigured,
-    ModelTimeout,
-    ModelUnavailable,
-    RateLimited,
-    error_for_status,
-)
+from coagent.agents.errors import ModelError, ModelNotConfigured, ModelTimeout
 from coagent.agents.messages import Usage
-from coagent.errors import CoagentError
+from coagent.agents.model_types import (
+    ChatModel,
+    ModelResponse,
+    ModelStream,
+    ToolCall,
+    as_model_messages,
+)
+from coagent.agents.provider_errors import map_error
+from coagent.agents.retry import call_with_retries
+from coagent.agents.streaming import StreamAssembler
 
 __all__ = [
     "ChatModel",
@@ -91,6 +85,7 @@ def import_litellm() -> Any:
     if _litellm is None:
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         import litellm
+        import tenacity  # noqa: F401  (the retry policy's; imported here, off the event loop)
 
         litellm.suppress_debug_info = True
         if not os.getenv("LITELLM_LOG"):
@@ -107,116 +102,6 @@ async def load_litellm() -> Any:
     if _litellm is not None:
         return _litellm
     return await asyncio.to_thread(import_litellm)
-
-
-class ToolCall(msgspec.Struct, omit_defaults=True):
-    """One tool call requested by the model; ``arguments`` is the JSON text it wrote."""
-
-    id: str
-    name: str
-    arguments: str = "{}"
-
-    def to_model(self) -> dict[str, Any]:
-        """The OpenAI ``tool_calls`` entry for this call."""
-        return {"id": self.id, "type": "function",
-                "function": {"name": self.name, "arguments": self.arguments}}
-
-
-class ModelResponse(msgspec.Struct):
-    """One model answer: text and/or tool calls, why it stopped, and what it cost."""
-
-    content: str = ""
-    tool_calls: list[ToolCall] = []
-    reasoning: str = ""
-    finish_reason: str | None = None
-    usage: Usage = msgspec.field(default_factory=Usage)
-    model: str = ""
-
-    def to_message(self) -> dict[str, Any]:
-        """The assistant message to append to the conversation history."""
-        if not self.tool_calls:
-            return {"role": "assistant", "content": self.content}
-        return {"role": "assistant", "content": self.content or None,
-                "tool_calls": [call.to_model() for call in self.tool_calls]}
-
-
-class ModelStream:
-    """A streamed model call: an async iterator of text deltas; ``response`` once finished.
-
-    ::
-
-        async with client.stream(messages) as stream:
-            async for delta in stream:
-                print(delta, end="")
-        stream.response.tool_calls, stream.response.usage
-
-    Leaving early (``break``, ``aclose()``, leaving the ``async with``) closes the
-    underlying HTTP response.
-    """
-
-    __slots__ = ("_agen", "response")
-
-    def __init__(self, produce: Callable[[ModelStream], AsyncIterator[str]]) -> None:
-        self.response: ModelResponse | None = None
-        self._agen = produce(self)
-
-    def __aiter__(self) -> ModelStream:
-        return self
-
-    def __anext__(self) -> Any:
-        return self._agen.__anext__()
-
-    async def aclose(self) -> None:
-        """Stop the stream and release its connection."""
-        await self._agen.aclose()
-
-    async def collect(self) -> ModelResponse:
-        """Read the whole stream and return the assembled response."""
-        async with self:
-            async for _ in self:
-                pass
-        assert self.response is not None
-        return self.response
-
-    async def __aenter__(self) -> ModelStream:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self._agen.aclose()
-
-
-@runtime_checkable
-class ChatModel(Protocol):
-    """What an agent needs from its ``client``: :class:`ModelClient` and
-    :class:`coagent.testing.ScriptedModel` both provide it."""
-
-    model: str
-    usage: Usage
-
-    async def complete(
-        self, messages: Sequence[Any], *, tools: Sequence[Mapping[str, Any]] | None = None,
-        tool_choice: Any = None, response_format: Any = None, timeout: float | None = None,
-        **kwargs: Any,
-    ) -> ModelResponse: ...
-
-    def stream(
-        self, messages: Sequence[Any], *, tools: Sequence[Mapping[str, Any]] | None = None,
-        tool_choice: Any = None, response_format: Any = None, timeout: float | None = None,
-        **kwargs: Any,
-    ) -> ModelStream: ...
-
-
-def as_model_messages(messages: Iterable[Any]) -> list[dict[str, Any]]:
-    """OpenAI-style dicts from dicts or messages with ``to_model()`` (e.g. ``ChatMessage``)."""
-    out = []
-    for m in messages:
-        if isinstance(m, dict):
-            out.append(m)
-        elif hasattr(m, "to_model"):
-            out.append(m.to_model())
-        else:
-            raise TypeError(f"cannot send {type(m).__name__} to a model; use a dict or ChatMessage")
-    return out
 
 
 class ModelClient:
@@ -256,7 +141,7 @@ class ModelClient:
             raise ValueError("timeout must be positive")
         if num_retries < 0 or backoff_min < 0 or backoff_max < backoff_min:
             raise ValueError("need num_retries >= 0 and 0 <= backoff_min <= backoff_max")
-        if model is Ellipsis:
+        if model is Ellipsis:  # type: ignore[comparison-overlap]
             # ``ModelClient(...)``, as the seed README's pattern snippets write it: all from
             # the environment.
             model = None
@@ -332,57 +217,17 @@ class ModelClient:
     async def _stream(
         self, ms: ModelStream, messages: Sequence[Any], tools: Any, tool_choice: Any,
         response_format: Any, timeout: float | None, kwargs: dict[str, Any],
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         retries = kwargs.pop("num_retries", self.num_retries)
         params = self._params(messages, tools, tool_choice, response_format, True, kwargs)
         litellm = await load_litellm()
         deadline = None if timeout is None else time.monotonic() + timeout
         raw = await self._call(litellm, params, deadline, retries)
-        content: list[str] = []
-        reasoning: list[str] = []
-        calls: dict[int, list[str]] = {}  # index -> [id, name, arguments...]
-        finish_reason = None
-        usage = None
-        reported_cost = None
-        model = None
+        parts = StreamAssembler()
         try:
             async for chunk in raw:
-                u = getattr(chunk, "usage", None)
-                if u is not None and getattr(u, "total_tokens", None) is not None:
-                    usage = u
-                    reported_cost = _reported_cost(chunk)
-                if model is None:
-                    model = getattr(chunk, "model", None)
-                choices = chunk.choices
-                if not choices:
-                    continue
-                choice = choices[0]
-                if choice.finish_reason:
-                    finish_reason = choice.finish_reason
-                delta = choice.delta
-                if delta is None:
-                    continue
-                r = getattr(delta, "reasoning_content", None)
-                if r:
-                    reasoning.append(r)
-                tool_calls = getattr(delta, "tool_calls", None)
-                if tool_calls:
-                    for tc in tool_calls:
-                        index = getattr(tc, "index", None) or 0
-                        slot = calls.get(index)
-                        if slot is None:
-                            slot = calls[index] = ["", ""]
-                        if tc.id:
-                            slot[0] = tc.id
-                        fn = tc.function
-                        if fn is not None:
-                            if fn.name:
-                                slot[1] = fn.name
-                            if fn.arguments:
-                                slot.append(fn.arguments)
-                text = delta.content
+                text = parts.add(chunk)
                 if text:
-                    content.append(text)
                     yield text
         except (asyncio.CancelledError, GeneratorExit):
             raise
@@ -399,15 +244,14 @@ class ModelClient:
                 except Exception:  # the connection is being torn down anyway
                     pass
         response = ModelResponse(
-            content="".join(content),
-            tool_calls=[
-                ToolCall(id=slot[0] or f"call_{i}", name=slot[1], arguments="".join(slot[2:]) or "{}")
-                for i, slot in sorted(calls.items())
-            ],
-            reasoning="".join(reasoning),
-            finish_reason=finish_reason,
-            usage=self._usage(usage, litellm, reported_cost),
-            model=model or self.model,
+            content=parts.content,
+            tool_calls=[ToolCall(id=id_, name=name, arguments=arguments)
+                        for id_, name, arguments in parts.tool_calls],
+            reasoning=parts.reasoning,
+            finish_reason=parts.finish_reason,
+            usage=self._usage(parts.raw_usage, litellm,
+                              _reported_cost(parts.usage_chunk) if parts.usage_chunk else None),
+            model=parts.model or self.model,
         )
         self.usage.add(response.usage)
         ms.response = response
@@ -417,21 +261,20 @@ class ModelClient:
     async def _call(self, litellm: Any, params: dict[str, Any], deadline: float | None,
                     retries: int) -> Any:
         """``litellm.acompletion``, retried per policy; failures become typed errors."""
-        attempt = 0
-        while True:
+
+        async def attempt() -> Any:
             try:
                 return await litellm.acompletion(**params, timeout=self._attempt_timeout(deadline))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 error = self._error(exc, litellm)
-                delay = self._retry_delay(error, attempt, deadline, retries)
-                if delay is None:
-                    if error is exc:
-                        raise
-                    raise error from exc
-                attempt += 1
-                await asyncio.sleep(delay)
+                if error is exc:
+                    raise
+                raise error from exc
+
+        return await call_with_retries(attempt, retries=retries, backoff_min=self.backoff_min,
+                                       backoff_max=self.backoff_max, deadline=deadline)
 
     def _params(
         self, messages: Sequence[Any], tools: Any, tool_choice: Any, response_format: Any,
@@ -471,21 +314,6 @@ class ModelClient:
             raise ModelTimeout(f"no time left to call {self.model}", model=self.model)
         return min(self.timeout, left)
 
-    def _retry_delay(self, error: ModelError, attempt: int, deadline: float | None,
-                     retries: int) -> float | None:
-        """Seconds to wait before retrying ``error``, or ``None`` to give up."""
-        if attempt >= retries or not isinstance(error, TRANSIENT):
-            return None
-        retry_after = getattr(error, "retry_after", None)
-        if retry_after is not None:
-            delay = max(0.0, float(retry_after))
-        else:
-            ceiling = min(self.backoff_max, self.backoff_min * (2 ** attempt))
-            delay = ceiling * (0.5 + random.random() / 2)
-        if deadline is not None and time.monotonic() + delay >= deadline:
-            return None
-        return delay
-
     def _response(self, raw: Any, litellm: Any) -> ModelResponse:
         choice = raw.choices[0]
         message = choice.message
@@ -512,6 +340,10 @@ class ModelClient:
         return Usage(requests=1, prompt_tokens=prompt, completion_tokens=completion,
                      total_tokens=total, cost=self._cost(prompt, completion, litellm, reported_cost))
 
+    def _error(self, exc: BaseException, litellm: Any) -> ModelError:
+        """The typed error for an exception raised by litellm."""
+        return map_error(exc, litellm, self.model, self.api_base)
+
     def _cost(self, prompt: int, completion: int, litellm: Any, reported: float | None) -> float:
         """Dollars for one call: explicit per-token prices, else litellm's figure for the model
         that answered (right for fallbacks too), else litellm's price of ``self.model``."""
@@ -532,42 +364,6 @@ class ModelClient:
             return 0.0
         return float(cost_in) + float(cost_out)
 
-    def _error(self, exc: BaseException, litellm: Any) -> ModelError:
-        """The typed error for an exception raised by litellm."""
-        if isinstance(exc, ModelError):
-            return exc
-        if isinstance(exc, CoagentError):  # pragma: no cover - litellm never raises ours
-            return ModelError(str(exc), model=self.model)
-        ex = litellm.exceptions
-        text = _provider_message(exc)
-        provider = getattr(exc, "llm_provider", None) or ""
-        details: dict[str, Any] = {"model": self.model}
-        if provider:
-            details["provider"] = provider
-        status = getattr(exc, "status_code", None)
-        status = status if isinstance(status, int) else None
-        if isinstance(exc, (ex.Timeout, asyncio.TimeoutError)):
-            return ModelTimeout(f"{self.model} did not answer in time: {text}", status_code=status,
-                                **details)
-        cause = _connection_cause(exc)
-        if cause is not None:
-            where = f" at {self.api_base}" if self.api_base else ""
-            return ModelUnavailable(f"cannot reach the provider of {self.model}{where}: {cause}",
-                                    **details)
-        if isinstance(exc, ex.RateLimitError) or status == 429:
-            return RateLimited(text, retry_after=_retry_after(exc), status_code=status or 429,
-                               **details)
-        if isinstance(exc, (ex.AuthenticationError, ex.PermissionDeniedError)):
-            return ModelAuthError(text, status_code=status, **details)
-        if isinstance(exc, (ex.BadRequestError, ex.NotFoundError, ex.UnprocessableEntityError,
-                            ex.UnsupportedParamsError)):
-            return BadModelRequest(text, status_code=status or 400, **details)
-        if status is not None:
-            return error_for_status(status, text, retry_after=_retry_after(exc), **details)
-        if isinstance(exc, ex.APIConnectionError):
-            return ModelUnavailable(text, **details)
-        return ModelError(f"{type(exc).__name__}: {text}", **details)
-
 
 def _reported_cost(obj: Any) -> float | None:
     """The cost litellm computed for a response (or a stream's usage chunk), if any."""
@@ -578,74 +374,3 @@ def _reported_cost(obj: Any) -> float | None:
     if isinstance(cost, (int, float)) and not isinstance(cost, bool) and cost >= 0:
         return float(cost)
     return None
-
-
-def _provider_message(exc: BaseException) -> str:
-    """The provider's own error text, without litellm's prefixes."""
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        msg = body.get("message")
-        if isinstance(msg, str) and msg:
-            return msg
-        err = body.get("error")
-        if isinstance(err, dict) and isinstance(err.get("message"), str):
-            return err["message"]
-    text = str(getattr(exc, "message", "") or exc)
-    while True:
-        stripped = _LITELLM_PREFIX.sub("", text, count=1)
-        if stripped == text:
-            break
-        text = stripped
-    text = text.split(" Error_str: ", 1)[0]
-    return text.strip() or type(exc).__name__
-
-
-# "litellm.RateLimitError: RateLimitError: OpenAIException - <the provider's text>"
-_LITELLM_PREFIX = re.compile(r"^\s*(litellm\.\w+|\w+Error|\w+Exception|Timeout)\s*[:-]\s*")
-
-
-def _connection_cause(exc: BaseException) -> str | None:
-    """The underlying connection failure, if ``exc`` is one (refused, reset, DNS, ...)."""
-    seen = 0
-    cur: BaseException | None = exc
-    found = None
-    while cur is not None and seen < 10:
-        if isinstance(cur, OSError) and not isinstance(cur, TimeoutError):
-            found = cur  # the innermost OS-level error describes it best
-        elif type(cur).__name__ in ("ConnectError", "ClientConnectorError", "APIConnectionError") \
-                and found is None:
-            found = cur
-        cur = cur.__cause__ or cur.__context__
-        seen += 1
-    if found is None:
-        return None
-    if isinstance(found, OSError) and found.strerror:
-        return found.strerror
-    return str(found) or type(found).__name__
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    headers = getattr(exc, "litellm_response_headers", None)
-    if headers is None:
-        response = getattr(exc, "response", None)
-        headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    try:
-        ms = headers.get("retry-after-ms")
-        if ms is not None:
-            return float(ms) / 1000.0
-        value = headers.get("retry-after")
-    except Exception:
-        return None
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())

@@ -21,11 +21,11 @@ and the model carries on.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from typing import Any
 
 from coagent import Context, handler
-from coagent.agents.chat import ACTIONS, FINAL, RESULTS, ChatAgent
+from coagent.agents.chat import ChatAgent, ToolActions, ToolResults, TurnFinished
 from coagent.agents.messages import (
     ChatHistory,
     ChatMessage,
@@ -67,21 +67,20 @@ class ReActAgent(ChatAgent):
         super().__init__(system=prompt, client=client, tools=tools, **kwargs)
 
     @handler
-    async def chat(self, msg: ChatMessage | ChatHistory, ctx: Context) -> AsyncIterator[Step]:  # type: ignore[override]
+    async def chat(self, msg: ChatMessage | ChatHistory, ctx: Context) -> AsyncIterator[Step]:
         """Stream the steps that answer a task (appended) or a conversation (adopted)."""
         undo = self.begin_turn(msg)
         async with contextlib.aclosing(self._steps(ctx, undo)) as steps:
             async for step in steps:
                 yield step
 
-    async def _steps(self, ctx: Context, undo: Callable[[], None]) -> AsyncIterator[Step]:
+    async def _steps(self, ctx: Context, undo: Callable[[], None]) -> AsyncGenerator[Step, None]:
         committed = False
         try:
             async with contextlib.aclosing(self.run_turn(ctx)) as events:
                 async for event in events:
-                    kind = event[0]
-                    if kind == ACTIONS:
-                        response, turn = event[1], event[2]
+                    if isinstance(event, ToolActions):
+                        response, turn = event.response, event.turn
                         if response.reasoning:
                             yield ThoughtStep(content=response.reasoning, turn=turn)
                         if response.content:
@@ -89,13 +88,15 @@ class ReActAgent(ChatAgent):
                         for call in response.tool_calls:
                             yield ToolCallStep(id=call.id, name=call.name,
                                                arguments=call.arguments, turn=turn)
-                    elif kind == RESULTS:
-                        for result in event[1]:
+                    elif isinstance(event, ToolResults):
+                        for result in event.results:
                             yield ToolResultStep(id=result.call.id, name=result.call.name,
                                                  content=result.content, is_error=result.is_error,
-                                                 turn=event[2])
-                    elif kind == FINAL:
-                        response, text, usage, turn = event[1], event[3], event[4], event[5]
+                                                 turn=event.turn)
+                    elif isinstance(event, TurnFinished):
+                        response, text, usage, turn = (
+                            event.response, event.text, event.usage, event.turn
+                        )
                         committed = True
                         self._trim()
                         if response.reasoning:

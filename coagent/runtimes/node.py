@@ -88,7 +88,7 @@ class Node:
         self._started = False
         types = list(self._types.values())
         for spec_sup in types:
-            spec_sup.spec.runtime = None
+            spec_sup.spec.detach_runtime(self)
         self._types.clear()
         await asyncio.gather(*(sup.stop(timeout) for sup in types), return_exceptions=True)
         self._cells.clear()
@@ -111,7 +111,7 @@ class Node:
         if spec.name in self._types:
             raise AgentAlreadyRegistered(f"agent {spec.name!r} is already registered on {self.name}")
         self._types[spec.name] = SessionSupervisor(spec, self)
-        spec.runtime = self
+        spec.attach_runtime(self)
 
     async def deregister(self, *names: str) -> None:
         """Stop serving the named agent types; their session actors are stopped."""
@@ -120,7 +120,7 @@ class Node:
             sup = self._types.pop(name, None)
             if sup is None:
                 raise AgentNotFound(f"agent {name!r} is not registered on {self.name}")
-            sup.spec.runtime = None
+            sup.spec.detach_runtime(self)
             sups.append(sup)
         await asyncio.gather(*(sup.stop() for sup in sups))
 

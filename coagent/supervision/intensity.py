@@ -1,4 +1,11 @@
-"""Restart intensity (OTP's MaxR/MaxT) and restart backoff."""
+"""Restart intensity (OTP's MaxR/MaxT) and the package's one backoff formula.
+
+::
+
+    backoff_delay(3, 0.01, 1.0, 0.1)   # 0.04 s shortened by up to 10 %: 0.036-0.04
+
+Session restarts and model retries (:mod:`coagent.agents.retry`) both use it.
+"""
 
 from __future__ import annotations
 
@@ -48,7 +55,7 @@ def backoff_delay(attempt: int, minimum: float, maximum: float, jitter: float) -
     """
     if minimum <= 0 or attempt <= 0:
         return 0.0
-    delay = min(maximum, minimum * (2 ** (attempt - 1)))
+    delay = min(maximum, minimum * 2.0 ** min(attempt - 1, 64))  # 2.0**1024 overflows
     if jitter:
         delay *= 1.0 - random.random() * jitter
     return delay

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from coagent.actors.address import Address
 from coagent.actors.cell import Cell, Restart, Terminate
@@ -40,6 +40,10 @@ class SessionSupervisor:
         self._intensity: dict[str, RestartIntensity] = {}
         self._failed: dict[str, tuple[float, RestartLimitExceeded]] = {}
         self._stopping: dict[str, Cell] = {}
+        # Cells whose instance may be live (starting, running, restarting or stopping): never
+        # more than ``max_sessions``. A new session's cell waits in its gate for a slot.
+        self._admitted: set[Cell] = set()
+        self._slot_waiters: list[asyncio.Future[None]] = []
         self._background: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.TimerHandle | None = None
         self._closed = False
@@ -73,12 +77,51 @@ class SessionSupervisor:
             self._evict_one()
         cell = Cell(
             Address._trusted(spec.name, session), spec.factory, self, self.system,
-            mailbox_size=self._mailbox_size, predecessor=self._stopping.get(session),
+            mailbox_size=self._mailbox_size,
         )
+        cell_gate = self._gate(cell, self._stopping.get(session))
+        if cell_gate is not None:
+            cell.set_gate(cell_gate)
         self.sessions[session] = cell
         if spec.idle_timeout is not None and self._sweeper is None:
             self._schedule_sweep()
         return cell
+
+    def _gate(self, cell: Cell, predecessor: Cell | None) -> Callable[[], Awaitable[None]] | None:
+        """What ``cell`` waits for before its first instance starts (``None``: nothing)."""
+        limit = self.spec.max_sessions
+        if limit is None and predecessor is None:
+            return None
+
+        async def gate() -> None:
+            if predecessor is not None:
+                await predecessor.wait_stopped()  # one instance per session at a time
+            if limit is None:
+                return
+            loop = asyncio.get_running_loop()
+            while len(self._admitted) >= limit and not self._closed:
+                # Only stopping cells can hold the slots a waiting cell needs (eviction keeps
+                # ``sessions`` within the limit), and each stop ends within shutdown_timeout.
+                fut = loop.create_future()
+                self._slot_waiters.append(fut)
+                try:
+                    await fut
+                finally:
+                    if fut in self._slot_waiters:
+                        self._slot_waiters.remove(fut)
+            if not self._closed:
+                self._admitted.add(cell)
+
+        return gate
+
+    def _release(self, cell: Cell) -> None:
+        """``cell``'s instance has stopped for good: its ``max_sessions`` slot is free."""
+        if cell in self._admitted:
+            self._admitted.discard(cell)
+            waiters, self._slot_waiters = self._slot_waiters, []
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
 
     def _evict_one(self) -> None:
         for session, cell in self.sessions.items():
@@ -97,11 +140,13 @@ class SessionSupervisor:
         session = cell.address.session
         if reason is None:
             self._forget(session, cell)
+            self._release(cell)
             self._hand_over(session, cell)
             return Terminate(AgentStopped(f"session {cell.address} ended"))
         spec = self.spec
         if spec.restart == "temporary":
             self._forget(session, cell)
+            self._release(cell)
             self._hand_over(session, cell)
             return Terminate(AgentStopped(
                 f"{cell.address} crashed ({cell.last_error}) and is temporary"
@@ -111,6 +156,7 @@ class SessionSupervisor:
             intensity = self._intensity[session] = RestartIntensity(spec.max_restarts, spec.period)
         if intensity.add():
             self._forget(session, cell)
+            self._release(cell)
             error = RestartLimitExceeded(
                 f"{cell.address} crashed more than {spec.max_restarts} times in {spec.period}s"
                 f" (last: {cell.last_error}); it refuses messages for {spec.period}s",
@@ -199,6 +245,7 @@ class SessionSupervisor:
         finally:
             if self._stopping.get(session) is cell:
                 del self._stopping[session]
+            self._release(cell)
 
     async def passivate(self, session: str) -> bool:
         """Passivate ``session`` now if it is idle; ``True`` if it was."""
@@ -222,11 +269,18 @@ class SessionSupervisor:
         self.sessions.clear()
         per_cell = self.spec.shutdown_timeout if timeout is None else timeout
         error = AgentStopped(f"agent {self.spec.name!r} was stopped")
+        self._release_all()  # cells waiting for a slot see _closed and stop without starting
         await asyncio.gather(
             *(cell.shutdown(per_cell, error=error) for cell in cells), return_exceptions=True
         )
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+
+    def _release_all(self) -> None:
+        waiters, self._slot_waiters = self._slot_waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
 
     # ------------------------------------------------------------- inspection
 

@@ -13,7 +13,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+import contextlib
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from coagent.actors.address import Address, new_session_id, validate_name, validate_session
 from coagent.actors.message import RawMessage
@@ -29,6 +30,14 @@ RestartType = Literal["permanent", "transient", "temporary"]
 RESTART_TYPES: tuple[str, ...] = ("permanent", "transient", "temporary")
 
 A = TypeVar("A", bound="Actor")
+
+
+class Runtime(Protocol):
+    """What a spec needs from the runtimes that serve it."""
+
+    async def ask(self, address: Address, msg: Any, *, timeout: float | None = None) -> Any: ...
+
+    def stream(self, address: Address, msg: Any, *, timeout: float | None = None) -> ReplyStream: ...
 
 
 class Factory(Generic[A]):
@@ -124,16 +133,51 @@ class AgentSpec:
         self.max_sessions = max_sessions
         self.mailbox_size = mailbox_size
         self.shutdown_timeout = shutdown_timeout
-        #: The runtime this spec is registered with (set by ``register``).
-        self.runtime: Any = None
+        # Every running runtime that serves this spec, in registration order.
+        self._runtimes: list[Runtime] = []
+
+    # ------------------------------------------------------------- runtimes
+
+    @property
+    def runtime(self) -> Runtime | None:
+        """The runtime ``run``/``run_stream`` use: the most recently registered one still serving.
+
+        One spec may be registered on several runtimes (a local one and a NATS one, say);
+        stopping one of them leaves the spec usable through the others.
+        """
+        runtimes = self._runtimes
+        return runtimes[-1] if runtimes else None
+
+    @runtime.setter
+    def runtime(self, value: Runtime | None) -> None:
+        # Kept for code that assigned it directly: a runtime becomes the one in use,
+        # ``None`` detaches the spec from every runtime.
+        if value is None:
+            self._runtimes.clear()
+        else:
+            self.attach_runtime(value)
+
+    @property
+    def runtimes(self) -> tuple[Runtime, ...]:
+        """Every runtime serving this spec, oldest registration first."""
+        return tuple(self._runtimes)
+
+    def attach_runtime(self, runtime: Runtime) -> None:
+        """Record that ``runtime`` serves this spec (runtimes call it from ``register``)."""
+        with contextlib.suppress(ValueError):
+            self._runtimes.remove(runtime)
+        self._runtimes.append(runtime)
+
+    def detach_runtime(self, runtime: Runtime) -> None:
+        """``runtime`` no longer serves this spec (runtimes call it on deregister and stop)."""
+        with contextlib.suppress(ValueError):
+            self._runtimes.remove(runtime)
 
     @property
     def actor_class(self) -> type | None:
         return getattr(self.factory, "cls", None)
 
     def _address(self, session_id: str | None) -> Address:
-        if self.runtime is None:
-            raise RuntimeNotStarted(f"agent {self.name!r} is not registered with a runtime")
         session = new_session_id() if session_id is None else validate_session(session_id)
         return Address._trusted(self.name, session)
 
@@ -144,18 +188,22 @@ class AgentSpec:
 
         A ``RawMessage`` in gives a ``RawMessage`` (or ``None``) out.
         """
-        return await self.runtime_or_raise().ask(self._address(session_id), msg, timeout=timeout)
+        runtime = self.runtime_or_raise()
+        return await runtime.ask(self._address(session_id), msg, timeout=timeout)
 
     def run_stream(
         self, msg: RawMessage | Any, session_id: str | None = None, timeout: float | None = None
     ) -> ReplyStream:
         """Stream the replies to ``msg``; leaving the loop early cancels the handler."""
-        return self.runtime_or_raise().stream(self._address(session_id), msg, timeout=timeout)
+        runtime = self.runtime_or_raise()
+        return runtime.stream(self._address(session_id), msg, timeout=timeout)
 
-    def runtime_or_raise(self) -> Any:
-        if self.runtime is None:
-            raise RuntimeNotStarted(f"agent {self.name!r} is not registered with a runtime")
-        return self.runtime
+    def runtime_or_raise(self) -> Runtime:
+        """:attr:`runtime`, or ``RuntimeNotStarted`` when no running runtime serves this spec."""
+        runtime = self.runtime
+        if runtime is None:
+            raise RuntimeNotStarted(f"agent {self.name!r} is not registered with a running runtime")
+        return runtime
 
     def __repr__(self) -> str:
         return f"AgentSpec({self.name!r}, {self.factory!r})"

@@ -34,8 +34,8 @@ from typing import Literal
 
 from coagent.actors.actor import Actor
 from coagent.actors.address import Address
-from coagent.actors.cell import DEFER, Cell
-from coagent.errors import AgentStopped, RestartLimitExceeded
+from coagent.actors.cell import DEFER, Cell, Defer
+from coagent.errors import AgentStopped, NotHosted, RestartLimitExceeded
 from coagent.supervision.intensity import RestartIntensity
 from coagent.supervision.spec import ChildSpec
 
@@ -59,6 +59,8 @@ class _Child:
 class Supervisor(Actor):
     """Supervises a fixed list of children per session (see the module docs)."""
 
+    __slots__ = ("_children", "_closing", "intensity", "specs", "strategy")
+
     def __init__(
         self,
         children: Sequence[ChildSpec],
@@ -81,18 +83,19 @@ class Supervisor(Actor):
         self._children: list[_Child] = []
         self._closing = False
 
-    # The cell that hosts this supervisor (set by the runtime before started()).
     @property
     def _cell(self) -> Cell:
-        return self._coagent_cell  # type: ignore[attr-defined,no-any-return]
+        return self.cell
 
     def child_cells(self) -> list[Cell]:
         """The children's cells in start order (used by the tree snapshot)."""
         return [c.cell for c in self._children]
 
     def child_address(self, name: str) -> Address:
-        assert self.address is not None
-        return Address._trusted(f"{self.address.name}.{name}", self.address.session)
+        address = self.address
+        if address is None:
+            raise NotHosted(f"{type(self).__name__} has no address before a runtime hosts it")
+        return address.child(name)
 
     async def started(self) -> None:
         cell = self._cell
@@ -113,7 +116,7 @@ class Supervisor(Actor):
 
     # ------------------------------------------------------------ exits
 
-    def child_exited(self, cell: Cell, reason: BaseException | None) -> object:
+    def child_exited(self, cell: Cell, reason: BaseException | None) -> Defer:
         child = self._find(cell)
         if child is not None and not self._closing:
             generation = child.generation

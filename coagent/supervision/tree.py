@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -29,7 +30,7 @@ class ActorNode(msgspec.Struct, kw_only=True):
     def address(self) -> str:
         return f"{self.name}:{self.session}"
 
-    def walk(self):
+    def walk(self) -> Iterator[ActorNode]:
         """This actor and all its descendants, depth first."""
         yield self
         for child in self.children:
@@ -56,7 +57,8 @@ class NodeTree(msgspec.Struct, kw_only=True):
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (what ``coagent tree --json`` prints)."""
-        return msgspec.to_builtins(self)
+        out: dict[str, Any] = msgspec.to_builtins(self)
+        return out
 
     def actors(self) -> list[ActorNode]:
         """Every live actor on the node, each once."""

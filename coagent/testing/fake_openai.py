@@ -35,6 +35,12 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from coagent.testing.openai_bodies import (
+    completion_body,
+    error_body,
+    error_reply_for,
+    stream_chunks,
+)
 from coagent.testing.script import (
     ErrorReply,
     ModelRequest,
@@ -221,7 +227,7 @@ class FakeOpenAIServer:
                 try:
                     method, target, version = lines[0].split(" ", 2)
                 except ValueError:
-                    await self._send_json(writer, 400, _error_body("bad request line", "invalid_request_error"),
+                    await self._send_json(writer, 400, error_body("bad request line", "invalid_request_error"),
                                           close=True)
                     return
                 headers: dict[str, str] = {}
@@ -267,7 +273,7 @@ class FakeOpenAIServer:
                      reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         path = target.split("?", 1)[0].rstrip("/")
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
-            await self._send_json(writer, 401, _error_body(
+            await self._send_json(writer, 401, error_body(
                 "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"))
             return True
         if method == "POST" and path in ("/v1/chat/completions", "/chat/completions"):
@@ -277,7 +283,7 @@ class FakeOpenAIServer:
                 {"id": self.model, "object": "model", "created": 0, "owned_by": "coagent-testing"},
             ]})
             return True
-        await self._send_json(writer, 404, _error_body(f"no route {method} {path}",
+        await self._send_json(writer, 404, error_body(f"no route {method} {path}",
                                                         "invalid_request_error"))
         return True
 
@@ -288,7 +294,7 @@ class FakeOpenAIServer:
             if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
                 raise ValueError("'messages' must be a list")
         except ValueError as exc:
-            await self._send_json(writer, 400, _error_body(f"invalid JSON body: {exc}",
+            await self._send_json(writer, 400, error_body(f"invalid JSON body: {exc}",
                                                             "invalid_request_error"))
             return True
         params = {k: v for k, v in data.items() if k not in ("messages", "tools", "model", "stream")}
@@ -300,14 +306,14 @@ class FakeOpenAIServer:
             answer = await resolve(step, request)
         except ScriptExhausted as exc:
             self.errors.append(str(exc))
-            await self._send_json(writer, 500, _error_body(str(exc), "server_error"))
+            await self._send_json(writer, 500, error_body(str(exc), "server_error"))
             return True
         except Exception as exc:  # a responder failed: say so, as a provider would
             self.errors.append(f"{type(exc).__name__}: {exc}")
-            await self._send_json(writer, 500, _error_body(f"responder failed: {exc}", "server_error"))
+            await self._send_json(writer, 500, error_body(f"responder failed: {exc}", "server_error"))
             return True
         if isinstance(answer, BaseException):
-            answer = _error_reply_for(answer)
+            answer = error_reply_for(answer)
         if isinstance(answer, ErrorReply):
             if answer.delay:
                 await self._pause(reader, answer.delay, request)
@@ -315,7 +321,7 @@ class FakeOpenAIServer:
             if answer.retry_after is not None:
                 extra["retry-after"] = f"{answer.retry_after:g}"
             await self._send_json(writer, answer.status,
-                                  _error_body(answer.message, answer.error_type(), answer.code),
+                                  error_body(answer.message, answer.error_type(), answer.code),
                                   extra)
             return True
         if answer.delay:
@@ -323,7 +329,8 @@ class FakeOpenAIServer:
         if request.stream:
             await self._stream(answer, request, reader, writer)
         else:
-            await self._send_json(writer, 200, self._completion(answer, request))
+            await self._send_json(writer, 200, completion_body(answer, request,
+                                                               f"chatcmpl-fake-{next(self._ids)}"))
         return True
 
     async def _pause(self, reader: asyncio.StreamReader, seconds: float, request: ModelRequest) -> None:
@@ -340,23 +347,6 @@ class FakeOpenAIServer:
             self.disconnects.append(request)
             raise _Disconnected
 
-    def _completion(self, reply: Reply, request: ModelRequest) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant",
-                                   "content": reply.content if reply.content or not reply.tool_calls else None}
-        if reply.tool_calls:
-            message["tool_calls"] = [c.to_model() for c in reply.tool_calls]
-        if reply.reasoning:
-            message["reasoning_content"] = reply.reasoning
-        return {
-            "id": f"chatcmpl-fake-{next(self._ids)}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": request.model,
-            "choices": [{"index": 0, "message": message, "finish_reason": reply.finish(),
-                         "logprobs": None}],
-            "usage": _usage_body(reply, request),
-        }
-
     async def _stream(self, reply: Reply, request: ModelRequest, reader: asyncio.StreamReader,
                       writer: asyncio.StreamWriter) -> None:
         head = (
@@ -368,18 +358,6 @@ class FakeOpenAIServer:
         )
         writer.write(head.encode())
         cid = f"chatcmpl-fake-{next(self._ids)}"
-        created = int(time.time())
-
-        def event(delta: dict[str, Any] | None, finish: str | None = None,
-                  usage: dict[str, Any] | None = None) -> bytes:
-            chunk: dict[str, Any] = {"id": cid, "object": "chat.completion.chunk", "created": created,
-                                     "model": request.model,
-                                     "choices": [] if delta is None else
-                                     [{"index": 0, "delta": delta, "finish_reason": finish}]}
-            if usage is not None:
-                chunk["usage"] = usage
-            data = b"data: " + json.dumps(chunk).encode() + b"\n\n"
-            return b"%x\r\n%s\r\n" % (len(data), data)
 
         async def send(data: bytes, pause: float = 0.0) -> None:
             if pause:
@@ -391,27 +369,9 @@ class FakeOpenAIServer:
                 self.disconnects.append(request)
                 raise _Disconnected from None
 
-        await send(event({"role": "assistant", "content": ""}))
-        delay = reply.chunk_delay
-        sent = 0
-        if reply.reasoning:
-            await send(event({"reasoning_content": reply.reasoning}))
-        for piece in reply.pieces():
-            await send(event({"content": piece}), delay if sent else 0.0)
-            sent += 1
-        for index, call in enumerate(reply.tool_calls):
-            await send(event({"tool_calls": [{"index": index, "id": call.id, "type": "function",
-                                              "function": {"name": call.name, "arguments": ""}}]}),
-                       delay if sent else 0.0)
-            sent += 1
-            args = call.arguments
-            half = len(args) // 2
-            for part in (args[:half], args[half:]):
-                if part:
-                    await send(event({"tool_calls": [{"index": index, "function": {"arguments": part}}]}))
-        await send(event({}, reply.finish()))
-        if (request.params.get("stream_options") or {}).get("include_usage"):
-            await send(event(None, usage=_usage_body(reply, request)))
+        for chunk, pause in stream_chunks(reply, request, cid):
+            data = b"data: " + json.dumps(chunk).encode() + b"\n\n"
+            await send(b"%x\r\n%s\r\n" % (len(data), data), pause)
         done = b"data: [DONE]\n\n"
         await send(b"%x\r\n%s\r\n0\r\n\r\n" % (len(done), done))
 
@@ -427,21 +387,3 @@ class FakeOpenAIServer:
             lines.append("Connection: close")
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
         await writer.drain()
-
-
-def _error_body(message: str, type: str, code: str | None = None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": type, "param": None, "code": code}}
-
-
-def _usage_body(reply: Reply, request: ModelRequest) -> dict[str, int]:
-    usage = reply.usage_for(request)
-    return {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-            "total_tokens": usage.total_tokens}
-
-
-def _error_reply_for(error: BaseException) -> ErrorReply:
-    from coagent.agents.errors import status_for_error
-
-    retry_after = getattr(error, "retry_after", None)
-    message = getattr(error, "message", None) or str(error) or type(error).__name__
-    return ErrorReply(status=status_for_error(error), message=message, retry_after=retry_after)

@@ -20,7 +20,7 @@ It has the methods agents call on a :class:`~coagent.agents.ModelClient`
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -90,7 +90,8 @@ class ScriptedModel:
     async def _step(self, request: ModelRequest | None) -> Reply:
         _, step = self.script.take(request, self.record)
         if step.__class__ is Reply:  # the common case, without the resolver
-            return step  # type: ignore[return-value]
+            assert isinstance(step, Reply)
+            return step
         resolved = await resolve(step, request or ModelRequest(messages=[]))
         if isinstance(resolved, BaseException):
             raise resolved
@@ -149,7 +150,7 @@ class ScriptedModel:
         return ModelStream(lambda ms: self._stream(ms, request, timeout))
 
     async def _stream(self, ms: ModelStream, request: ModelRequest | None,
-                      timeout: float | None) -> AsyncIterator[str]:
+                      timeout: float | None) -> AsyncGenerator[str, None]:
         try:
             reply = await self._step(request)
             if reply.delay:

@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from coagent.errors import AgentCrashed, CoagentError, error_types
+from coagent.errors import AgentCrashed, CoagentError, WireValue, error_class
 
 __all__ = ["encode_error", "decode_error", "KIND_ASK", "KIND_TELL", "KIND_STREAM"]
 
@@ -27,7 +27,6 @@ KIND_TELL = "tell"
 KIND_STREAM = "stream"
 
 _json = msgspec.json.Encoder()
-_ERRORS: dict[str, type[CoagentError]] | None = None
 
 
 class _ErrorBody(msgspec.Struct, omit_defaults=True):
@@ -36,37 +35,38 @@ class _ErrorBody(msgspec.Struct, omit_defaults=True):
 
 
 def encode_error(exc: BaseException, *, debug: bool = False) -> tuple[str, bytes]:
-    """``(code, body)`` for an error reply."""
+    """``(code, body)`` for an error reply; a non-Coagent exception crosses as ``AgentCrashed``."""
     if not isinstance(exc, CoagentError):
         text = str(exc)
         exc = AgentCrashed(f"{type(exc).__name__}: {text}" if text else type(exc).__name__,
                            exc_type=type(exc).__name__)
-    details = {k: v for k, v in exc.details.items() if isinstance(v, (str, int, float, bool))}
+    code, message, details = exc.to_wire()
     if debug and exc.__traceback__ is not None:
         import traceback
 
         details["traceback"] = "".join(traceback.format_exception(exc))
-    return exc.code, _json.encode(_ErrorBody(message=exc.message or str(exc), details=details))
+    return code, _json.encode(_ErrorBody(message=message, details=details))
 
 
 def decode_error(code: str, body: bytes) -> CoagentError:
-    """The typed exception for an error reply (``CoagentError`` for an unknown code)."""
-    global _ERRORS
-    if _ERRORS is None or code not in _ERRORS:
-        _ERRORS = error_types()  # error classes defined since the last look (e.g. coagent.agents)
-    cls = _ERRORS.get(code, CoagentError)
+    """The typed exception for an error reply, rebuilt by its class's ``from_wire``.
+
+    An unknown code (or a body its class rejects) gives a ``CoagentError`` that keeps
+    the remote ``code``, so it can be relayed unchanged.
+    """
     try:
         parsed = msgspec.json.decode(body, type=_ErrorBody)
     except msgspec.DecodeError:
         parsed = _ErrorBody(message=body.decode("utf-8", "replace"))
-    try:
-        return cls(parsed.message, **parsed.details)
-    except TypeError:
-        pass
-    try:
-        return cls(parsed.message)
-    except TypeError:
-        # A subclass with a constructor of its own: keep the type, skip its __init__.
-        error = cls.__new__(cls)
-        CoagentError.__init__(error, parsed.message, **parsed.details)
-        return error
+    details: dict[str, WireValue] = {
+        k: v for k, v in parsed.details.items() if isinstance(v, (str, int, float, bool))
+    }
+    cls = error_class(code)
+    if cls is not None:
+        try:
+            return cls.from_wire(parsed.message, details)
+        except (TypeError, ValueError):
+            pass  # a peer sent details this class cannot take: keep the code, not the type
+    error = CoagentError(parsed.message, **details)
+    error.code = code
+    return error

@@ -214,3 +214,31 @@ async def test_tool_results_are_json_for_structures(runtime: LocalRuntime) -> No
     await runtime.register(AgentSpec("bot", new(ChatAgent, client=model, tools=[locate])))
     await runtime.ask(Address("bot", "s"), user("where"))
     assert json.loads(model.requests[1].tool_results[0]["content"]) == {"x": 4, "y": 1}
+
+
+def test_numpy_style_docstrings_describe_the_parameters_too() -> None:
+    from coagent.agents import Tool
+
+    def forecast(city: str, days: int = 1) -> str:
+        """Weather forecast for a city.
+
+        Parameters
+        ----------
+        city : str
+            The city's name,
+            in any language.
+        days : int, optional
+            How many days ahead.
+
+        Returns
+        -------
+        str
+            The forecast.
+        """
+        return "sunny"
+
+    schema = Tool.from_function(forecast).schema()["function"]
+    assert schema["description"] == "Weather forecast for a city."
+    props = schema["parameters"]["properties"]
+    assert props["city"]["description"] == "The city's name, in any language."
+    assert props["days"]["description"] == "How many days ahead."

@@ -11,14 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from coagent.actors.address import Address, validate_name
-from coagent.actors.context import Context
-from coagent.actors.message import Message
+from coagent.actors import Address, Context, Message, validate_name
 from coagent.agents.messages import ChatMessage
 from coagent.agents.patterns.messages import StepFailed
 from coagent.errors import CoagentError
-from coagent.supervision.spec import AgentSpec, ChildSpec
-from coagent.supervision.supervisor import Supervisor
+from coagent.supervision import AgentSpec, ChildSpec, Supervisor
 
 __all__ = ["Pattern", "Step", "as_input", "as_chat"]
 
@@ -27,6 +24,8 @@ Step = str | AgentSpec
 
 class Pattern(Supervisor):
     """Base of the patterns: resolves steps to addresses, supervises inline ones."""
+
+    __slots__ = ("_inline", "step_names")
 
     def __init__(self, steps: Sequence[Step], *, max_restarts: int = 3, period: float = 5.0) -> None:
         inline: list[ChildSpec] = []
@@ -47,8 +46,8 @@ class Pattern(Supervisor):
     def step_address(self, name: str, ctx: Context) -> Address:
         """Where step ``name`` lives in this session."""
         if name in self._inline:
-            return Address._trusted(f"{ctx.address.name}.{name}", ctx.session)
-        return Address._trusted(name, ctx.session)
+            return ctx.address.child(name)
+        return Address(name, ctx.session)
 
     def path(self, name: str) -> str:
         own = self.address.name if self.address is not None else "pattern"

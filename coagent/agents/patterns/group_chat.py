@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from coagent.actors.context import Context
-from coagent.actors.handler import handler
+from coagent.actors import Context, handler
 from coagent.agents.messages import ChatHistory, ChatMessage
 from coagent.agents.patterns.base import Pattern, Step
 from coagent.agents.patterns.messages import PatternError

@@ -8,9 +8,7 @@ from typing import Any
 
 import msgspec
 
-from coagent.actors.actor import Actor
-from coagent.actors.context import Context
-from coagent.actors.handler import handler
+from coagent.actors import Actor, Context, handler
 from coagent.agents.messages import ChatHistory, ChatMessage
 from coagent.agents.model import ModelClient
 from coagent.agents.patterns.base import Pattern, Step
@@ -23,7 +21,7 @@ from coagent.agents.patterns.messages import (
 )
 from coagent.agents.patterns.triage import transfer_tool_name
 from coagent.agents.tools import Tool, collect_tools, run_tool_calls
-from coagent.supervision.spec import AgentSpec
+from coagent.supervision import AgentSpec
 
 __all__ = ["Handoffs", "HandoffAgent"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from coagent.actors.message import Message
+from coagent.actors import Message
 from coagent.agents.messages import ChatMessage
 from coagent.errors import CoagentError
 
@@ -87,6 +87,7 @@ class StepFailed(PatternError):
     """A step (or a branch) of a pattern failed; ``agent`` names it, ``cause`` its error code."""
 
     code = "step_failed"
+    wire_fields = {"agent": str, "cause": str}
 
 
 class MaxHandoffsExceeded(PatternError):

@@ -6,15 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-from coagent.actors.actor import Actor
-from coagent.actors.context import Context
-from coagent.actors.handler import handler
-from coagent.actors.message import Message
+from coagent.actors import Actor, Context, Message, handler
 from coagent.agents.messages import ChatMessage
 from coagent.agents.patterns.base import Pattern, Step, as_chat, step_failed
 from coagent.agents.patterns.messages import Aggregate, ParallelResult, StepFailed
 from coagent.errors import CoagentError, UnknownMessage
-from coagent.supervision.spec import AgentSpec
+from coagent.supervision import AgentSpec
 
 __all__ = ["Parallel", "Aggregator"]
 

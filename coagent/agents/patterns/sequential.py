@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from coagent.actors.context import Context
-from coagent.actors.handler import handler
-from coagent.actors.message import Message
+from coagent.actors import Context, Message, handler
 from coagent.agents.patterns.base import Pattern, Step, as_chat, as_input, step_failed
 from coagent.agents.patterns.messages import StepEvent
 from coagent.errors import CoagentError

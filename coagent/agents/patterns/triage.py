@@ -6,14 +6,12 @@ import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from coagent.actors.address import Address
-from coagent.actors.context import Context
-from coagent.actors.handler import handler
+from coagent.actors import Address, Context, handler
 from coagent.agents.messages import ChatHistory, ChatMessage
 from coagent.agents.patterns.base import Pattern, Step, step_failed
 from coagent.agents.patterns.messages import NoRoute
 from coagent.errors import CoagentError
-from coagent.supervision.spec import AgentSpec
+from coagent.supervision import AgentSpec
 
 __all__ = ["DynamicTriage", "transfer_tool_name"]
 
@@ -62,7 +60,7 @@ class DynamicTriage(Pattern):
             for name, description in await ctx.discover(self.namespace):
                 if name == ctx.address.name:
                     continue
-                found[transfer_tool_name(name)] = (description, Address._trusted(name, ctx.session))
+                found[transfer_tool_name(name)] = (description, Address(name, ctx.session))
         for name in self.step_names:
             found[transfer_tool_name(name)] = (self._inline_descriptions.get(name, ""), self.step_address(name, ctx))
         return found
