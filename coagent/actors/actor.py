@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from coagent.actors.handler import HandlerInfo, collect_handlers
-from coagent.actors.message import Message, lookup_message_type
+from coagent.actors.message import GenericMessage, Message, lookup_message_type
 
 if TYPE_CHECKING:
     from coagent.actors.address import Address
@@ -69,6 +69,11 @@ class Actor:
                 if info is not None:
                     table[msg_type] = info  # cache the resolution
                     break
+            else:
+                generic = table.get(GenericMessage)
+                if generic is not None:
+                    # The catch-all takes the typed message in its raw form.
+                    info = table[msg_type] = _as_generic(generic)
         return info
 
     @classmethod
@@ -76,17 +81,21 @@ class Actor:
         """The handler for wire type ``name`` and the class to decode the bytes with.
 
         Resolves as a typed message would: the exact type, then (for a type known in this
-        process) the handler of one of its bases, including a catch-all ``Message`` handler.
+        process) the handler of one of its bases, including a catch-all ``Message`` handler,
+        and last a ``GenericMessage`` handler, which takes any type, known here or not.
         """
         cls._handler_table()
         info = cls.__dict__["__handlers_by_name__"].get(name)
         if info is not None:
             return info, info.msg_type
         known = lookup_message_type(name)
-        if known is None:
-            return None
-        info = cls.handler_for(known)
-        return (info, known) if info is not None else None
+        if known is not None:
+            info = cls.handler_for(known)
+            if info is not None and info.msg_type is not GenericMessage:
+                return info, known
+        # A GenericMessage handler takes the raw form of any other type, known here or not.
+        generic = cls.__dict__["__handler_table__"].get(GenericMessage)
+        return (generic, GenericMessage) if generic is not None else None
 
     @classmethod
     def message_types(cls) -> list[str]:
@@ -99,3 +108,13 @@ class Actor:
 
     async def stopped(self) -> None:
         """Called once per instance when it stops, is passivated, or has crashed."""
+
+
+def _as_generic(info: HandlerInfo) -> HandlerInfo:
+    """``info`` (a ``GenericMessage`` handler) adapted to take any typed message."""
+    func = info.func
+
+    def call(inst: Any, msg: Any, ctx: Any) -> Any:
+        return func(inst, GenericMessage.of(msg), ctx)
+
+    return HandlerInfo(call, GenericMessage, info.streams)

@@ -29,7 +29,7 @@ import msgspec
 
 from coagent.errors import MessageDecodeError, MessageTypeConflict
 
-__all__ = ["Message", "RawMessage", "message_type", "lookup_message_type"]
+__all__ = ["Message", "RawMessage", "GenericMessage", "message_type", "lookup_message_type"]
 
 CONTENT_TYPE_JSON = "application/json"
 
@@ -122,17 +122,65 @@ class Message(msgspec.Struct):
         return cls.decode_content(raw.content)
 
     @classmethod
+    def from_raw(cls, raw: RawMessage) -> Any:
+        """The message a handler of this class receives for ``raw`` (its body decoded).
+
+        A class that needs the whole raw form, such as :class:`GenericMessage`, overrides it.
+        """
+        return cls.decode_content(raw.content)
+
+    @classmethod
     def decode_content(cls, content: bytes) -> Any:
-        """Deserialise a JSON body into this class."""
+        """Deserialise a JSON body into this class.
+
+        An empty body is the empty object, so a type whose fields all have defaults decodes
+        from it (the CLI's ``-H type:Ping`` with no ``-d``).
+        """
         decoder = cls.__decoder__
         if decoder is None:
             decoder = cls.__decoder__ = msgspec.json.Decoder(cls)
         try:
-            return decoder.decode(content)
+            return decoder.decode(content or b"{}")
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise MessageDecodeError(
                 f"cannot decode {cls.__message_type__!r}: {exc}", type=cls.__message_type__
             ) from None
+
+
+class GenericMessage(Message):
+    """Any message, kept in its raw form: the catch-all of an actor.
+
+    A handler annotated with ``GenericMessage`` receives every message that no other
+    handler of its actor takes, including wire types this process has never heard of::
+
+        class Echo(Actor):
+            @handler
+            async def anything(self, msg: GenericMessage, ctx: Context) -> GenericMessage:
+                print(msg.raw.type, msg.raw.content)
+                return msg                      # encodes back to the very same raw message
+
+    ``encode()`` gives ``raw`` back unchanged.
+    """
+
+    raw: RawMessage = msgspec.field(default_factory=RawMessage)
+
+    def encode(self) -> RawMessage:
+        return self.raw
+
+    @classmethod
+    def of(cls, msg: Any) -> GenericMessage:
+        """Wrap a typed message or a ``RawMessage``."""
+        if msg.__class__ is cls:
+            return msg  # type: ignore[no-any-return]
+        return cls(raw=msg if msg.__class__ is RawMessage else msg.encode())
+
+    @classmethod
+    def from_raw(cls, raw: RawMessage) -> GenericMessage:
+        return cls(raw=raw)
+
+    @classmethod
+    def decode(cls, raw: RawMessage) -> GenericMessage:
+        return cls(raw=raw)
 
 
 def _identity(cls: type) -> str:
