@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from coagent.actors.handler import HandlerInfo, collect_handlers
 from coagent.actors.message import GenericMessage, Message, lookup_message_type
+from coagent.actors.original import ChannelAttribute, IdAttribute
 
 if TYPE_CHECKING:
     from coagent.actors.address import Address
@@ -32,10 +33,27 @@ __all__ = ["Actor"]
 
 
 class Actor:
-    """Base class of every actor (``coagent.core.BaseAgent`` is the same class)."""
+    """Base class of every actor (``coagent.core.BaseAgent`` is the same class).
+
+    ``timeout`` (the original's ``BaseAgent(timeout=...)``): seconds without mail after
+    which this instance is passivated, instead of its spec's ``idle_timeout``;
+    ``float("inf")`` keeps it until its node stops.
+    """
 
     #: This instance's address; set by the runtime before ``started()`` runs.
     address: Address | None = None
+    #: This instance's idle timeout (``None``: its spec's ``idle_timeout``).
+    idle_timeout: float | None = None
+    #: The runtime's channel (``self.channel.publish(...)``), as in the original Coagent.
+    channel: Any = ChannelAttribute()
+    #: ``"<name>.<session>"``, as in the original Coagent.
+    id: Any = IdAttribute()
+
+    def __init__(self, timeout: float | None = None) -> None:
+        if timeout is not None:
+            if not timeout > 0:
+                raise ValueError(f"timeout must be positive (float('inf'): never), got {timeout!r}")
+            self.idle_timeout = timeout
 
     __handler_table__: ClassVar[dict[type[Message], HandlerInfo] | None] = None
     __handlers_by_name__: ClassVar[dict[str, HandlerInfo] | None] = None

@@ -27,13 +27,34 @@ from typing import Any, ClassVar
 
 import msgspec
 
+from coagent.actors.address import Address
 from coagent.errors import MessageDecodeError, MessageTypeConflict
 
 __all__ = ["Message", "RawMessage", "GenericMessage", "message_type", "lookup_message_type"]
 
 CONTENT_TYPE_JSON = "application/json"
 
-_encoder = msgspec.json.Encoder()
+
+
+def _enc_hook(obj: Any) -> Any:
+    # Addresses inside messages (``sender: Address``) travel as the original's {"name", "id"}.
+    if obj.__class__ is Address:
+        return {"name": obj.name, "id": obj.session}
+    raise NotImplementedError(f"cannot encode objects of type {type(obj).__name__}")
+
+
+def _dec_hook(tp: type, obj: Any) -> Any:
+    if tp is Address:
+        if isinstance(obj, dict) and isinstance(obj.get("name"), str):
+            session = obj.get("id", obj.get("session", ""))
+            return Address(obj["name"], id=session if isinstance(session, str) else "")
+        if isinstance(obj, str):
+            return Address.parse(obj)
+        raise msgspec.ValidationError(f"expected an address object, got {obj!r}")
+    raise NotImplementedError(f"cannot decode objects of type {tp!r}")
+
+
+_encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
 _registry: dict[str, type[Message]] = {}
 
 
@@ -138,7 +159,7 @@ class Message(msgspec.Struct):
         """
         decoder = cls.__decoder__
         if decoder is None:
-            decoder = cls.__decoder__ = msgspec.json.Decoder(cls)
+            decoder = cls.__decoder__ = msgspec.json.Decoder(cls, dec_hook=_dec_hook)
         try:
             return decoder.decode(content or b"{}")
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:

@@ -21,6 +21,7 @@ from coagent.errors import (
     InvalidAddress,
     RuntimeNotStarted,
 )
+from coagent.runtimes.channel import OriginalRuntimeAPI
 from coagent.supervision.session import SessionSupervisor
 from coagent.supervision.spec import AgentSpec
 from coagent.supervision.tree import NodeTree
@@ -56,7 +57,7 @@ def _as_address(address: Address | str) -> Address:
     raise InvalidAddress(f"expected an Address or 'name[:session]', got {address!r}")
 
 
-class Node:
+class Node(OriginalRuntimeAPI):
     """Registry of agent types plus in-process delivery (the ``ActorSystem`` of its cells).
 
     Use it through a runtime::
@@ -82,6 +83,7 @@ class Node:
         """Start the node (``async with runtime:`` does this)."""
         self._loop = asyncio.get_running_loop()
         self._started = True
+        self._install_builtins()
 
     async def stop(self, timeout: float | None = None) -> None:
         """Stop every agent type: session actors stop (``stopped()`` runs), callers get errors."""
