@@ -128,13 +128,16 @@ class Message(msgspec.Struct):
 
     @classmethod
     def decode(cls, raw: RawMessage) -> Any:
-        """Deserialise ``raw``; raise ``MessageDecodeError`` on a wrong type or bad bytes."""
+        """Deserialise ``raw``; raise ``MessageDecodeError`` on a wrong type or bad bytes.
+
+        A raw message of a subclass's type decodes as this class (extra fields ignored).
+        """
         if raw.__class__ is not RawMessage:
             raise MessageDecodeError(
                 f"{cls.__name__}.decode expects a RawMessage, got {type(raw).__name__}"
             )
         got = raw.header.get("type")
-        if got is not None and got != cls.__message_type__:
+        if got is not None and got != cls.__message_type__ and not _is_subtype(got, cls):
             raise MessageDecodeError(
                 f"expected message type {cls.__message_type__!r}, got {got!r}",
                 expected=cls.__message_type__,
@@ -202,6 +205,13 @@ class GenericMessage(Message):
     @classmethod
     def decode(cls, raw: RawMessage) -> GenericMessage:
         return cls(raw=raw)
+
+
+def _is_subtype(name: str, cls: type) -> bool:
+    """Whether wire type ``name`` is a subclass of ``cls`` here: it then decodes as ``cls``
+    (its extra fields ignored), so ``ChatMessage.decode`` reads an ``AggregationResult``."""
+    sub = _registry.get(name)
+    return sub is not None and issubclass(sub, cls)
 
 
 def _identity(cls: type) -> str:

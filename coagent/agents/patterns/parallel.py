@@ -12,7 +12,7 @@ from coagent.actors.handler import handler
 from coagent.actors.message import Message
 from coagent.agents.messages import ChatMessage
 from coagent.agents.patterns.base import Pattern, Step, as_chat, step_failed
-from coagent.agents.patterns.messages import Aggregate, ParallelResult, StepFailed
+from coagent.agents.patterns.messages import Aggregate, AggregationResult, ParallelResult, StepFailed
 from coagent.errors import CoagentError, UnknownMessage
 from coagent.supervision.spec import AgentSpec
 
@@ -130,7 +130,8 @@ def _as_prompt(aggregate: Aggregate) -> ChatMessage:
 class Aggregator(Actor):
     """The default aggregator: joins the branches' answers, one section per branch.
 
-    Subclass it and override :meth:`aggregate` to combine differently.
+    Subclass it and override :meth:`aggregate` to combine differently. Its reply is an
+    :class:`AggregationResult` (a ``ChatMessage`` that also carries each branch's reply).
     """
 
     @handler
@@ -138,4 +139,9 @@ class Aggregator(Actor):
         return await self.aggregate(msg)
 
     async def aggregate(self, msg: Aggregate) -> ChatMessage:
-        return aggregate_text(msg)
+        """The joined text, with every successful branch's reply in ``results``."""
+        text = aggregate_text(msg)
+        return AggregationResult(
+            content=text.content,
+            results=[r.message.encode() for r in msg.results if r.ok and r.message is not None],
+        )
