@@ -23,6 +23,7 @@ reload of the same module replaces the class silently.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, ClassVar
 
 import msgspec
@@ -81,7 +82,50 @@ class RawMessage(msgspec.Struct, omit_defaults=True):
         return cls(header={"type": type_name, "content_type": CONTENT_TYPE_JSON}, content=content)
 
 
-class Message(msgspec.Struct):
+class _MessageMeta(msgspec.StructMeta):
+    """Reads pydantic's ``Field(...)`` defaults as msgspec would mean them.
+
+    The original Coagent's messages were pydantic models, and code written for it says
+    ``content: str = Field(..., description="...")``; here that is a required field, and
+    ``Field(default=x)`` / ``Field(default_factory=f)`` are its default.
+    """
+
+    def __new__(mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any],
+                **kwargs: Any) -> Any:
+        required_after_default = False
+        seen_default = False
+        for field in list(namespace.get("__annotations__", {})):
+            if field not in namespace:
+                continue
+            value = namespace[field]
+            if not _is_field_info(value):
+                seen_default = True
+                continue
+            factory = getattr(value, "default_factory", None)
+            default = value.default
+            if factory is not None:
+                namespace[field] = msgspec.field(default_factory=factory)
+                seen_default = True
+            elif default is Ellipsis or type(default).__name__ == "PydanticUndefinedType":
+                del namespace[field]
+                required_after_default = required_after_default or seen_default
+            elif isinstance(default, (list, dict, set)) and default:
+                namespace[field] = msgspec.field(default_factory=lambda d=default: copy.deepcopy(d))
+                seen_default = True
+            else:
+                namespace[field] = default
+                seen_default = True
+        if required_after_default:
+            kwargs.setdefault("kw_only", True)
+        return super().__new__(mcls, name, bases, namespace, **kwargs)
+
+
+def _is_field_info(value: Any) -> bool:
+    cls = type(value)
+    return cls.__name__ == "FieldInfo" and cls.__module__.startswith("pydantic")
+
+
+class Message(msgspec.Struct, metaclass=_MessageMeta):
     """Base of all messages; a ``msgspec.Struct`` with a stable wire type name."""
 
     __message_type__: ClassVar[str] = "Message"
