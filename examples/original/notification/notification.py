@@ -87,7 +87,7 @@ class Proxy(BaseAgent):
                 notification = await self.__queue.get()
                 self.__queue.task_done()
                 yield notification
-            except (asyncio.CancelledError, GeneratorExit):
+            except asyncio.CancelledError:
                 # Unsubscribe from the center agent when the user cancelled.
                 await self.channel.publish(
                     Center.SINGLETON_ADDRESS,

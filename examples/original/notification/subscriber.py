@@ -18,13 +18,16 @@ async def main(server: str, user_id: str, count: int):
         stream = runtime.channel.publish_multi(
             Address(name="proxy", id=user_id), Subscribe(user_id=user_id).encode(), timeout=60
         )
-        received = 0
-        async for raw in stream:
-            notification = Notification.decode(raw)
-            print(f"{notification.type}: {notification.content}", flush=True)
-            received += 1
-            if received == count:
-                break  # leaving the stream cancels the proxy's handler: it unsubscribes
+        # ``async with`` closes the stream as soon as we leave it, which cancels the proxy's
+        # handler (it unsubscribes), before the runtime disconnects.
+        async with stream:
+            received = 0
+            async for raw in stream:
+                notification = Notification.decode(raw)
+                print(f"{notification.type}: {notification.content}", flush=True)
+                received += 1
+                if received == count:
+                    break
 
 
 if __name__ == "__main__":

@@ -1,0 +1,80 @@
+"""A tool that asks the user to confirm first, as the original's csghub example has it.
+
+    python examples/original/confirm/confirm.py
+
+The model calls ``search_model``; decorated with ``@confirm``, the tool answers the user
+with a confirmation request instead of running. The user's "yes" runs it, and the
+model answers from its result. Runs offline without ``MODEL_*`` (see ``_offline.py``).
+"""
+
+import asyncio
+import os
+import sys
+from enum import Enum
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from _offline import serve_offline  # noqa: E402
+
+from pydantic import Field  # noqa: E402
+
+from coagent.agents import StreamChatAgent, confirm, RunContext, tool  # noqa: E402
+from coagent.agents.messages import ChatMessage  # noqa: E402
+from coagent.core import AgentSpec, new, set_stderr_logger  # noqa: E402
+from coagent.runtimes import LocalRuntime  # noqa: E402
+
+# Stands in for the hub's search API, so the example runs offline.
+CATALOG = {"llama": ["llama-3-8b", "llama-3-70b"], "qwen": ["qwen-2-7b"]}
+
+
+class Language(str, Enum):
+    unknown = ""
+    en = "en"
+    zh = "zh"
+
+
+class CSGHub(StreamChatAgent):
+    """An agent that help users deal with tasks related to models."""
+
+    system = "You are an assistant that help users deal with tasks related to models."
+
+    @tool
+    @confirm("About to search model {name}, are you sure?")
+    async def search_model(
+        self,
+        ctx: RunContext,
+        name: str = Field(description="The name of the model"),
+        language: Language = Field(description="The language that the model supports"),  # noqa: B008
+        limit: int = Field(default=10, description="The maximum number of models to return"),
+    ) -> str | ChatMessage:
+        """Search models by the given name and language."""
+        found = CATALOG.get(name, [])[:limit]
+        return ", ".join(found) if found else "Sorry, no models found."
+
+
+csghub = AgentSpec("csghub", new(CSGHub))
+
+
+async def main():
+    offline = serve_offline()
+    try:
+        async with LocalRuntime() as runtime:
+            await runtime.register(csghub)
+            for text in ("Find models named llama", "yes"):
+                print(f"User> {text}")
+                msg = ChatMessage(role="user", content=text).encode()
+                parts = []
+                kind = ""
+                async for chunk in csghub.run_stream(msg, session_id="user-1", timeout=60):
+                    reply = ChatMessage.decode(chunk)
+                    kind = kind or (reply.type if reply.to_user else "")
+                    parts.append(reply.content)
+                label = f" [{kind}]" if kind else ""
+                print(f"Assistant{label}> {''.join(parts)}")
+    finally:
+        if offline is not None:
+            offline.close()
+
+
+if __name__ == "__main__":
+    set_stderr_logger("ERROR")
+    asyncio.run(main())
