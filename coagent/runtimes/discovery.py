@@ -122,6 +122,8 @@ def operations_of(cls: type | None) -> list[Operation]:
         return []
     out = []
     for msg_type, info in sorted(cls._handler_table().items(), key=lambda kv: kv[0].__name__):
+        if info.msg_type is not msg_type:
+            continue  # a resolution cached for a subtype (or for the catch-all), not a handler
         out.append(Operation(
             name=info.func.__name__,
             description=inspect.getdoc(info.func) or "",
