@@ -67,6 +67,7 @@ class Address:
 
     name: str
     session: str
+    _hash: int
 
     def __init__(self, name: str, session: str = "default", *, id: str | None = None) -> None:
         # ``id=`` is the original Coagent's name for the session (``Address(name=..., id=...)``);
@@ -112,7 +113,7 @@ class Address:
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not Address:
             return NotImplemented
-        return self.name == other.name and self.session == other.session  # type: ignore[attr-defined]
+        return self.name == other.name and self.session == other.session
 
     def __hash__(self) -> int:
         return self._hash
@@ -123,5 +124,5 @@ class Address:
     def __str__(self) -> str:
         return f"{self.name}:{self.session}"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[Address], tuple[str, str]]:
         return (Address, (self.name, self.session))

@@ -577,7 +577,7 @@ class Cell:
         raw = msg.__class__ is RawMessage
         if raw:
             type_name = msg.header.get("type", "")
-            found = cls.handler_for_wire_type(type_name)  # type: ignore[attr-defined]
+            found = cls.handler_for_wire_type(type_name)  # type: ignore[union-attr]
             if found is None:
                 env.fail(UnknownMessage(
                     f"{self.address.name} has no handler for message type {type_name!r}",
@@ -591,7 +591,7 @@ class Cell:
                 env.fail(exc)
                 return
         else:
-            info = cls.handler_for(msg.__class__)  # type: ignore[attr-defined]
+            info = cls.handler_for(msg.__class__)  # type: ignore[union-attr]
             if info is None:
                 name = getattr(msg, "__message_type__", type(msg).__name__)
                 env.fail(UnknownMessage(

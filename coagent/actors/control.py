@@ -78,7 +78,7 @@ def control_names(cls: type) -> frozenset[str]:
 def is_control(cls: type, msg: object) -> bool:
     """Whether ``msg`` goes to the control lane of an actor of class ``cls``."""
     if msg.__class__ is RawMessage:
-        return msg.header.get("type", "") in control_names(cls)  # type: ignore[attr-defined]
+        return msg.header.get("type", "") in control_names(cls)
     return isinstance(msg, ControlMessage)
 
 
@@ -143,7 +143,7 @@ async def _reply_none(env: Envelope) -> None:
 
 def _builtin_cancel(inst: object, msg: object) -> bool:
     if msg.__class__ is RawMessage:
-        if msg.header.get("type") != Cancel.__message_type__:  # type: ignore[attr-defined]
+        if msg.header.get("type") != Cancel.__message_type__:
             return False
     elif not isinstance(msg, Cancel):
         return False

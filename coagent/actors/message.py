@@ -24,6 +24,7 @@ reload of the same module replaces the class silently.
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any, ClassVar
 
 import msgspec
@@ -110,7 +111,7 @@ class _MessageMeta(msgspec.StructMeta):
                 del namespace[field]
                 required_after_default = required_after_default or seen_default
             elif isinstance(default, (list, dict, set)) and default:
-                namespace[field] = msgspec.field(default_factory=lambda d=default: copy.deepcopy(d))
+                namespace[field] = msgspec.field(default_factory=functools.partial(copy.deepcopy, default))
                 seen_default = True
             else:
                 namespace[field] = default
@@ -129,7 +130,7 @@ class Message(msgspec.Struct, metaclass=_MessageMeta):
     """Base of all messages; a ``msgspec.Struct`` with a stable wire type name."""
 
     __message_type__: ClassVar[str] = "Message"
-    __decoder__: ClassVar[msgspec.json.Decoder | None] = None
+    __decoder__: ClassVar[msgspec.json.Decoder[Any] | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -239,7 +240,7 @@ class GenericMessage(Message):
     def of(cls, msg: Any) -> GenericMessage:
         """Wrap a typed message or a ``RawMessage``."""
         if msg.__class__ is cls:
-            return msg  # type: ignore[no-any-return]
+            return msg
         return cls(raw=msg if msg.__class__ is RawMessage else msg.encode())
 
     @classmethod

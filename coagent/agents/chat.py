@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 from coagent import Actor, Context, Message, handler
@@ -50,7 +50,7 @@ ACTIONS = 1  # (ACTIONS, response, turn)             the model asked for tool ca
 RESULTS = 2  # (RESULTS, [ToolResult, ...], turn)     the tools answered
 FINAL = 3  # (FINAL, response, value, text, usage, turn)  the answer that ends the turn
 
-TurnEvent = tuple
+TurnEvent = tuple[Any, ...]
 
 
 class ChatAgent(Actor):
@@ -82,6 +82,15 @@ class ChatAgent(Actor):
     Handlers: :class:`ChatMessage` (append and answer), :class:`ChatHistory` (adopt
     the given conversation and answer its last message), :class:`GetUsage`.
     """
+
+    # Settings, set per instance by ``setting()`` (annotations only: a class attribute of
+    # that name is a subclass's setting, see coagent.agents.settings).
+    system: str
+    max_turns: int
+    max_parallel_tools: int
+    tool_timeout: float | None
+    output_retries: int
+    max_history: int | None
 
     def __init__(
         self,
@@ -143,7 +152,7 @@ class ChatAgent(Actor):
         this session's history, its last message answered)."""
         undo = self.begin_turn(msg)
         try:
-            reply = await self._answer(ctx)
+            reply: ChatMessage = await self._answer(ctx)
         except BaseException:
             undo()
             raise
@@ -211,7 +220,8 @@ class ChatAgent(Actor):
             return [{"role": "system", "content": self.system}, *self.history]
         return list(self.history)
 
-    async def run_turn(self, ctx: Context | None, *, stream: bool = False) -> AsyncIterator[TurnEvent]:
+    async def run_turn(self, ctx: Context | None, *,
+                       stream: bool = False) -> AsyncGenerator[TurnEvent, None]:
         """Run one turn on the current history, yielding its events.
 
         ``(DELTA, text)`` for streamed text (``stream=True``), ``(ACTIONS, response, turn)``
@@ -351,14 +361,15 @@ class StreamChatAgent(ChatAgent):
     """
 
     @handler
-    async def chat(self, msg: ChatMessage | ChatHistory, ctx: Context) -> AsyncIterator[ChatMessage]:  # type: ignore[override]
+    async def chat(self, msg: ChatMessage | ChatHistory, ctx: Context) -> AsyncIterator[ChatMessage]:
         """Stream the answer to a message (appended) or a conversation (adopted)."""
         undo = self.begin_turn(msg)
         async with contextlib.aclosing(self._stream_answer(ctx, undo)) as chunks:
             async for chunk in chunks:
                 yield chunk
 
-    async def _stream_answer(self, ctx: Context, undo: Callable[[], None]) -> AsyncIterator[Any]:
+    async def _stream_answer(self, ctx: Context,
+                             undo: Callable[[], None]) -> AsyncGenerator[Any, None]:
         committed = False
         try:
             async with contextlib.aclosing(self.run_turn(ctx, stream=True)) as events:

@@ -21,7 +21,7 @@ and the model carries on.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from typing import Any
 
 from coagent import Context, handler
@@ -71,14 +71,14 @@ class ReActAgent(ChatAgent):
         super().__init__(system=prompt, client=client, tools=tools, **kwargs)
 
     @handler
-    async def chat(self, msg: ChatMessage | ChatHistory, ctx: Context) -> AsyncIterator[Step]:  # type: ignore[override]
+    async def chat(self, msg: ChatMessage | ChatHistory, ctx: Context) -> AsyncIterator[Step]:
         """Stream the steps that answer a task (appended) or a conversation (adopted)."""
         undo = self.begin_turn(msg)
         async with contextlib.aclosing(self._steps(ctx, undo)) as steps:
             async for step in steps:
                 yield step
 
-    async def _steps(self, ctx: Context, undo: Callable[[], None]) -> AsyncIterator[Step]:
+    async def _steps(self, ctx: Context, undo: Callable[[], None]) -> AsyncGenerator[Step, None]:
         committed = False
         try:
             async with contextlib.aclosing(self.run_turn(ctx)) as events:

@@ -99,7 +99,7 @@ class Tool:
         self.parameters = _parameters_schema(self._args_type, {**param_docs, **_field_descriptions(fn)})
 
     @classmethod
-    def from_function(cls, fn: Callable[..., Any]) -> Tool:
+    def from_function(cls, fn: Callable[..., Any] | Tool) -> Tool:
         """A tool for ``fn`` (reusing the options of a ``@tool`` decoration, if any).
 
         Tools are cached per function: every session of an agent shares one.

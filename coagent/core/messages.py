@@ -27,7 +27,7 @@ class SetReplyAgent(Message):
     address: Address
 
 
-class StopIteration(Message):  # noqa: A001 - the original's name, shadowing only in this module
+class StopIteration(Message):
     """The original's end-of-stream marker (our streams end by themselves)."""
 
 

@@ -118,7 +118,7 @@ class OriginalRuntimeAPI:
         chan = state.get("_coagent_channel")
         if chan is None:
             chan = state["_coagent_channel"] = Channel(self)  # type: ignore[arg-type]
-        return chan  # type: ignore[no-any-return]
+        return chan
 
     def _install_builtins(self) -> None:
         """Serve the built-in agents of this node (called when the node starts)."""

@@ -51,7 +51,7 @@ def _expire_stream(env: Envelope, cell: Cell, address: Address, timeout: float) 
 
 def _as_address(address: Address | str) -> Address:
     if address.__class__ is Address:
-        return address  # type: ignore[return-value]
+        return address
     if isinstance(address, str):
         return Address.parse(address)
     raise InvalidAddress(f"expected an Address or 'name[:session]', got {address!r}")
@@ -210,10 +210,10 @@ class Node(OriginalRuntimeAPI):
         if timeout is None:
             timeout = self.default_timeout
         deadline = loop.time() + timeout
-        cell = self._local_cell(address)  # type: ignore[arg-type]
+        cell = self._local_cell(address)
         if cell is None:
-            cell = await self._resolve_within(address, deadline)  # type: ignore[arg-type]
-        return await self._ask_cell(cell, address, msg, deadline, timeout, sender)  # type: ignore[arg-type]
+            cell = await self._resolve_within(address, deadline)
+        return await self._ask_cell(cell, address, msg, deadline, timeout, sender)
 
     async def _ask_cell(self, cell: Cell, address: Address, msg: Any, deadline: float,
                         timeout: float, sender: Address | None) -> Any:
@@ -238,14 +238,14 @@ class Node(OriginalRuntimeAPI):
         """Send ``msg`` without waiting for a reply (waits only for mailbox room)."""
         if address.__class__ is not Address:
             address = _as_address(address)
-        cell = self._local_cell(address)  # type: ignore[arg-type]
+        cell = self._local_cell(address)
         env = Envelope(msg, TELL, None, sender, None)
         if cell is not None and cell.deliver_nowait(env):
             return
         loop = self._loop or asyncio.get_running_loop()
         deadline = loop.time() + (self.default_timeout if timeout is None else timeout)
         if cell is None:
-            cell = await self._resolve_within(address, deadline)  # type: ignore[arg-type]
+            cell = await self._resolve_within(address, deadline)
         await cell.deliver(env, deadline)
 
     def stream(

@@ -35,7 +35,10 @@ def test_coagent_core_exports_every_name_of_the_original(name: str) -> None:
 def test_the_original_module_paths_import() -> None:
     from coagent.agents import AggregationResult, RunContext, confirm, submit  # noqa: F401
     from coagent.agents.chat_agent import (  # noqa: F401
-        ChatAgent, ChatHistory, ChatMessage, RunContext as RC, StreamChatAgent, confirm as c, submit as s,
+        ChatAgent,
+        ChatHistory,
+        ChatMessage,
+        StreamChatAgent,
     )
     from coagent.core.messages import Cancel, ControlMessage
     from coagent.core.util import exit_loop  # noqa: F401

@@ -37,6 +37,10 @@ class HandoffAgent(Actor):
     with a :class:`Handoff`; answering in text ends it with a ``ChatMessage``.
     """
 
+    # Settings, set per instance by ``setting()`` (see coagent.agents.settings).
+    system: str
+    max_turns: int
+
     def __init__(self, system: str = UNSET, client: Any = UNSET,
                  tools: Sequence[Callable[..., Any] | Tool] = UNSET, *, max_turns: int = UNSET) -> None:
         # Each setting: the argument, else a subclass's class attribute, else the default.

@@ -12,7 +12,12 @@ from coagent.actors.handler import handler
 from coagent.actors.message import Message
 from coagent.agents.messages import ChatMessage
 from coagent.agents.patterns.base import Pattern, Step, as_chat, step_failed
-from coagent.agents.patterns.messages import Aggregate, AggregationResult, ParallelResult, StepFailed
+from coagent.agents.patterns.messages import (
+    Aggregate,
+    AggregationResult,
+    ParallelResult,
+    StepFailed,
+)
 from coagent.errors import CoagentError, UnknownMessage
 from coagent.supervision.spec import AgentSpec
 

@@ -45,6 +45,12 @@ class DynamicTriage(Pattern):
     ``inclusive=True`` also offers the agent named exactly ``namespace``.
     """
 
+    # Settings, set per instance by ``setting()`` (see coagent.agents.settings).
+    system: str
+    namespace: str
+    max_history: int
+    inclusive: bool
+
     def __init__(self, system: str = UNSET, client: Any = UNSET, namespace: str = UNSET, *,
                  agents: Sequence[Step] = UNSET, max_history: int = UNSET,
                  inclusive: bool = UNSET, **options: Any) -> None:

@@ -13,20 +13,19 @@ import sys
 from enum import Enum
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from _offline import serve_offline  # noqa: E402
+from _offline import serve_offline
+from pydantic import Field
 
-from pydantic import Field  # noqa: E402
-
-from coagent.agents import StreamChatAgent, confirm, RunContext, tool  # noqa: E402
-from coagent.agents.messages import ChatMessage  # noqa: E402
-from coagent.core import AgentSpec, new, set_stderr_logger  # noqa: E402
-from coagent.runtimes import LocalRuntime  # noqa: E402
+from coagent.agents import RunContext, StreamChatAgent, confirm, tool
+from coagent.agents.messages import ChatMessage
+from coagent.core import AgentSpec, new, set_stderr_logger
+from coagent.runtimes import LocalRuntime
 
 # Stands in for the hub's search API, so the example runs offline.
 CATALOG = {"llama": ["llama-3-8b", "llama-3-70b"], "qwen": ["qwen-2-7b"]}
 
 
-class Language(str, Enum):
+class Language(str, Enum):  # noqa: UP042 - as the original wrote it
     unknown = ""
     en = "en"
     zh = "zh"

@@ -17,7 +17,7 @@ from coagent.core import (
     RawMessage,
     set_stderr_logger,
 )
-from coagent.runtimes import NATSRuntime, HTTPRuntime
+from coagent.runtimes import HTTPRuntime, NATSRuntime
 
 
 async def main(server: str, namespace: str, recursive: bool, inclusive: bool, schema: bool, echo: str):

@@ -22,7 +22,7 @@ from coagent.core import (
     new,
     set_stderr_logger,
 )
-from coagent.runtimes import NATSRuntime, HTTPRuntime
+from coagent.runtimes import HTTPRuntime, NATSRuntime
 
 
 class Employee(BaseAgent):

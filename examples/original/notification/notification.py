@@ -11,17 +11,17 @@ notifications reach it as a ``ControlMessage``, which is served while that handl
 
 import argparse
 import asyncio
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from coagent.core import (
     Address,
     AgentSpec,
     BaseAgent,
     Context,
+    Message,
     handler,
     idle_loop,
     logger,
-    Message,
     new,
     set_stderr_logger,
 )

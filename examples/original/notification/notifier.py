@@ -6,10 +6,10 @@
 import argparse
 import asyncio
 
+from notification import Center, Notification, Notify
+
 from coagent.core import set_stderr_logger
 from coagent.runtimes import NATSRuntime
-
-from notification import Center, Notification, Notify
 
 
 async def main(server: str, user_id: str, count: int, interval: float):

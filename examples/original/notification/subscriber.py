@@ -6,10 +6,10 @@
 import argparse
 import asyncio
 
+from notification import Notification, Subscribe
+
 from coagent.core import Address, set_stderr_logger
 from coagent.runtimes import NATSRuntime
-
-from notification import Notification, Subscribe
 
 
 async def main(server: str, user_id: str, count: int):

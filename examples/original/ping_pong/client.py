@@ -6,10 +6,10 @@
 import argparse
 import asyncio
 
+from server import Ping, Pong
+
 from coagent.core import Address, RawMessage, set_stderr_logger
 from coagent.runtimes import NATSRuntime
-
-from server import Ping, Pong
 
 
 async def main(server: str, count: int):

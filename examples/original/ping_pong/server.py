@@ -13,13 +13,13 @@ from coagent.core import (
     AgentSpec,
     BaseAgent,
     Context,
+    Message,
     handler,
     idle_loop,
-    Message,
     new,
     set_stderr_logger,
 )
-from coagent.runtimes import NATSRuntime, HTTPRuntime
+from coagent.runtimes import HTTPRuntime, NATSRuntime
 
 
 class Ping(Message):

@@ -6,10 +6,10 @@
 import argparse
 import asyncio
 
+from server import PartialPong, Ping
+
 from coagent.core import Address, set_stderr_logger
 from coagent.runtimes import NATSRuntime
-
-from server import PartialPong, Ping
 
 
 async def main(server: str):

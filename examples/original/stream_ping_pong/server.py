@@ -5,7 +5,7 @@
 
 import argparse
 import asyncio
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from pydantic import Field
 
@@ -13,13 +13,13 @@ from coagent.core import (
     AgentSpec,
     BaseAgent,
     Context,
+    Message,
     handler,
     idle_loop,
-    Message,
     new,
     set_stderr_logger,
 )
-from coagent.runtimes import NATSRuntime, HTTPRuntime
+from coagent.runtimes import HTTPRuntime, NATSRuntime
 
 
 class Ping(Message):

@@ -14,11 +14,11 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from _offline import serve_offline  # noqa: E402
+from _offline import serve_offline
 
-from coagent.agents import ChatMessage, DynamicTriage, StreamChatAgent  # noqa: E402
-from coagent.core import AgentSpec, new, set_stderr_logger  # noqa: E402
-from coagent.runtimes import LocalRuntime  # noqa: E402
+from coagent.agents import ChatMessage, DynamicTriage, StreamChatAgent
+from coagent.core import AgentSpec, new, set_stderr_logger
+from coagent.runtimes import LocalRuntime
 
 
 class OpenCSG(DynamicTriage):
