@@ -6,13 +6,13 @@
         system = "You help users find models."
 
         @tool
-        @confirm("About to search model {name}, are you sure?")
+        @confirm("Search the hub for '{name}'? Reply yes to go ahead.")
         async def search_model(self, ctx: RunContext, name: str, limit: int = 10) -> str:
             \"\"\"Search models by name.\"\"\"
             ...
 
 When the model calls ``search_model``, the tool does not run: the agent's reply is
-``ChatMessage(type="confirm", to_user=True, content="About to search model ...?")``
+``ChatMessage(type="confirm", to_user=True, content="Search the hub for ...?")``
 and the session remembers the call. If the user's next message confirms ("yes",
 "ok", "确认", ...; override :meth:`ChatAgent.is_confirmation` for a different rule),
 the remembered call runs with ``ctx.user_confirmed`` true and the model answers from
@@ -45,7 +45,7 @@ from coagent.agents.model import ToolCall
 __all__ = ["RunContext", "confirm", "submit", "PendingCall", "is_affirmative"]
 
 _DEFAULT_SUBMIT = """\
-Please fill in the input form below:
+Fill in this form and send it back as JSON:
 
 ```schema
 {schema}

@@ -41,7 +41,7 @@ def respond(request: Any) -> Any:
 
     system = request.system or ""
     text = _user_text(request).lower()
-    if system.startswith("You are a triage agent"):
+    if system.startswith("You route each question"):
         stray = [n for n in request.tool_names if not n.startswith("transfer_to_team_")]
         if stray:
             return Reply(f"(offline model) I was offered agents outside the namespace: {stray}")
@@ -53,7 +53,7 @@ def respond(request: Any) -> Any:
         return Reply("Models answer: llama-3 and qwen-2 are popular models.")
     if system.startswith("You answer questions about datasets"):
         return Reply("Datasets answer: wikitext is a popular dataset.")
-    if system.startswith("You are an assistant that help users deal with tasks related to models"):
+    if system.startswith("You find models in the model hub"):
         results = request.tool_results
         if results:
             return Reply(f"Here is what I found: {results[-1].get('content')}")

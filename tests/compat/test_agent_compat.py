@@ -91,30 +91,30 @@ def test_react_and_handoff_agents_take_class_attributes_too() -> None:
     assert (desk.system, desk.max_turns) == ("the front desk", 4)
 
 
-class OpenCSG(DynamicTriage):
+class Router(DynamicTriage):
     """Routes to its team."""
 
-    system = "You are a triage agent with a series of tools for different tasks."
+    system = "Route every request to the right specialist."
     namespace = ""
 
 
 async def test_a_triage_subclass_uses_its_system_and_namespace_class_attributes(runtime: LocalRuntime) -> None:
     model = ScriptedModel([Reply(tool_calls=[tool_call("transfer_to_team_billing")])])
     billing_model = ScriptedModel(default="billing here")
-    OpenCSG.namespace = "team"
+    Router.namespace = "team"
     try:
         for spec in (
-            AgentSpec("triage", new(OpenCSG, client=model)),
+            AgentSpec("triage", new(Router, client=model)),
             AgentSpec("team.billing", new(ChatAgent, client=billing_model), description="Billing."),
             AgentSpec("elsewhere", new(ChatAgent, client=billing_model), description="Not the team."),
         ):
             await runtime.register(spec)
         reply = await runtime.ask(Address("triage", "s"), ChatMessage(role="user", content="my bill"))
     finally:
-        OpenCSG.namespace = ""
+        Router.namespace = ""
     assert reply.content == "billing here"
     request = model.requests[0]
-    assert request.system == OpenCSG.system
+    assert request.system == Router.system
     assert request.tool_names == ["transfer_to_team_billing"]
 
 
@@ -157,7 +157,7 @@ class Hub(StreamChatAgent):
         self.searched: list[tuple[str, int, bool]] = []
 
     @tool
-    @confirm("About to search model {name}, are you sure?")
+    @confirm("Search the hub for '{name}'? Reply yes to go ahead.")
     async def search_model(
         self,
         ctx: RunContext,
@@ -187,7 +187,7 @@ async def test_a_confirm_tool_asks_first_and_runs_when_the_user_confirms(runtime
     await runtime.register(spec)
     first = await collect(runtime.stream(Address("hub", "u"), ChatMessage(role="user", content="find llama")))
     assert [(c.type, c.to_user, c.content) for c in first] == [
-        ("confirm", True, "About to search model llama, are you sure?")
+        ("confirm", True, "Search the hub for 'llama'? Reply yes to go ahead.")
     ]
     second = await runtime.ask(Address("hub", "u"), ChatMessage(role="user", content="Yes!"))
     assert second.content == "done: found llama x10"
@@ -220,7 +220,7 @@ async def test_a_resent_history_with_a_confirmation_runs_the_tool_when_the_model
     await runtime.register(AgentSpec("hub", new(Hub, client=model)))
     history = ChatHistory(messages=[
         ChatMessage(role="user", content="find qwen"),
-        ChatMessage(role="assistant", content="About to search model qwen, are you sure?", type="confirm"),
+        ChatMessage(role="assistant", content="Search the hub for 'qwen'? Reply yes to go ahead.", type="confirm"),
         ChatMessage(role="user", content="ok"),
     ])
     reply = await runtime.ask(Address("hub", "fresh"), history)

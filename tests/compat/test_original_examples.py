@@ -87,7 +87,7 @@ def test_ping_pong_server_answers_the_channel_client_and_the_cli(nats_server, se
 def test_stream_ping_pong_streams_every_word_in_order(nats_server, servers) -> None:
     start(servers, EXAMPLES / "stream_ping_pong" / "server.py", "--server", nats_server.url).wait_serving()
     out = run(EXAMPLES / "stream_ping_pong" / "client.py", "--server", nats_server.url)
-    assert out.strip() == "Hi there, this is the Pong server."
+    assert out.strip() == "three... two... one... pong!"
 
 
 def test_discovery_lists_four_agents_of_two_namespaces_served_by_four_processes(nats_server, servers) -> None:
@@ -108,11 +108,13 @@ def test_discovery_lists_four_agents_of_two_namespaces_served_by_four_processes(
         "ops.carol: Carol, operations", "ops.carol.pager: Carol's pager"]
     assert run(client, *url).splitlines() == []  # no top-level agents, as the original says
     detailed = run(client, *url, "--namespace", "team", "--schema", "--echo", "team.bob").splitlines()
-    assert detailed[0].startswith("team.alice: Alice, engineering [")
+    # Operations are listed for agent classes loaded on the answering node (here: the client,
+    # which has none of them); tests/compat/test_runtime_compat.py covers the filled case.
+    assert detailed[0] == "team.alice: Alice, engineering []"
     assert detailed[-1] == 'echo from team.bob: Greeting {"text": "hello"}'
 
 
-def test_notification_reaches_a_long_lived_proxy_through_the_control_lane(nats_server, servers) -> None:
+def test_notification_reaches_a_long_lived_relay_through_the_control_lane(nats_server, servers) -> None:
     server = start(servers, EXAMPLES / "notification" / "notification.py", "--server", nats_server.url)
     server.wait_serving()
     subscriber = subprocess.Popen(
@@ -123,7 +125,7 @@ def test_notification_reaches_a_long_lived_proxy_through_the_control_lane(nats_s
     try:
         assert subscriber.stdout is not None
         assert subscriber.stdout.readline().strip() == "subscribing"
-        time.sleep(2.0)  # the proxy starts and subscribes to the center
+        time.sleep(2.0)  # the relay starts and registers with the hub
         run(EXAMPLES / "notification" / "notifier.py", "alice", "--count", "12", "--interval", "0.25",
             "--server", nats_server.url)
         out, err = subscriber.communicate(timeout=TIMEOUT)
@@ -137,9 +139,9 @@ def test_notification_reaches_a_long_lived_proxy_through_the_control_lane(nats_s
     numbers = [int(line.rsplit(" ", 1)[1]) for line in received]
     assert numbers == sorted(numbers) and numbers[2] - numbers[0] == 2  # consecutive, none lost
     log = server.stop()
-    assert "User alice subscribed" in log
-    assert "User alice unsubscribed" in log  # leaving the stream cancelled the proxy's handler
-    assert "User alice is not subscribed" in log
+    assert "alice is watching" in log
+    assert "alice stopped watching" in log  # leaving the stream cancelled the relay's handler
+    assert "alice is not watching; alert dropped" in log
 
 
 def test_triage_subclass_takes_system_and_namespace_from_its_class_attributes() -> None:
@@ -156,7 +158,7 @@ def test_confirm_tool_asks_the_user_then_runs_on_yes() -> None:
     out = run(EXAMPLES / "confirm" / "confirm.py")
     assert out.splitlines() == [
         "User> Find models named llama",
-        "Assistant [confirm]> About to search model llama, are you sure?",
+        "Assistant [confirm]> Search the hub for 'llama'? Reply yes to go ahead.",
         "User> yes",
         "Assistant> Here is what I found: llama-3-8b, llama-3-70b",
     ]

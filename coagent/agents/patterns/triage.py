@@ -55,7 +55,7 @@ class DynamicTriage(Pattern):
                  agents: Sequence[Step] = UNSET, max_history: int = UNSET,
                  inclusive: bool = UNSET, **options: Any) -> None:
         # Each setting: the argument, else a subclass's class attribute, else the default, so
-        # ``class OpenCSG(DynamicTriage): system = "..."`` (and ``OpenCSG.namespace = x``
+        # ``class Router(DynamicTriage): system = "..."`` (and ``Router.namespace = x``
         # before the runtime starts) configure every session.
         agents = setting(self, "agents", agents, (), base=DynamicTriage)
         super().__init__(list(agents), **options)

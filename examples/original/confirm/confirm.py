@@ -1,9 +1,9 @@
-"""A tool that asks the user to confirm first, as the original's csghub example has it.
+"""A tool that asks the user to confirm before it runs (``@tool @confirm``, ``RunContext``).
 
     python examples/original/confirm/confirm.py
 
-The model calls ``search_model``; decorated with ``@confirm``, the tool answers the user
-with a confirmation request instead of running. The user's "yes" runs it, and the
+When the model calls ``search_model``, the ``@confirm`` decorator answers the user with
+a question instead of running it. The user's "yes" runs it, and the
 model answers from its result. Runs offline without ``MODEL_*`` (see ``_offline.py``).
 """
 
@@ -31,39 +31,39 @@ class Language(str, Enum):  # noqa: UP042 - as the original wrote it
     zh = "zh"
 
 
-class CSGHub(StreamChatAgent):
-    """An agent that help users deal with tasks related to models."""
+class ModelHub(StreamChatAgent):
+    """Finds models in a (local, stand-in) model hub."""
 
-    system = "You are an assistant that help users deal with tasks related to models."
+    system = "You find models in the model hub for the user."
 
     @tool
-    @confirm("About to search model {name}, are you sure?")
+    @confirm("Search the hub for '{name}'? Reply yes to go ahead.")
     async def search_model(
         self,
         ctx: RunContext,
-        name: str = Field(description="The name of the model"),
-        language: Language = Field(description="The language that the model supports"),  # noqa: B008
-        limit: int = Field(default=10, description="The maximum number of models to return"),
+        name: str = Field(description="Model name to look for"),
+        language: Language = Field(description="Language the model should support"),  # noqa: B008
+        limit: int = Field(default=10, description="At most this many results"),
     ) -> str | ChatMessage:
-        """Search models by the given name and language."""
+        """Look models up by name."""
         found = CATALOG.get(name, [])[:limit]
         return ", ".join(found) if found else "Sorry, no models found."
 
 
-csghub = AgentSpec("csghub", new(CSGHub))
+hub = AgentSpec("hub", new(ModelHub))
 
 
 async def main():
     offline = serve_offline()
     try:
         async with LocalRuntime() as runtime:
-            await runtime.register(csghub)
+            await runtime.register(hub)
             for text in ("Find models named llama", "yes"):
                 print(f"User> {text}")
                 msg = ChatMessage(role="user", content=text).encode()
                 parts = []
                 kind = ""
-                async for chunk in csghub.run_stream(msg, session_id="user-1", timeout=60):
+                async for chunk in hub.run_stream(msg, session_id="user-1", timeout=60):
                     reply = ChatMessage.decode(chunk)
                     kind = kind or (reply.type if reply.to_user else "")
                     parts.append(reply.content)

@@ -1,14 +1,12 @@
-"""List agents by asking the ``discovery`` agent, as the original's discovery client does.
+"""Ask the ``discovery`` agent which agents exist, through the runtime's channel.
 
     python examples/original/discovery/client.py --namespace team [--recursive] [--inclusive] [--schema]
 
-With ``--echo NAME`` it also sends NAME a message of a type no process defines and
-prints what comes back (the employees' ``GenericMessage`` catch-all echoes it).
+``--echo NAME`` also sends NAME a message of a type no process defines and prints the echo.
 """
 
 import argparse
 import asyncio
-import json
 
 from coagent.core import (
     Address,
@@ -20,53 +18,35 @@ from coagent.core import (
 from coagent.runtimes import HTTPRuntime, NATSRuntime
 
 
-async def main(server: str, namespace: str, recursive: bool, inclusive: bool, schema: bool, echo: str):
-    if server.startswith("nats://"):
-        runtime = NATSRuntime.from_servers(server)
-    elif server.startswith(("http://", "https://")):
-        runtime = HTTPRuntime.from_server(server)
-    else:
-        raise ValueError(f"Unsupported server: {server}")
-
+async def main(args: argparse.Namespace):
+    runtime = (NATSRuntime.from_servers(args.server) if args.server.startswith("nats://")
+               else HTTPRuntime.from_server(args.server))
     async with runtime:
-        result: RawMessage = await runtime.channel.publish(
-            Address(name="discovery"),
-            DiscoveryQuery(
-                namespace=namespace,
-                recursive=recursive,
-                inclusive=inclusive,
-                detailed=schema,
-            ).encode(),
-            request=True,
-            probe=False,
+        query = DiscoveryQuery(namespace=args.namespace, recursive=args.recursive,
+                               inclusive=args.inclusive, detailed=args.schema)
+        raw: RawMessage = await runtime.channel.publish(
+            Address(name="discovery"), query.encode(), request=True, probe=False
         )
-        reply: DiscoveryReply = DiscoveryReply.decode(result)
+        for agent in DiscoveryReply.decode(raw).agents:
+            line = f"{agent.name}: {agent.description}"
+            if args.schema:
+                line += " " + str(sorted(op.name for op in agent.operations))
+            print(line)
 
-        for agent in reply.agents:
-            ops_str = ""
-            if schema:
-                ops = [{"name": op.name, "description": op.description} for op in agent.operations]
-                ops_str = " " + json.dumps(ops)
-            print(f"{agent.name}: {agent.description}{ops_str}")
-
-        if echo:
-            raw = RawMessage(header={"type": "Greeting"}, content=b'{"text": "hello"}')
-            back = await runtime.channel.publish(Address(name=echo, id="s1"), raw, request=True)
-            print(f"echo from {echo}: {back.type} {back.content.decode()}")
+        if args.echo:
+            unknown = RawMessage(header={"type": "Greeting"}, content=b'{"text": "hello"}')
+            back = await runtime.channel.publish(Address(name=args.echo, id="s1"), unknown, request=True)
+            print(f"echo from {args.echo}: {back.type} {back.content.decode()}")
 
 
 if __name__ == "__main__":
     set_stderr_logger("ERROR")
 
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--server", type=str, default="nats://localhost:4222")
-    parser.add_argument("--namespace", type=str, default="")
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--server", default="nats://localhost:4222")
+    parser.add_argument("--namespace", default="")
     parser.add_argument("--recursive", action="store_true")
     parser.add_argument("--inclusive", action="store_true")
     parser.add_argument("--schema", action="store_true")
-    parser.add_argument("--echo", type=str, default="")
-    args = parser.parse_args()
-
-    asyncio.run(
-        main(args.server, args.namespace, args.recursive, args.inclusive, args.schema, args.echo)
-    )
+    parser.add_argument("--echo", default="")
+    asyncio.run(main(parser.parse_args()))

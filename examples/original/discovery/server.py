@@ -1,12 +1,12 @@
-"""An employee agent that echoes whatever it gets, as the original's discovery example has it.
-
-Start a few, in namespaces, then list them with ``client.py``::
+"""A staff member that echoes any message back, for the discovery example.
 
     python examples/original/discovery/server.py team.alice "Alice, engineering" &
     python examples/original/discovery/server.py team.bob "Bob, sales" &
     python examples/original/discovery/server.py ops.carol "Carol, operations" &
     python examples/original/discovery/server.py ops.carol.pager "Carol's pager" &
     python examples/original/discovery/client.py --namespace team
+
+Its only handler takes ``GenericMessage``, so it answers message types it has never seen.
 """
 
 import argparse
@@ -25,24 +25,17 @@ from coagent.core import (
 from coagent.runtimes import HTTPRuntime, NATSRuntime
 
 
-class Employee(BaseAgent):
+class Staff(BaseAgent):
     @handler
-    async def handle(self, msg: GenericMessage, ctx: Context) -> GenericMessage:
-        return msg
+    async def echo(self, msg: GenericMessage, ctx: Context) -> GenericMessage:
+        return msg  # encodes back to exactly the raw message that came in
 
 
 async def main(name: str, description: str, server: str):
-    if server.startswith("nats://"):
-        runtime = NATSRuntime.from_servers(server)
-    elif server.startswith(("http://", "https://")):
-        runtime = HTTPRuntime.from_server(server)
-    else:
-        raise ValueError(f"Unsupported server: {server}")
-
-    employee = AgentSpec(name, new(Employee), description=description)
-
+    runtime = (NATSRuntime.from_servers(server) if server.startswith("nats://")
+               else HTTPRuntime.from_server(server))
     async with runtime:
-        await runtime.register(employee)
+        await runtime.register(AgentSpec(name, new(Staff), description=description))
         print("serving", flush=True)
         await idle_loop()
 
@@ -50,10 +43,9 @@ async def main(name: str, description: str, server: str):
 if __name__ == "__main__":
     set_stderr_logger("TRACE")
 
-    parser = argparse.ArgumentParser()
-    parser.add_argument("name", type=str)
-    parser.add_argument("description", type=str)
-    parser.add_argument("--server", type=str, default="nats://localhost:4222")
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("name")
+    parser.add_argument("description")
+    parser.add_argument("--server", default="nats://localhost:4222")
     args = parser.parse_args()
-
     asyncio.run(main(args.name, args.description, args.server))

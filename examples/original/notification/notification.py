@@ -1,12 +1,13 @@
-"""Notifications to users through a singleton center and one long-lived proxy per user,
-written as the original Coagent's notification example is.
+"""Alerts for users: one singleton hub, one long-lived relay per user.
 
     python examples/original/notification/notification.py --server nats://localhost:4222 &
-    python examples/original/notification/subscriber.py alice &   # streams alice's notifications
-    python examples/original/notification/notifier.py alice        # sends some
+    python examples/original/notification/subscriber.py alice &   # streams alice's alerts
+    python examples/original/notification/notifier.py alice        # publishes a few
 
-The proxy's ``subscribe`` handler streams for as long as the user listens; the center's
-notifications reach it as a ``ControlMessage``, which is served while that handler runs.
+A user's relay (session = the user id) streams from its ``watch`` handler for as long as
+the user listens. The hub hands it each alert as a ``ControlMessage``; the relay's
+control handler runs while ``watch`` is still streaming and only queues the alert.
+Both agents set ``timeout=float("inf")``, so idle passivation never ends them.
 """
 
 import argparse
@@ -29,116 +30,99 @@ from coagent.core.messages import ControlMessage
 from coagent.runtimes import NATSRuntime
 
 
-class Notification(Message):
+class Alert(Message):
     type: str
     content: str
 
 
-class Subscribe(Message):
+class Watch(Message):
+    """From a user to their relay: stream my alerts."""
+
     user_id: str
 
 
-class Notify(Message):
+class Publish(Message):
+    """From anyone to the hub: alert this user."""
+
     user_id: str
-    notification: Notification
+    alert: Alert
 
 
-class _SubscribeToCenter(Message):
+class _Register(Message):
     user_id: str
-    sender: Address
+    relay: Address
 
 
-class _UnsubscribeFromCenter(Message):
+class _Unregister(Message):
     user_id: str
 
 
-class _ControlNotify(ControlMessage):
-    """A CONTROL message for putting a notification into the queue."""
+class _Deliver(ControlMessage):
+    """From the hub to a relay; served beside the relay's running ``watch``."""
 
-    notification: Notification
+    alert: Alert
 
 
-class Proxy(BaseAgent):
-    """A proxy agent that accepts subscriptions from the user and forwards the
-    notifications from the singleton center agent to the user.
-    """
+class Relay(BaseAgent):
+    """Registers its user with the hub and streams the alerts the hub delivers."""
 
     def __init__(self):
-        # The agent is long-running and will be deleted when the user cancels.
-        super().__init__(timeout=float("inf"))
-
-        self.__queue: asyncio.Queue[Notification] = asyncio.Queue()
+        super().__init__(timeout=float("inf"))  # lives until the user stops watching
+        self.inbox: asyncio.Queue[Alert] = asyncio.Queue()
 
     @handler
-    async def notify(self, msg: _ControlNotify, ctx: Context) -> None:
-        await self.__queue.put(msg.notification)
+    async def deliver(self, msg: _Deliver, ctx: Context) -> None:
+        self.inbox.put_nowait(msg.alert)
 
     @handler
-    async def subscribe(self, msg: Subscribe, ctx: Context) -> AsyncIterator[Notification]:
-        # Subscribe to the singleton center agent.
-        await self.channel.publish(
-            Center.SINGLETON_ADDRESS,
-            _SubscribeToCenter(user_id=msg.user_id, sender=self.address).encode(),
-        )
-
-        while True:
-            try:
-                # Forward notifications from the center agent to the user.
-                notification = await self.__queue.get()
-                self.__queue.task_done()
-                yield notification
-            except asyncio.CancelledError:
-                # Unsubscribe from the center agent when the user cancelled.
-                await self.channel.publish(
-                    Center.SINGLETON_ADDRESS,
-                    _UnsubscribeFromCenter(user_id=msg.user_id).encode(),
-                )
-                raise
+    async def watch(self, msg: Watch, ctx: Context) -> AsyncIterator[Alert]:
+        await self.channel.publish(Hub.ADDRESS, _Register(user_id=msg.user_id, relay=self.address).encode())
+        try:
+            while True:
+                yield await self.inbox.get()
+        except asyncio.CancelledError:
+            # The user left: stop the hub from delivering here.
+            await self.channel.publish(Hub.ADDRESS, _Unregister(user_id=msg.user_id).encode())
+            raise
 
 
-class Center(BaseAgent):
-    """A center agent that listens to notifications and forwards them to the
-    appropriate subscribing agents.
-    """
+class Hub(BaseAgent):
+    """Knows each watching user's relay and delivers their alerts to it."""
 
-    SINGLETON_ADDRESS = Address(name="center", id="singleton")
+    ADDRESS = Address(name="hub", id="singleton")
 
     def __init__(self):
-        # This is a long-running agent and has the same lifetime as the application.
-        super().__init__(timeout=float("inf"))
-
-        self.__subscribers: dict[str, Address] = {}
+        super().__init__(timeout=float("inf"))  # one for the whole application
+        self.relays: dict[str, Address] = {}
 
     @handler
-    async def subscribe(self, msg: _SubscribeToCenter, ctx: Context) -> None:
-        self.__subscribers[msg.user_id] = msg.sender
-        logger.info(f"User {msg.user_id} subscribed")
+    async def register(self, msg: _Register, ctx: Context) -> None:
+        self.relays[msg.user_id] = msg.relay
+        logger.info(f"{msg.user_id} is watching")
 
     @handler
-    async def unsubscribe(self, msg: _UnsubscribeFromCenter, ctx: Context) -> None:
-        self.__subscribers.pop(msg.user_id, None)
-        logger.info(f"User {msg.user_id} unsubscribed")
+    async def unregister(self, msg: _Unregister, ctx: Context) -> None:
+        self.relays.pop(msg.user_id, None)
+        logger.info(f"{msg.user_id} stopped watching")
 
     @handler
-    async def notify(self, msg: Notify, ctx: Context) -> None:
-        addr = self.__subscribers.get(msg.user_id)
-        if not addr:
-            logger.warning(f"User {msg.user_id} is not subscribed")
+    async def publish(self, msg: Publish, ctx: Context) -> None:
+        relay = self.relays.get(msg.user_id)
+        if relay is None:
+            logger.warning(f"{msg.user_id} is not watching; alert dropped")
             return
-
-        _notify = _ControlNotify(notification=msg.notification)
-        await self.channel.publish(addr, _notify.encode())
-        logger.info(f"Notification sent to user {msg.user_id}")
+        await self.channel.publish(relay, _Deliver(alert=msg.alert).encode())
+        logger.info(f"alert delivered to {msg.user_id}")
 
 
-proxy = AgentSpec("proxy", new(Proxy))
-center = AgentSpec("center", new(Center))
+relay = AgentSpec("relay", new(Relay))
+hub = AgentSpec("hub", new(Hub))
 
 
 async def main(server: str):
     async with NATSRuntime.from_servers(server) as runtime:
-        await runtime.register(proxy)
-        await runtime.register(center)
+        await runtime.register(relay)
+        await runtime.register(hub)
         print("serving", flush=True)
         await idle_loop()
 
@@ -146,8 +130,6 @@ async def main(server: str):
 if __name__ == "__main__":
     set_stderr_logger()
 
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--server", type=str, default="nats://localhost:4222")
-    args = parser.parse_args()
-
-    asyncio.run(main(args.server))
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--server", default="nats://localhost:4222")
+    asyncio.run(main(parser.parse_args().server))

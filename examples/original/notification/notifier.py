@@ -1,4 +1,4 @@
-"""Send a user notifications through the center, one every ``--interval`` seconds.
+"""Publish alerts for a user through the hub, one every ``--interval`` seconds.
 
     python examples/original/notification/notifier.py alice --count 5
 """
@@ -6,7 +6,7 @@
 import argparse
 import asyncio
 
-from notification import Center, Notification, Notify
+from notification import Alert, Hub, Publish
 
 from coagent.core import set_stderr_logger
 from coagent.runtimes import NATSRuntime
@@ -15,8 +15,8 @@ from coagent.runtimes import NATSRuntime
 async def main(server: str, user_id: str, count: int, interval: float):
     async with NATSRuntime.from_servers(server) as runtime:
         for i in range(count):
-            msg = Notify(user_id=user_id, notification=Notification(type="news", content=f"item {i}"))
-            await runtime.channel.publish(Center.SINGLETON_ADDRESS, msg.encode())
+            msg = Publish(user_id=user_id, alert=Alert(type="news", content=f"item {i}"))
+            await runtime.channel.publish(Hub.ADDRESS, msg.encode())
             print(f"sent item {i}", flush=True)
             await asyncio.sleep(interval)
 
@@ -24,11 +24,10 @@ async def main(server: str, user_id: str, count: int, interval: float):
 if __name__ == "__main__":
     set_stderr_logger("ERROR")
 
-    parser = argparse.ArgumentParser()
-    parser.add_argument("user_id", type=str)
-    parser.add_argument("--server", type=str, default="nats://localhost:4222")
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("user_id")
+    parser.add_argument("--server", default="nats://localhost:4222")
     parser.add_argument("--count", type=int, default=5)
     parser.add_argument("--interval", type=float, default=0.2)
     args = parser.parse_args()
-
     asyncio.run(main(args.server, args.user_id, args.count, args.interval))

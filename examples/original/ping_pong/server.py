@@ -1,9 +1,9 @@
-"""The Pong server, written as the original Coagent's ping-pong example is.
+"""A Pong agent in the original Coagent's style: ``BaseAgent``, ``@handler``, ``idle_loop``.
 
     python examples/original/ping_pong/server.py --server nats://localhost:4222
 
-Then ask it with ``client.py`` beside this file, or with the CLI: ``coagent server -H type:Ping``
-(no ``-d``: ``Ping`` has no fields, so the empty body is a ``Ping``).
+Ask it with ``client.py`` beside this file, or from the shell with
+``coagent server -H type:Ping`` (no ``-d`` needed: ``Ping`` has no fields).
 """
 
 import argparse
@@ -30,28 +30,29 @@ class Pong(Message):
     pass
 
 
-class Server(BaseAgent):
-    """The Pong Server."""
+class PongServer(BaseAgent):
+    """Answers every Ping with a Pong."""
 
     @handler
-    async def handle(self, msg: Ping, ctx: Context) -> Pong:
-        """Handle the Ping message and return a Pong message."""
+    async def on_ping(self, msg: Ping, ctx: Context) -> Pong:
+        """One Pong per Ping."""
         return Pong()
 
 
-pong_server = AgentSpec("server", new(Server))
+server_spec = AgentSpec("server", new(PongServer))
+
+
+def make_runtime(server: str, auth: str):
+    if server.startswith("nats://"):
+        return NATSRuntime.from_servers(server)
+    if server.startswith(("http://", "https://")):
+        return HTTPRuntime.from_server(server, auth)
+    raise ValueError(f"cannot serve on {server!r}: use nats:// or http(s)://")
 
 
 async def main(server: str, auth: str):
-    if server.startswith("nats://"):
-        runtime = NATSRuntime.from_servers(server)
-    elif server.startswith(("http://", "https://")):
-        runtime = HTTPRuntime.from_server(server, auth)
-    else:
-        raise ValueError(f"Unsupported server: {server}")
-
-    async with runtime:
-        await runtime.register(pong_server)
+    async with make_runtime(server, auth) as runtime:
+        await runtime.register(server_spec)
         print("serving", flush=True)
         await idle_loop()
 
@@ -59,9 +60,8 @@ async def main(server: str, auth: str):
 if __name__ == "__main__":
     set_stderr_logger("TRACE")
 
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--server", type=str, default="nats://localhost:4222")
-    parser.add_argument("--auth", type=str, default="")
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--server", default="nats://localhost:4222")
+    parser.add_argument("--auth", default="")
     args = parser.parse_args()
-
     asyncio.run(main(args.server, args.auth))

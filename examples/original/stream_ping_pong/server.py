@@ -1,6 +1,8 @@
-"""The streaming Pong server, written as the original Coagent's stream-ping-pong example is.
+"""A streaming agent in the original Coagent's style: a handler typed ``AsyncIterator[...]``.
 
     python examples/original/stream_ping_pong/server.py --server nats://localhost:4222
+
+Its message declares its field with pydantic's ``Field(...)``, as the original's messages did.
 """
 
 import argparse
@@ -27,22 +29,21 @@ class Ping(Message):
 
 
 class PartialPong(Message):
-    content: str = Field(..., description="The content of the Pong message.")
+    content: str = Field(..., description="One piece of the answer.")
 
 
-class StreamServer(BaseAgent):
-    """The Stream Pong Server."""
+class Countdown(BaseAgent):
+    """Answers a Ping with a countdown, one piece at a time."""
 
     @handler
-    async def handle(self, msg: Ping, ctx: Context) -> AsyncIterator[PartialPong]:
-        """Handle the Ping message and return a stream of PartialPong messages."""
-        words = ("Hi ", "there, ", "this ", "is ", "the ", "Pong ", "server.")
-        for word in words:
+    async def on_ping(self, msg: Ping, ctx: Context) -> AsyncIterator[PartialPong]:
+        """Stream the pieces with a short pause between them."""
+        for piece in ("three... ", "two... ", "one... ", "pong!"):
             await asyncio.sleep(0.05)
-            yield PartialPong(content=word)
+            yield PartialPong(content=piece)
 
 
-stream_server = AgentSpec("stream_server", new(StreamServer))
+stream_spec = AgentSpec("stream_server", new(Countdown))
 
 
 async def main(server: str, auth: str):
@@ -51,10 +52,9 @@ async def main(server: str, auth: str):
     elif server.startswith(("http://", "https://")):
         runtime = HTTPRuntime.from_server(server, auth)
     else:
-        raise ValueError(f"Unsupported server: {server}")
-
+        raise ValueError(f"cannot serve on {server!r}")
     async with runtime:
-        await runtime.register(stream_server)
+        await runtime.register(stream_spec)
         print("serving", flush=True)
         await idle_loop()
 
@@ -62,9 +62,8 @@ async def main(server: str, auth: str):
 if __name__ == "__main__":
     set_stderr_logger("TRACE")
 
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--server", type=str, default="nats://localhost:4222")
-    parser.add_argument("--auth", type=str, default="")
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--server", default="nats://localhost:4222")
+    parser.add_argument("--auth", default="")
     args = parser.parse_args()
-
     asyncio.run(main(args.server, args.auth))

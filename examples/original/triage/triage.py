@@ -1,9 +1,9 @@
-"""A ``DynamicTriage`` configured by class attributes, as the original's opencsg example is.
+"""A ``DynamicTriage`` configured by class attributes, the original Coagent's way.
 
     python examples/original/triage/triage.py --namespace team
 
-``OpenCSG`` sets ``system`` and ``namespace`` as class attributes, and ``main`` changes
-``OpenCSG.namespace`` from the command line before the runtime starts; ``new(OpenCSG)``
+``Concierge`` sets ``system`` and ``namespace`` as class attributes, and ``main`` changes
+``Concierge.namespace`` from the command line before the runtime starts; ``new(Concierge)``
 takes no client, so the model comes from the ``MODEL_*`` environment. With none set it
 runs offline against a local fake model server (see ``_offline.py`` beside this file).
 """
@@ -21,11 +21,11 @@ from coagent.core import AgentSpec, new, set_stderr_logger
 from coagent.runtimes import LocalRuntime
 
 
-class OpenCSG(DynamicTriage):
-    """OpenCSG Triage Agent."""
+class Concierge(DynamicTriage):
+    """Sends each question to the specialist of its namespace."""
 
-    system = "You are a triage agent with a series of tools for different tasks." ""
-    namespace = ""
+    system = "You route each question to the one specialist who should answer it."
+    namespace = ""  # set from --namespace before the runtime starts
 
 
 class Models(StreamChatAgent):
@@ -36,7 +36,7 @@ class Datasets(StreamChatAgent):
     system = "You answer questions about datasets."
 
 
-opencsg = AgentSpec("opencsg", new(OpenCSG))
+concierge = AgentSpec("concierge", new(Concierge))
 models = AgentSpec("team.models", new(Models), description="Questions about models.")
 datasets = AgentSpec("team.datasets", new(Datasets), description="Questions about datasets.")
 # Outside the namespace: the triage must not offer it.
@@ -47,13 +47,13 @@ async def main(questions: list[str]):
     offline = serve_offline()
     try:
         async with LocalRuntime() as runtime:
-            for spec in (opencsg, models, datasets, weather):
+            for spec in (concierge, models, datasets, weather):
                 await runtime.register(spec)
             for question in questions:
                 print(f"User> {question}")
                 print("Assistant> ", end="")
                 msg = ChatMessage(role="user", content=question).encode()
-                async for chunk in opencsg.run_stream(msg, timeout=60):
+                async for chunk in concierge.run_stream(msg, timeout=60):
                     print(ChatMessage.decode(chunk).content, end="", flush=True)
                 print()
     finally:
@@ -71,5 +71,5 @@ if __name__ == "__main__":
     ])
     args = parser.parse_args()
 
-    OpenCSG.namespace = args.namespace
+    Concierge.namespace = args.namespace
     asyncio.run(main(args.questions))
