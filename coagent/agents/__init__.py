@@ -17,6 +17,7 @@
 """
 
 from coagent.agents.chat import ChatAgent, StreamChatAgent
+from coagent.agents.confirm import RunContext, confirm, submit
 from coagent.agents.errors import (
     BadModelRequest,
     MaxTurnsExceeded,
@@ -42,6 +43,7 @@ from coagent.agents.messages import (
 from coagent.agents.model import ChatModel, ModelClient, ModelResponse, ModelStream, ToolCall
 from coagent.agents.patterns import (
     Aggregate,
+    AggregationResult,
     Aggregator,
     DynamicTriage,
     GroupChat,
@@ -67,6 +69,7 @@ __all__ = [
     "Parallel",
     "Aggregator",
     "Aggregate",
+    "AggregationResult",
     "DynamicTriage",
     "Handoffs",
     "HandoffAgent",
@@ -95,6 +98,9 @@ __all__ = [
     "Tool",
     "ToolResult",
     "tool",
+    "confirm",
+    "submit",
+    "RunContext",
     # errors
     "ModelError",
     "ModelNotConfigured",

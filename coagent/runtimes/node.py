@@ -21,6 +21,7 @@ from coagent.errors import (
     InvalidAddress,
     RuntimeNotStarted,
 )
+from coagent.runtimes.channel import OriginalRuntimeAPI
 from coagent.supervision.session import SessionSupervisor
 from coagent.supervision.spec import AgentSpec
 from coagent.supervision.tree import NodeTree
@@ -50,13 +51,13 @@ def _expire_stream(env: Envelope, cell: Cell, address: Address, timeout: float) 
 
 def _as_address(address: Address | str) -> Address:
     if address.__class__ is Address:
-        return address  # type: ignore[return-value]
+        return address
     if isinstance(address, str):
         return Address.parse(address)
     raise InvalidAddress(f"expected an Address or 'name[:session]', got {address!r}")
 
 
-class Node:
+class Node(OriginalRuntimeAPI):
     """Registry of agent types plus in-process delivery (the ``ActorSystem`` of its cells).
 
     Use it through a runtime::
@@ -82,6 +83,7 @@ class Node:
         """Start the node (``async with runtime:`` does this)."""
         self._loop = asyncio.get_running_loop()
         self._started = True
+        self._install_builtins()
 
     async def stop(self, timeout: float | None = None) -> None:
         """Stop every agent type: session actors stop (``stopped()`` runs), callers get errors."""
@@ -208,10 +210,10 @@ class Node:
         if timeout is None:
             timeout = self.default_timeout
         deadline = loop.time() + timeout
-        cell = self._local_cell(address)  # type: ignore[arg-type]
+        cell = self._local_cell(address)
         if cell is None:
-            cell = await self._resolve_within(address, deadline)  # type: ignore[arg-type]
-        return await self._ask_cell(cell, address, msg, deadline, timeout, sender)  # type: ignore[arg-type]
+            cell = await self._resolve_within(address, deadline)
+        return await self._ask_cell(cell, address, msg, deadline, timeout, sender)
 
     async def _ask_cell(self, cell: Cell, address: Address, msg: Any, deadline: float,
                         timeout: float, sender: Address | None) -> Any:
@@ -236,14 +238,14 @@ class Node:
         """Send ``msg`` without waiting for a reply (waits only for mailbox room)."""
         if address.__class__ is not Address:
             address = _as_address(address)
-        cell = self._local_cell(address)  # type: ignore[arg-type]
+        cell = self._local_cell(address)
         env = Envelope(msg, TELL, None, sender, None)
         if cell is not None and cell.deliver_nowait(env):
             return
         loop = self._loop or asyncio.get_running_loop()
         deadline = loop.time() + (self.default_timeout if timeout is None else timeout)
         if cell is None:
-            cell = await self._resolve_within(address, deadline)  # type: ignore[arg-type]
+            cell = await self._resolve_within(address, deadline)
         await cell.deliver(env, deadline)
 
     def stream(
