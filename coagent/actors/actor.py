@@ -50,11 +50,12 @@ _HOSTS: dict[int, tuple[weakref.ref[Actor], Cell]] = {}
 def host(actor: Actor, cell: Cell) -> None:
     """Record that ``cell`` hosts ``actor`` (the cell calls it before ``started()``)."""
     key = id(actor)
+    hosts = _HOSTS  # bound now: at interpreter exit the module's globals are already None
 
     def gone(ref: weakref.ref[Actor]) -> None:
-        entry = _HOSTS.get(key)
+        entry = hosts.get(key)
         if entry is not None and entry[0] is ref:
-            del _HOSTS[key]
+            del hosts[key]
 
     _HOSTS[key] = (weakref.ref(actor, gone), cell)
 
