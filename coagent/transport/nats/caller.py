@@ -86,10 +86,10 @@ class _Stream:
         self.owner_node = owner_node
 
 
-class _Relay:
+class Relay:
     """One relayed message: its reply subject is known before it is sent (for cancels)."""
 
-    __slots__ = ("body", "caller", "deadline", "headers", "reply_subject", "subject", "token")
+    __slots__ = ("_fut", "body", "caller", "deadline", "headers", "reply_subject", "subject", "token")
 
     def __init__(self, caller: Caller, token: str, subject: str, body: bytes,
                  headers: dict[str, str], deadline: float) -> None:
@@ -100,11 +100,18 @@ class _Relay:
         self.body = body
         self.headers = headers
         self.deadline = deadline
+        self._fut: asyncio.Future[Any] | None = None
+
+    def abandon(self) -> None:
+        """The caller gave up: stop waiting (``wait`` returns ``None``)."""
+        fut = self._fut
+        if fut is not None and not fut.done():
+            fut.set_exception(TimeoutError())
 
     async def wait(self) -> Any:
-        """The owner's reply ``Msg``, or ``None`` once the deadline passed (the owner is told)."""
+        """The owner's reply ``Msg``, or ``None`` once the deadline passed or the caller left."""
         caller = self.caller
-        fut = asyncio.get_running_loop().create_future()
+        fut = self._fut = asyncio.get_running_loop().create_future()
         caller._pending[self.token] = fut
         expiry = caller.expire_at(self.deadline, _expire, fut)
         try:
@@ -313,10 +320,10 @@ class Caller:
 
         return OpenStream(chan, cancel)
 
-    def relay(self, subject: str, body: bytes, headers: dict[str, str], deadline: float) -> _Relay:
+    def relay(self, subject: str, body: bytes, headers: dict[str, str], deadline: float) -> Relay:
         """Pass a message on to ``subject`` through this mux (the serving side relays with it)."""
         token = f"{self._call_prefix}{next(self._call_ids)}"
-        return _Relay(self, token, subject, body, headers, deadline)
+        return Relay(self, token, subject, body, headers, deadline)
 
     # ----------------------------------------------------------------- replies
 

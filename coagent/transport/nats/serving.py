@@ -37,7 +37,7 @@ from coagent.errors import (
     TransportError,
 )
 from coagent.transport.base import InboundNode
-from coagent.transport.nats.caller import Caller
+from coagent.transport.nats.caller import Caller, Relay
 from coagent.transport.nats.connection import Connection, quietly
 from coagent.transport.nats.placement import Placement
 from coagent.transport.subjects import Subjects
@@ -202,8 +202,8 @@ class Serving:
         self.debug = debug
         #: Calls from other nodes in flight here, by their reply subject.
         self.calls: dict[str, _Served] = {}
-        #: First messages relayed to their owner: caller's reply subject -> (owner, our reply subject).
-        self.relays: dict[str, tuple[str, str]] = {}
+        #: First messages relayed to their owner: caller's reply subject -> (owner, the relay).
+        self.relays: dict[str, tuple[str, Relay]] = {}
         self._agent_subs: dict[str, Any] = {}
         self._subject_cache: dict[str, Address] = {}
         self._agent_prefix = f"{subjects.prefix}.a."
@@ -361,13 +361,13 @@ class Serving:
         """Pass a request to the session's owner and its answer back; ``False`` if it is gone."""
         caller_reply = msg.reply
         relay = self.caller.relay(self.subjects.session(owner, address), msg.data, headers, deadline)
-        self.relays[caller_reply] = (owner, relay.reply_subject)
+        self.relays[caller_reply] = (owner, relay)
         try:
             reply = await relay.wait()
         finally:
             self.relays.pop(caller_reply, None)
         if reply is None:
-            return True  # the caller's deadline passed (the owner was told to cancel)
+            return True  # the caller's deadline passed or it gave up (the owner was told)
         reply_headers = reply.headers or {}
         if reply_headers.get(H_STATUS) == STATUS_NO_RESPONDERS:
             return False
@@ -438,7 +438,8 @@ class Serving:
             served.cell.cancel(served.env)
             served.env.reply.abandon()
             return
-        relayed = self.relays.get(reply)
+        relayed = self.relays.pop(reply, None)
         if relayed is not None:
-            owner, our_reply = relayed
-            self.caller.send_cancel(our_reply, owner)  # the handler runs on the owner
+            owner, relay = relayed
+            self.caller.send_cancel(relay.reply_subject, owner)  # the handler runs on the owner
+            relay.abandon()
