@@ -10,6 +10,16 @@
 A request goes to ``P.sys.<what>`` with a fresh inbox as its reply subject; every node
 answers once; the gather ends ``timeout`` s after the request, or 0.25 s after the last
 answer (whichever is first), as the NATS services API (ADR-32) discovery does.
+
+Why not ``nats.micro`` (nats-py's ADR-32 services API, present in nats-py 2.16):
+it is the *serving* half only (``$SRV.PING/INFO/STATS`` responders and endpoints; no
+gather on the asking side, which is what ``coagent agents``/``tree`` need), its
+``INFO`` schema has no place for a node's live sessions, and its endpoints cost too
+much to carry agent calls: ``benchmarks/nats_libs.py`` measures a ``nats.micro``
+endpoint at 0.32-0.82x the requests/s of a plain subscription answering the same
+requests (per-request ``Request`` objects, timing and stats). So the agent subjects
+stay plain subscriptions and discovery keeps its own small scatter-gather, in the
+same request/reply shape.
 """
 
 from __future__ import annotations
