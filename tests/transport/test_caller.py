@@ -24,6 +24,13 @@ from coagent.transport.wire import KIND_ASK
 RAW = RawMessage(header={"type": "Ping"}, content=b'{"n":1}')
 
 
+async def _seen(caller: Caller, plain: Any) -> None:
+    """Both connections flushed: the caller's next publish sees the plain subscriptions
+    (nats-server 2.15 may not, right after only the subscriber's flush; see caller._settle)."""
+    await plain.flush()
+    await caller.conn.nc.flush()
+
+
 @pytest.fixture
 async def rig(nats_server: NATSServer) -> AsyncIterator[tuple[Caller, Any]]:
     """A started Caller (prefix ``c``, node ``me``) and a plain nats-py connection."""
@@ -62,7 +69,7 @@ async def test_an_ask_returns_the_reply_and_learns_the_owner(rig: tuple[Caller, 
         await plain.publish(msg.reply, b'{"n":2}', headers={"type": "Pong", "owner": "node-b"})
 
     await plain.subscribe("c.a.echo", cb=answer)
-    await plain.flush()
+    await _seen(caller, plain)
     loop = asyncio.get_running_loop()
     reply = await caller.request(Address("echo", "s1"), RAW, KIND_ASK, loop.time() + 5, None, Route(), True)
     assert reply.data == b'{"n":2}'
@@ -90,7 +97,7 @@ async def test_a_silent_responder_is_a_deadline_and_a_cancel_to_its_node(rig: tu
 
     await plain.subscribe("c.n.node-b.echo.s1", cb=ignore)
     await plain.subscribe("c.ctl.node-b.cancel", cb=cancelled)
-    await plain.flush()
+    await _seen(caller, plain)
     loop = asyncio.get_running_loop()
     with pytest.raises(DeadlineExceeded):
         await caller.request(Address("echo", "s1"), RAW, KIND_ASK, loop.time() + 0.2, None,
@@ -106,7 +113,7 @@ async def _stream_from(caller: Caller, plain: Any, replies: list[tuple[bytes, di
             await plain.publish(msg.reply, body, headers=headers)
 
     await plain.subscribe("c.n.node-b.count.s1", cb=answer)
-    await plain.flush()
+    await _seen(caller, plain)
     loop = asyncio.get_running_loop()
     opened = await caller.open_stream(Address("count", "s1"), RAW, loop.time() + 5, None,
                                       Route("node-b"), True, None)

@@ -16,6 +16,7 @@ its claim and leaves :attr:`Placement.claimed`. Their upkeep is this node's leas
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
 
@@ -25,12 +26,14 @@ from coagent.transport.nats.claims import ClaimStore
 from coagent.transport.nats.connection import Connection
 from coagent.transport.subjects import Subjects
 
-__all__ = ["Placement", "OWNER_CACHE_SIZE"]
+__all__ = ["Placement", "OWNER_CACHE_SIZE", "RELEASE_BATCH"]
 
 log = logging.getLogger("coagent.nats")
 
 #: Sessions whose owner a node remembers (least recently learnt ones are forgotten first).
 OWNER_CACHE_SIZE = 200_000
+#: Claims of ended sessions deleted concurrently (the rest wait their turn).
+RELEASE_BATCH = 64
 
 
 class Placement:
@@ -47,7 +50,12 @@ class Placement:
         #: Owner node of sessions served elsewhere, as last learnt.
         self.owners: OrderedDict[Address, str] = OrderedDict()
         self._claiming: dict[str, asyncio.Future[str]] = {}
-        self._releasing: dict[str, asyncio.Task[None]] = {}
+        #: Claims of ended sessions waiting to be deleted, each with a future done when it is.
+        self._releasing: dict[str, asyncio.Future[None]] = {}
+        self._release_queue: list[str] = []
+        self._release_task: asyncio.Task[None] | None = None
+        #: The node is stopping: ended sessions keep their claims for :meth:`release_all`.
+        self.closing = False
 
     async def open(self) -> None:
         """Open the buckets and take this node's lease (without JetStream: no claims)."""
@@ -134,24 +142,46 @@ class Placement:
         return owner
 
     def session_ended(self, type_name: str, session: str) -> None:
-        """The session stopped here: forget its claim now, delete it from the bucket soon."""
+        """The session stopped here: forget its claim now, delete it from the bucket soon.
+
+        Deletions run in one background task, ``RELEASE_BATCH`` at a time, so that a sweep
+        passivating thousands of sessions at once costs a bounded number of requests in flight.
+        """
         key = f"{type_name}.{session}"
-        if key not in self.claimed:
+        if self.closing or key not in self.claimed:
             return
         self.claimed.discard(key)
-        claims = self.claims
-        if claims is None or not self.conn.running:
+        if self.claims is None or not self.conn.running:
             return
-        task = asyncio.get_running_loop().create_task(self._release(claims, key))
-        self._releasing[key] = task
+        if key not in self._releasing:
+            self._releasing[key] = asyncio.get_running_loop().create_future()
+            self._release_queue.append(key)
+        if self._release_task is None:
+            self._release_task = asyncio.get_running_loop().create_task(self._release_queued())
 
-    async def _release(self, claims: ClaimStore, key: str) -> None:
+    async def _release_queued(self) -> None:
+        queue = self._release_queue
+        try:
+            while queue and self.claims is not None:
+                batch, queue[:RELEASE_BATCH] = queue[:RELEASE_BATCH], []
+                await asyncio.gather(*(self._release_one(self.claims, key) for key in batch))
+        finally:
+            self._release_task = None
+            for key in queue:  # not released (no store any more): wake whoever waits
+                fut = self._releasing.pop(key, None)
+                if fut is not None and not fut.done():
+                    fut.set_result(None)
+            queue.clear()
+
+    async def _release_one(self, claims: ClaimStore, key: str) -> None:
         try:
             await claims.release_one(key)
         except Exception as exc:
             log.debug("releasing claim %s failed: %s", key, exc)
         finally:
-            self._releasing.pop(key, None)
+            fut = self._releasing.pop(key, None)
+            if fut is not None and not fut.done():
+                fut.set_result(None)
 
     async def release(self, keys: list[str]) -> None:
         """Release the claims on ``keys`` now (agent types withdrawn)."""
@@ -161,8 +191,11 @@ class Placement:
 
     async def release_all(self) -> None:
         """The node is stopping: give up every claim and the lease."""
-        if self._releasing:
-            await asyncio.gather(*self._releasing.values(), return_exceptions=True)
+        self.closing = True
+        if self._release_task is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2.0):
+                    await asyncio.shield(self._release_task)
         keys, self.claimed = sorted(self.claimed), set()
         if self.claims is not None:
             await self.claims.release(keys)

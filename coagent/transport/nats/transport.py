@@ -58,11 +58,18 @@ class NATSTransport:
 
     async def start(self, node: InboundNode) -> None:
         self.node = node
-        nc = await self.conn.connect()
+        await self.conn.connect()
+        try:
+            await self._start()
+        except BaseException:
+            await self.conn.close()
+            raise
+
+    async def _start(self) -> None:
+        node, nc = self.node, self.conn.nc
         self.caller = Caller(self.conn, self.subjects, self.placement, node.expire_at)
         self.discovery = Discovery(self.conn, self.subjects, node)
         if self.announce and await self.placement.is_connected(self.name):
-            await self.conn.close()
             raise CoagentError(f"a node named {self.name!r} is already running")
         await self.caller.start()
         if self.announce:
@@ -78,6 +85,7 @@ class NATSTransport:
     async def stop_intake(self) -> None:
         # First stop looking alive and taking sessions: from now on other nodes take this
         # node's sessions over on their next message instead of forwarding them here.
+        self.placement.closing = True  # sessions about to stop keep their claims for stop()
         if self.serving is not None:
             await self.serving.stop_intake()
         ping = self.subjects.ping(self.name)
