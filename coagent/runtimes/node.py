@@ -42,7 +42,7 @@ from coagent.supervision.session import SessionSupervisor
 from coagent.supervision.spec import AgentSpec
 from coagent.supervision.tree import NodeTree
 from coagent.transport.base import Route, Transport
-from coagent.transport.deadlines import Deadline, DeadlineWheel
+from coagent.transport.deadlines import Cancellable, DeadlineWheel
 from coagent.transport.local import LocalTransport
 
 __all__ = ["Node", "DEFAULT_TIMEOUT"]
@@ -195,7 +195,7 @@ class Node:
         """Queue an inbound ``env``, waiting for room until its deadline."""
         await cell.deliver(env, env.deadline)
 
-    def expire_at(self, deadline: float, callback: Callable[..., None], *args: Any) -> Deadline:
+    def expire_at(self, deadline: float, callback: Callable[..., None], *args: Any) -> Cancellable:
         """Run ``callback(*args)`` at ``deadline`` (``loop.time()`` s); the handle cancels it.
 
         Every deadline of every path (local and remote asks, tells, streams, served calls)

@@ -130,7 +130,7 @@ async def test_a_stream_past_its_deadline_fails(caller: Any) -> None:
 
 async def test_the_wheel_fires_each_deadline_once_within_a_tick_and_never_a_cancelled_one() -> None:
     loop = asyncio.get_running_loop()
-    wheel = DeadlineWheel(loop, tick=0.01)
+    wheel = DeadlineWheel(loop, tick=0.01, precise_within=0.0)  # slots only
     fired: list[tuple[str, float]] = []
     start = loop.time()
     for name, delay in (("b", 0.05), ("a", 0.02), ("c", 0.08)):
@@ -143,3 +143,14 @@ async def test_the_wheel_fires_each_deadline_once_within_a_tick_and_never_a_canc
     for (_, when), due in zip(fired, (0.02, 0.05, 0.08), strict=True):
         assert due <= when < due + 0.06  # a tick late at most, plus a loaded machine's slack
     assert len(wheel) == 0
+
+
+async def test_a_near_deadline_fires_on_time_ahead_of_a_handler_timing_itself_out() -> None:
+    loop = asyncio.get_running_loop()
+    wheel = DeadlineWheel(loop)
+    order: list[str] = []
+    deadline = loop.time() + 0.05
+    wheel.at(deadline, order.append, "caller")
+    await asyncio.sleep(deadline - loop.time())  # a handler sleeping exactly ctx.remaining()
+    order.append("handler")
+    assert order == ["caller", "handler"]
