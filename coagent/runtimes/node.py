@@ -41,7 +41,7 @@ from coagent.runtimes.calls import (
 from coagent.supervision.session import SessionSupervisor
 from coagent.supervision.spec import AgentSpec
 from coagent.supervision.tree import NodeTree
-from coagent.transport.base import Route, Transport
+from coagent.transport.base import Transport
 from coagent.transport.deadlines import Cancellable, DeadlineWheel
 from coagent.transport.local import LocalTransport
 
@@ -175,17 +175,9 @@ class Node:
 
     # ---------------------------------------------------- for the transport (InboundNode)
 
-    def live_cell(self, address: Address) -> Cell | None:
-        """The cell serving ``address`` here now, or ``None`` (never starts a session)."""
-        return self._live_cell(address)
-
     async def resolve(self, address: Address) -> Cell:
         """The cell for ``address`` here, starting its session (``AgentNotFound`` if not served)."""
         return await self._resolve(address)
-
-    def type_of(self, name: str) -> str | None:
-        """The agent type registered here that serves actor ``name`` (itself or a parent)."""
-        return self._type_of(name)
 
     def deliver(self, cell: Cell, env: Envelope) -> bool:
         """Queue an inbound ``env`` if there is room (``False``: use :meth:`deliver_later`)."""
@@ -235,6 +227,10 @@ class Node:
                 return None
             name = name.rpartition(".")[0]
 
+    # What transports call (InboundNode); the same functions, without a wrapper's call.
+    live_cell = _live_cell
+    type_of = _type_of
+
     async def _resolve(self, address: Address) -> Cell:
         """Find (or start) the cell for ``address`` on this node, or raise ``AgentNotFound``."""
         sup = self._types.get(address.name)
@@ -255,14 +251,6 @@ class Node:
         raise AgentNotFound(f"no agent {address.name!r} on {self.name}", address=str(address))
 
     # ----------------------------------------------------------------- calls
-
-    async def _place(self, address: Address, deadline: float) -> Route | None:
-        try:
-            return await self.transport.place(address, deadline)
-        except TimeoutError:
-            raise DeadlineExceeded(
-                f"placing {address} did not finish before the deadline", address=str(address)
-            ) from None
 
     async def _here(self, address: Address, deadline: float) -> Cell:
         cell = self._local_cell(address)  # starts the session without a wait when it can
@@ -288,7 +276,7 @@ class Node:
         deadline = loop.time() + timeout
         cell = self._live_cell(address)
         if cell is None:
-            route = await self._place(address, deadline)
+            route = await self.transport.place(address, deadline)
             if route is not None:
                 typed = msg.__class__ is not RawMessage
                 reply = await self.transport.ask(
@@ -332,7 +320,7 @@ class Node:
         deadline = loop.time() + (timeout if timeout is not None else self.default_timeout)
         cell = self._live_cell(address)
         if cell is None:
-            route = await self._place(address, deadline)
+            route = await self.transport.place(address, deadline)
             if route is not None:
                 raw = msg if msg.__class__ is RawMessage else msg.encode()
                 await self.transport.tell(route, address, raw, deadline, sender, explicit)
@@ -358,7 +346,7 @@ class Node:
         deadline = loop.time() + limit
         cell = self._live_cell(address)
         if cell is None:
-            route = await self._place(address, deadline)
+            route = await self.transport.place(address, deadline)
             if route is not None:
                 typed = msg.__class__ is not RawMessage
                 opened = await self.transport.open_stream(

@@ -23,6 +23,8 @@ back, and gives that to the node (:meth:`InboundNode.deliver`)::
 
     runtime = Node(transport=LoopbackTransport())
 
+The calls (``ask``, ``tell``, ``open_stream``) return awaitables: an implementation may be
+``async def`` or hand back the awaitable of the layer below (one frame fewer per call).
 Deadlines are absolute ``loop.time()`` seconds on both sides; a transport sends the
 seconds *left* (clocks need not agree) and the receiving side turns them back
 into an absolute deadline of its own, which the handler sees as ``ctx.remaining()``.
@@ -30,7 +32,7 @@ into an absolute deadline of its own, which the handler sees as ``ctx.remaining(
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import msgspec
@@ -135,23 +137,26 @@ class Transport(Protocol):
         """A session of ``type_name`` stopped here: release what the transport held for it."""
 
     async def place(self, address: Address, deadline: float) -> Route | None:
-        """``None`` if this node serves ``address`` (now), else where to send calls to it."""
+        """``None`` if this node serves ``address`` (now), else where to send calls to it.
 
-    async def ask(self, route: Route, address: Address, raw: RawMessage, deadline: float,
-                  sender: Address | None, explicit: bool) -> RawMessage | None:
+        Raises ``DeadlineExceeded`` if deciding (e.g. claiming a session) outlasts ``deadline``.
+        """
+
+    def ask(self, route: Route, address: Address, raw: RawMessage, deadline: float,
+            sender: Address | None, explicit: bool) -> Awaitable[RawMessage | None]:
         """Send a call and return its reply (``None``: the handler returned nothing).
 
         ``explicit`` is ``False`` when the caller gave no timeout (the receiver may then
         apply its own default instead of being told the deadline).
         """
 
-    async def tell(self, route: Route, address: Address, raw: RawMessage, deadline: float,
-                   sender: Address | None, explicit: bool) -> None:
+    def tell(self, route: Route, address: Address, raw: RawMessage, deadline: float,
+             sender: Address | None, explicit: bool) -> Awaitable[None]:
         """Send without a reply; returns once the receiver has queued the message."""
 
-    async def open_stream(self, route: Route, address: Address, raw: RawMessage, deadline: float,
-                          sender: Address | None, explicit: bool,
-                          decode: StreamDecoder | None) -> OpenStream:
+    def open_stream(self, route: Route, address: Address, raw: RawMessage, deadline: float,
+                    sender: Address | None, explicit: bool,
+                    decode: StreamDecoder | None) -> Awaitable[OpenStream]:
         """Open a streamed call; returns once the first message arrived (or raise)."""
 
     async def discover(self, namespace: str) -> list[tuple[str, str]]:

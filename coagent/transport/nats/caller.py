@@ -229,7 +229,11 @@ class Caller:
 
     async def request(self, address: Address, raw: RawMessage, kind: str, deadline: float,
                       sender: Address | None, route: Route, explicit: bool) -> Any:
-        """Send one ask or tell; the reply ``Msg`` (errors raised typed)."""
+        """Send one ask or tell (errors raised typed).
+
+        An ask returns its reply as a ``RawMessage`` (``None``: the handler returned nothing);
+        a tell returns once the receiver queued it.
+        """
         nc = self.conn.nc
         if nc is None:
             raise RuntimeNotStarted(f"node {self.subjects.node} is not connected")
@@ -287,7 +291,10 @@ class Caller:
             new_owner = headers.get(H_OWNER)
             if new_owner:
                 self.placement.remember_owner(address, new_owner)
-            return reply
+            type_name = headers.get(H_TYPE)
+            if not type_name:
+                return None
+            return RawMessage(header={"type": type_name}, content=reply.data)
 
     async def open_stream(self, address: Address, raw: RawMessage, deadline: float,
                           sender: Address | None, route: Route, explicit: bool,

@@ -16,7 +16,7 @@ discovery (:mod:`.discovery`). The wire is described in ``docs/wire.md``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from coagent.actors.address import Address
@@ -30,7 +30,7 @@ from coagent.transport.nats.discovery import Discovery
 from coagent.transport.nats.placement import Placement
 from coagent.transport.nats.serving import Serving
 from coagent.transport.subjects import Subjects
-from coagent.transport.wire import H_TYPE, KIND_ASK, KIND_TELL
+from coagent.transport.wire import KIND_ASK, KIND_TELL
 
 __all__ = ["NATSTransport"]
 
@@ -161,22 +161,19 @@ class NATSTransport:
             raise RuntimeNotStarted(f"node {self.name} is not connected")
         return caller
 
-    async def ask(self, route: Route, address: Address, raw: RawMessage, deadline: float,
-                  sender: Address | None, explicit: bool) -> RawMessage | None:
-        reply = await self._caller().request(address, raw, KIND_ASK, deadline, sender, route, explicit)
-        type_name = (reply.headers or {}).get(H_TYPE)
-        if not type_name:
-            return None
-        return RawMessage(header={"type": type_name}, content=reply.data)
+    def ask(self, route: Route, address: Address, raw: RawMessage, deadline: float,
+            sender: Address | None, explicit: bool) -> Awaitable[RawMessage | None]:
+        # The caller's coroutine itself: no frame of ours per call (the hot path).
+        return self._caller().request(address, raw, KIND_ASK, deadline, sender, route, explicit)
 
     async def tell(self, route: Route, address: Address, raw: RawMessage, deadline: float,
                    sender: Address | None, explicit: bool) -> None:
         await self._caller().request(address, raw, KIND_TELL, deadline, sender, route, explicit)
 
-    async def open_stream(self, route: Route, address: Address, raw: RawMessage, deadline: float,
-                          sender: Address | None, explicit: bool,
-                          decode: StreamDecoder | None) -> OpenStream:
-        return await self._caller().open_stream(address, raw, deadline, sender, route, explicit, decode)
+    def open_stream(self, route: Route, address: Address, raw: RawMessage, deadline: float,
+                    sender: Address | None, explicit: bool,
+                    decode: StreamDecoder | None) -> Awaitable[OpenStream]:
+        return self._caller().open_stream(address, raw, deadline, sender, route, explicit, decode)
 
     async def discover(self, namespace: str) -> list[tuple[str, str]]:
         if self.discovery is None:
