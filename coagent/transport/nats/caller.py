@@ -16,11 +16,10 @@ Why not nats-py's own request mux (``nc.request``: its ``_resp_map`` of futures 
 per call) need a mux of their own anyway; (2) it never tells the caller the reply
 subject it used (``_resp_sub_prefix`` is private), and a cancel names the call by that
 subject; (3) it is slower. ``benchmarks/nats_libs.py``, 100 concurrent requesters against
-a plain responder in another process, the same headers on both: this mux does
-1.16x the requests/s of ``nc.request`` on asyncio and 1.25x on uvloop (20,800 vs
-24,150 and 14,000 vs 17,550 req/s on the loaded 2-core project machine), mostly
-because ``nc.request`` bounds each wait with ``asyncio.wait_for`` where we use the
-node's deadline wheel.
+a plain responder in another process, the same headers on both, two runs each on the
+loaded 2-core project machine: this mux does 1.16-1.71x the requests/s of ``nc.request``
+on asyncio and 1.21-1.25x on uvloop (e.g. 20,800 vs 24,150 req/s). (``nc.request``
+bounds each wait with ``asyncio.wait_for``; this mux uses the node's deadline wheel.)
 """
 
 from __future__ import annotations

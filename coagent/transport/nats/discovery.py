@@ -16,8 +16,8 @@ it is the *serving* half only (``$SRV.PING/INFO/STATS`` responders and endpoints
 gather on the asking side, which is what ``coagent agents``/``tree`` need), its
 ``INFO`` schema has no place for a node's live sessions, and its endpoints cost too
 much to carry agent calls: ``benchmarks/nats_libs.py`` measures a ``nats.micro``
-endpoint at 0.32-0.82x the requests/s of a plain subscription answering the same
-requests (per-request ``Request`` objects, timing and stats). So the agent subjects
+endpoint at 0.32-0.92x the requests/s of a plain subscription answering the same
+requests (four runs, asyncio and uvloop) (per-request ``Request`` objects, timing and stats). So the agent subjects
 stay plain subscriptions and discovery keeps its own small scatter-gather, in the
 same request/reply shape.
 """
