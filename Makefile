@@ -31,8 +31,8 @@ install-dev: $(STAMP)
 demo: $(VENV)/.installed
 	$(BIN)/coagent demo
 
-## test: create the virtualenv, install with the dev extra, run the whole suite
-test: $(STAMP)
+## test: create the virtualenv, install with the dev extra, lint, run the whole suite
+test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
 
 ## lint: ruff over the whole tree, mypy (strict) over the package
