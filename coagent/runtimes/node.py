@@ -72,7 +72,8 @@ class Node:
         self._types: dict[str, SessionSupervisor] = {}
         self._cells: dict[Address, Cell] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wheel: DeadlineWheel | None = None
+        #: Every deadline of this node's calls, on every path (see ``expire_at``).
+        self.deadlines = DeadlineWheel()
         self._started = False
 
     # ------------------------------------------------------------- lifecycle
@@ -80,7 +81,7 @@ class Node:
     async def start(self) -> None:
         """Start the node (``async with runtime:`` does this)."""
         self._loop = asyncio.get_running_loop()
-        self._wheel = DeadlineWheel(self._loop)
+        self.deadlines.bind(self._loop)
         self._started = True
         try:
             await self.transport.start(self)
@@ -193,10 +194,7 @@ class Node:
         Every deadline of every path (local and remote asks, tells, streams, served calls)
         goes through here, to one wheel per node.
         """
-        wheel = self._wheel
-        if wheel is None:
-            wheel = self._wheel = DeadlineWheel(self._loop or asyncio.get_running_loop())
-        return wheel.at(deadline, callback, *args)
+        return self.deadlines.at(deadline, callback, *args)
 
     # ---------------------------------------------------------------- routing
 
@@ -295,7 +293,7 @@ class Node:
         env = Envelope(msg, ASK, fut, sender, deadline)
         if not cell.deliver_nowait(env):
             await cell.deliver(env, deadline)
-        expiry = self.expire_at(deadline, _expire_ask, env, cell, address, timeout)
+        expiry = self.deadlines.at(deadline, _expire_ask, env, cell, address, timeout)
         try:
             return await fut
         except asyncio.CancelledError:
