@@ -250,12 +250,6 @@ class Node:
 
     # ----------------------------------------------------------------- calls
 
-    async def _here(self, address: Address, deadline: float) -> Cell:
-        cell = self._local_cell(address)  # starts the session without a wait when it can
-        if cell is None:
-            cell = await self._resolve_within(address, deadline)
-        return cell
-
     async def ask(
         self, address: Address | str, msg: Any, *, timeout: float | None = None,
         sender: Address | None = None,
@@ -283,7 +277,9 @@ class Node:
                 if reply is None or not typed:
                     return reply
                 return decode_reply(reply)
-            cell = await self._here(address, deadline)
+            cell = self._local_cell(address)  # starts the session without a wait when it can
+            if cell is None:
+                cell = await self._resolve_within(address, deadline)
         return await self._ask_cell(cell, address, msg, deadline, timeout, sender)
 
     async def _ask_cell(self, cell: Cell, address: Address, msg: Any, deadline: float,
@@ -323,7 +319,9 @@ class Node:
                 raw = msg if msg.__class__ is RawMessage else msg.encode()
                 await self.transport.tell(route, address, raw, deadline, sender, explicit)
                 return
-            cell = await self._here(address, deadline)
+            cell = self._local_cell(address)  # starts the session without a wait when it can
+            if cell is None:
+                cell = await self._resolve_within(address, deadline)
         env = Envelope(msg, TELL, None, sender, deadline)
         if not cell.deliver_nowait(env):
             await cell.deliver(env, deadline)
@@ -353,7 +351,9 @@ class Node:
                 )
                 return opened.chan, opened.cancel, self.expire_at(
                     deadline, _expire_remote_stream, opened, address, limit)
-            cell = await self._here(address, deadline)
+            cell = self._local_cell(address)  # starts the session without a wait when it can
+            if cell is None:
+                cell = await self._resolve_within(address, deadline)
         chan = ReplyChannel()
         env = Envelope(msg, STREAM, chan, sender, deadline)
         if not cell.deliver_nowait(env):
