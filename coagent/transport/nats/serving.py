@@ -100,6 +100,7 @@ class Serving:
         self._subject_cache: dict[str, Address] = {}
         self._agent_prefix = f"{subjects.prefix}.a."
         self._background: set[asyncio.Task[Any]] = set()
+        self._expire_at = node.deadlines.at
 
     async def start(self) -> list[Any]:
         """Subscribe to this node's session and cancel subjects; returns the subscriptions."""
@@ -289,7 +290,7 @@ class Serving:
             env = Envelope(raw, ASK, sink, sender, deadline)
         if sink is not None and reply:
             # In flight until answered: cancellable by the caller, expired at its deadline.
-            self.calls[reply] = _Served(cell, env, self.node.expire_at(deadline, self._expire, reply))
+            self.calls[reply] = _Served(cell, env, self._expire_at(deadline, self._expire, reply))
         try:
             accepted = self.node.deliver(cell, env)
         except CoagentError as exc:

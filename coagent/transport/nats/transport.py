@@ -67,7 +67,7 @@ class NATSTransport:
 
     async def _start(self) -> None:
         node, nc = self.node, self.conn.nc
-        self.caller = Caller(self.conn, self.subjects, self.placement, node.expire_at)
+        self.caller = Caller(self.conn, self.subjects, self.placement, node.deadlines.at)
         self.discovery = Discovery(self.conn, self.subjects, node)
         if self.announce and await self.placement.is_connected(self.name):
             raise CoagentError(f"a node named {self.name!r} is already running")
