@@ -1,5 +1,8 @@
 """The caller's side: routes, reply multiplexing, stream sequencing, deadlines, cancels.
 
+(A little over 400 lines: asks, streams and cancels share the reply mux and its tokens,
+and splitting them would make the mux's bookkeeping public.)
+
 ::
 
     caller = Caller(conn, subjects, placement, expire_at)
