@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from coagent.testing import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -53,7 +55,7 @@ def test_demo_streams_an_llm_agent_and_a_pattern_offline_and_says_where_to_go_ne
     assert "triage: Today it is snowing, -3 °C there.\n(the triage model chose team.weather;" in llm
     _, after = llm.split("where to go next")
     assert "nats-server -js &" in after
-    assert "coagent node examples/translator/translator.py --server nats://localhost:4222 &" in after
+    assert "coagent node examples/translator/translator.py --server nats://localhost:" in after
     assert "examples/patterns/triaging.py" in after
     assert "litellm" not in proc.stderr and "Traceback" not in proc.stderr
     assert elapsed < 30, f"the demo took {elapsed:.1f} s"
@@ -121,14 +123,15 @@ def test_usage_errors_are_one_line_on_stderr(args: tuple[str, ...]) -> None:
 
 
 @pytest.mark.parametrize("args", [
-    ("echo:s1", "-H", "type:Ping", "--server", "http://localhost:8000"),
+    ("echo:s1", "-H", "type:Ping", "--server", "http://localhost:{port}"),
     ("tree", "--server", "https://agents.example.com"),
-    ("agents", "-s", "http://127.0.0.1:8000"),
-    ("node", "tests/cluster_agents.py", "--server", "http://localhost:8000"),
+    ("agents", "-s", "http://127.0.0.1:{port}"),
+    ("node", "tests/cluster_agents.py", "--server", "http://localhost:{port}"),
 ], ids=["send", "tree", "agents", "node"])
 def test_an_http_url_says_http_servers_are_not_supported_yet(args: tuple[str, ...]) -> None:
+    port = free_port()  # nothing listens there, so no answer could come from another process
     started = time.monotonic()
-    proc = coagent(*args)
+    proc = coagent(*(arg.format(port=port) for arg in args))
     assert proc.returncode == 2
     [line] = proc.stderr.splitlines()
     assert "HTTP servers are not supported yet" in line and "nats://" in line
@@ -137,7 +140,7 @@ def test_an_http_url_says_http_servers_are_not_supported_yet(args: tuple[str, ..
 
 
 def test_an_unknown_url_scheme_is_refused_with_the_supported_ones() -> None:
-    proc = coagent("tree", "--server", "redis://localhost:6379")
+    proc = coagent("tree", "--server", f"redis://localhost:{free_port()}")
     assert proc.returncode == 2
     [line] = proc.stderr.splitlines()
     assert "unsupported scheme" in line and "nats://host:4222" in line
@@ -147,7 +150,8 @@ def test_the_session_id_of_a_call_without_one_is_short_and_recognisable() -> Non
     from coagent.cli.main import new_cli_session
 
     ids = {new_cli_session() for _ in range(1000)}
-    assert len(ids) == 1000
+    # 24 random bits: a collision among 1,000 draws has a 3% chance, ten of them none worth naming.
+    assert len(ids) >= 990
     assert all(re.fullmatch(r"cli-[0-9a-f]{6}", i) for i in ids)
 
 
