@@ -17,6 +17,7 @@ from coagent.errors import (
     InvalidAddress,
     MessageDecodeError,
 )
+from coagent.testing import free_port
 
 ORIGINAL_CORE_NAMES = [
     "BaseAgent", "Context", "handler", "DiscoveryQuery", "DiscoveryReply", "logger",
@@ -102,9 +103,9 @@ def test_naming_http_runtime_works_and_building_one_raises_a_typed_error() -> No
 
     assert NATSRuntime.from_servers().servers in (["nats://localhost:4222"], "nats://localhost:4222")
     with pytest.raises(HTTPRuntimeUnavailable, match="use NATSRuntime"):
-        HTTPRuntime.from_server("http://localhost:8000", "")
+        HTTPRuntime.from_server(f"http://localhost:{free_port()}", "")
     with pytest.raises(HTTPRuntimeUnavailable):
-        HTTPRuntime("http://localhost:8000")
+        HTTPRuntime(f"http://localhost:{free_port()}")
     assert issubclass(HTTPRuntimeUnavailable, CoagentError)
 
 
