@@ -171,28 +171,11 @@ def node(target: str, server: str | None, name: str | None, prefix: str, creds: 
 
 async def _serve(specs: list[AgentSpec], server: str | None, name: str | None, prefix: str,
                  creds: str | None) -> None:
-    import signal
+    from coagent.cli.serving import node_runtime, stop_on_signals
 
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    # Installed before anything is announced, so that a signal sent right after the
-    # "serving" line is always a graceful stop.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    runtime: Any
-    if server is None:
-        from coagent.runtimes import LocalRuntime
-
-        runtime = LocalRuntime(name=name)
-        where = "the in-process runtime (no --server: nothing outside this process can reach it)"
-    else:
-        from coagent.runtimes import NATSRuntime
-
-        options: dict[str, Any] = {"name": name, "prefix": prefix}
-        if creds:
-            options["user_credentials"] = creds
-        runtime = NATSRuntime.from_servers(server, **options)
-        where = server
+    stop = stop_on_signals()
+    runtime = node_runtime(server, name, prefix, creds)
+    where = server or "the in-process runtime (no --server: nothing outside this process can reach it)"
     async with runtime:
         for spec in specs:
             await runtime.register(spec)
