@@ -51,6 +51,11 @@ class ActorSystem(Protocol):
 
     def unregister_cell(self, cell: Cell) -> None: ...
 
+    @property
+    def channel(self) -> Any:
+        """The original Coagent's ``publish`` / ``publish_multi`` layer (``actor.channel``)."""
+        ...
+
 
 class Context:
     """The caller, deadline and call helpers of the message being handled."""

@@ -41,7 +41,6 @@ from coagent.errors import (
     AgentNotFound,
     CoagentError,
     DeadlineExceeded,
-    RuntimeNotStarted,
     TransportError,
 )
 from coagent.transport.base import OpenStream, Route, StreamDecoder
@@ -236,9 +235,7 @@ class Caller:
         An ask returns its reply as a ``RawMessage`` (``None``: the handler returned nothing);
         a tell returns once the receiver queued it.
         """
-        nc = self.conn.nc
-        if nc is None:
-            raise RuntimeNotStarted(f"node {self.subjects.node} is not connected")
+        nc = self.conn.client()
         loop = asyncio.get_running_loop()
         owner = route.node
         attempts = 0
@@ -302,9 +299,7 @@ class Caller:
                           sender: Address | None, route: Route, explicit: bool,
                           decode: StreamDecoder | None) -> OpenStream:
         """Open a stream; returns once its first message arrived."""
-        nc = self.conn.nc
-        if nc is None:
-            raise RuntimeNotStarted(f"node {self.subjects.node} is not connected")
+        nc = self.conn.client()
         loop = asyncio.get_running_loop()
         owner = route.node
         attempts = 0
