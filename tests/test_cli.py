@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from coagent.testing import free_port
+from coagent.testing import MODEL_VARIABLES, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,7 +102,6 @@ def test_node_reports_bad_targets() -> None:
 
 # ---------------------------------------------------------------- usage errors
 
-MODEL_VARIABLES = ("MODEL_NAME", "MODEL_API_BASE", "MODEL_API_VERSION", "MODEL_API_KEY")
 
 
 @pytest.mark.parametrize("args", [
