@@ -88,7 +88,9 @@ func WithBackoff(min, max time.Duration) Option {
 }
 
 // WithLogger receives the Runtime's log lines (default: none).
-func WithLogger(logf func(format string, args ...any)) Option { return func(o *options) { o.logf = logf } }
+func WithLogger(logf func(format string, args ...any)) Option {
+	return func(o *options) { o.logf = logf }
+}
 
 func newOptions(opts []Option) options {
 	o := options{timeout: 60 * time.Second, backoffMin: 100 * time.Millisecond, backoffMax: 5 * time.Second,
@@ -195,7 +197,9 @@ type callOptions struct {
 func WithCallID(id string) CallOption { return func(o *callOptions) { o.callID = id } }
 
 // WithIdempotencyKey makes a Tell deliver at most once per key.
-func WithIdempotencyKey(key string) CallOption { return func(o *callOptions) { o.idempotencyKey = key } }
+func WithIdempotencyKey(key string) CallOption {
+	return func(o *callOptions) { o.idempotencyKey = key }
+}
 
 func newCallID() string {
 	b := make([]byte, 16)

@@ -35,6 +35,8 @@ const (
 	CodeCallCancelled        = "call_cancelled"
 	CodeTransportError       = "transport_error"
 	CodeMessageTooLarge      = "message_too_large"
+	CodeAgentDisconnected    = "agent_disconnected"
+	CodeCallNotFound         = "call_not_found"
 )
 
 // Error is every failure of this package: a stable Code, a Message, and the HTTP Status the
@@ -99,6 +101,8 @@ var (
 	ErrCallCancelled        = &Error{Code: CodeCallCancelled}
 	ErrTransportError       = &Error{Code: CodeTransportError}
 	ErrMessageTooLarge      = &Error{Code: CodeMessageTooLarge}
+	ErrAgentDisconnected    = &Error{Code: CodeAgentDisconnected}
+	ErrCallNotFound         = &Error{Code: CodeCallNotFound}
 )
 
 type errorBody struct {

@@ -51,6 +51,7 @@ export const MethodNotAllowed = define('MethodNotAllowed', 'method_not_allowed')
 export const IdempotencyKeyReused = define('IdempotencyKeyReused', 'idempotency_key_reused');
 export const NotImplementedHere = define('NotImplementedHere', 'not_implemented');
 export const InternalError = define('InternalError', 'internal_error');
+export const CallNotFound = define('CallNotFound', 'call_not_found');
 // The system's errors (coagent/errors.py), the same codes in every language.
 export const InvalidAddress = define('InvalidAddress', 'invalid_address');
 export const MessageDecodeError = define('MessageDecodeError', 'message_decode_error');
@@ -67,6 +68,7 @@ export const TooManySessions = define('TooManySessions', 'too_many_sessions');
 export const RuntimeNotStarted = define('RuntimeNotStarted', 'runtime_not_started');
 export const CallCancelled = define('CallCancelled', 'call_cancelled');
 export const TransportError = define('TransportError', 'transport_error');
+export const AgentDisconnected = define('AgentDisconnected', 'agent_disconnected', TransportError);
 export const MessageTooLarge = define('MessageTooLarge', 'message_too_large');
 
 /** The class for a code (CoagentError for a code this client does not know). */

@@ -9,5 +9,6 @@
  * failure is a typed error of errors.js, named by the gateway's stable error code.
  */
 export { Client } from './client.js';
-export { Runtime, fromCos, toCos, errorToCos } from './runtime.js';
+export { Runtime } from './runtime.js';
+export { fromCos, toCos, toItem } from './dialects.js';
 export * from './errors.js';
