@@ -71,6 +71,8 @@ type options struct {
 	backoffMin time.Duration
 	backoffMax time.Duration
 	logf       func(format string, args ...any)
+	protocol   string
+	node       string
 }
 
 // WithAuth sends "Authorization: Bearer <token>" with every request (nothing when empty).

@@ -2,12 +2,9 @@ package coagent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,8 +15,8 @@ type Request struct {
 	Message
 	// Agent and Session address the instance the message was sent to.
 	Agent, Session string
-	// Extensions are the message header's extensions, as the sender set them.
-	Extensions map[string]any
+	// Kind is "ask", "stream" or "tell" ("" over the CoS protocol, which does not say).
+	Kind string
 }
 
 // Handler answers one message with one reply (nil: no reply) or an error.
@@ -35,6 +32,24 @@ type agentType struct {
 	connects          atomic.Int64
 }
 
+// Protocols a Runtime can serve with.
+const (
+	// ProtocolAuto uses /v1/serve, or the CoS endpoints when the gateway has no /v1/serve.
+	ProtocolAuto = "auto"
+	// ProtocolV1 is the gateway's own serving API: deliveries with call ids, deadlines,
+	// cancellation and typed error answers, one stream for every type.
+	ProtocolV1 = "v1"
+	// ProtocolCoS is the original Coagent's: /runtime/register, /runtime/channel/subscribe
+	// and replies published to /runtime/channel/publish.
+	ProtocolCoS = "cos"
+)
+
+// WithProtocol picks the serving protocol (ProtocolAuto by default).
+func WithProtocol(p string) Option { return func(o *options) { o.protocol = p } }
+
+// WithNode names this process in the gateway's tree and agent list (/v1/serve only).
+func WithNode(name string) Option { return func(o *options) { o.node = name } }
+
 // Runtime serves agent types from Go; the gateway delivers their sessions' messages over HTTP.
 //
 //	rt, _ := coagent.NewRuntime("http://127.0.0.1:8000", coagent.WithAuth(token))
@@ -44,18 +59,18 @@ type agentType struct {
 //	})
 //	err := rt.Run(ctx) // serves until ctx is done; reconnects when the gateway goes away
 //
-// It speaks the protocol of the original Coagent's CoS clients, which every `coagent gateway`
-// serves: POST /runtime/register (an SSE stream of AgentCreated events, one per new session),
-// POST /runtime/channel/subscribe (an SSE stream of a session's messages), and replies posted to
-// /runtime/channel/publish at each message's reply address (a stream ends with StopIteration).
-// Each session handles one message at a time, in order, like an actor.
+// A handler's context is cancelled when the caller cancels or the call's deadline passes; an
+// error it returns reaches the caller typed (its code when it is an *Error, else agent_crashed);
+// a panic is an agent_crashed error. Each session handles one message at a time, in order.
 type Runtime struct {
-	c     conn
-	mu    sync.Mutex
-	types []*agentType
-	names map[string]bool
-	ready chan struct{}
-	once  sync.Once
+	c       conn
+	mu      sync.Mutex
+	types   []*agentType
+	names   map[string]bool
+	ready   chan struct{}
+	once    sync.Once
+	pending atomic.Int64
+	dialect atomic.Value
 }
 
 // NewRuntime is a runtime serving through the gateway at baseURL.
@@ -63,6 +78,13 @@ func NewRuntime(baseURL string, opts ...Option) (*Runtime, error) {
 	c, err := newConn(baseURL, opts)
 	if err != nil {
 		return nil, err
+	}
+	switch c.o.protocol {
+	case "":
+		c.o.protocol = ProtocolAuto
+	case ProtocolAuto, ProtocolV1, ProtocolCoS:
+	default:
+		return nil, &Error{Code: CodeBadRequest, Message: fmt.Sprintf("protocol must be auto, v1 or cos, got %q", c.o.protocol)}
 	}
 	return &Runtime{c: c, names: map[string]bool{}, ready: make(chan struct{})}, nil
 }
@@ -87,7 +109,7 @@ func (rt *Runtime) Register(name, description string, h Handler) error {
 	return rt.add(&agentType{name: name, description: description, single: h})
 }
 
-// RegisterStream serves an agent type whose handler streams its replies.
+// RegisterStream serves an agent type whose handler streams its replies. Call it before Run.
 func (rt *Runtime) RegisterStream(name, description string, h StreamHandler) error {
 	return rt.add(&agentType{name: name, description: description, stream: h})
 }
@@ -95,6 +117,12 @@ func (rt *Runtime) RegisterStream(name, description string, h StreamHandler) err
 // Ready is closed once every type has been registered with the gateway the first time (or
 // refused: Run then returns the error).
 func (rt *Runtime) Ready() <-chan struct{} { return rt.ready }
+
+// Dialect is the protocol in use once connected: "v1" or "cos" ("" before).
+func (rt *Runtime) Dialect() string {
+	d, _ := rt.dialect.Load().(string)
+	return d
+}
 
 // Connects is how many times the type has (re)registered with the gateway.
 func (rt *Runtime) Connects(name string) int64 {
@@ -108,14 +136,28 @@ func (rt *Runtime) Connects(name string) int64 {
 	return 0
 }
 
-// fatal says whether another attempt cannot succeed (a refused token, a gateway without the
-// serving endpoints): Run gives up and returns the error.
+// registered counts the types through; Ready closes when all are.
+func (rt *Runtime) registered(types []*agentType, first *bool) {
+	for _, t := range types {
+		t.connects.Add(1)
+	}
+	if *first {
+		*first = false
+		if rt.pending.Add(-int64(len(types))) <= 0 {
+			rt.once.Do(func() { close(rt.ready) })
+		}
+	}
+}
+
+// fatal says whether another attempt cannot succeed (a refused token, a malformed request, a
+// gateway without the serving endpoints): Run gives up and returns the error.
 func fatal(err error) bool {
-	return errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrBadRequest) || errors.Is(err, ErrNotImplemented)
+	return errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrBadRequest) || errors.Is(err, ErrNotImplemented) ||
+		errors.Is(err, ErrEndpointNotFound) || errors.Is(err, ErrMethodNotAllowed)
 }
 
 // Run serves every registered type until ctx is done (then it returns nil) or the gateway
-// refuses one (then the typed error, e.g. ErrUnauthorized). When the gateway goes away it
+// refuses them (then the typed error, e.g. ErrUnauthorized). When the gateway goes away it
 // reconnects with exponential backoff and full jitter and serves again.
 func (rt *Runtime) Run(ctx context.Context) error {
 	rt.mu.Lock()
@@ -124,27 +166,41 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	if len(types) == 0 {
 		return &Error{Code: CodeRuntimeNotStarted, Message: "no agent type registered"}
 	}
+	rt.pending.Store(int64(len(types)))
+	defer rt.once.Do(func() { close(rt.ready) }) // Run is over: nobody waits for Ready in vain
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if rt.c.o.protocol != ProtocolCoS {
+		first := true
+		err := rt.loop(ctx, func() (bool, error) {
+			return rt.serveV1(ctx, types, func() { rt.dialect.Store(ProtocolV1); rt.registered(types, &first) })
+		})
+		notThere := errors.Is(err, ErrEndpointNotFound) || errors.Is(err, ErrMethodNotAllowed)
+		if err == nil || rt.c.o.protocol == ProtocolV1 || !notThere || !first {
+			if err != nil {
+				err = fmt.Errorf("the gateway refused the agent types: %w", err)
+			}
+			return err
+		}
+		rt.c.o.logf("coagent: %s has no /v1/serve; serving over the CoS endpoints", rt.c.base)
+	}
 	var wg sync.WaitGroup
-	var registered sync.WaitGroup
 	errs := make(chan error, len(types))
 	for _, t := range types {
 		t := t
 		wg.Add(1)
-		registered.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := rt.serveType(ctx, t, registered.Done); err != nil {
-				errs <- err
+			first := true
+			err := rt.loop(ctx, func() (bool, error) {
+				return rt.serveCos(ctx, t, func() { rt.dialect.Store(ProtocolCoS); rt.registered([]*agentType{t}, &first) })
+			})
+			if err != nil {
+				errs <- fmt.Errorf("the gateway refused agent type %s: %w", t.name, err)
 				cancel()
 			}
 		}()
 	}
-	go func() {
-		registered.Wait()
-		rt.once.Do(func() { close(rt.ready) })
-	}()
 	wg.Wait()
 	select {
 	case err := <-errs:
@@ -154,31 +210,22 @@ func (rt *Runtime) Run(ctx context.Context) error {
 	}
 }
 
-func (rt *Runtime) serveType(ctx context.Context, t *agentType, registered func()) error {
+// loop connects again and again. connect says whether it got through (its stream has ended
+// since) and the error it met; a fatal error before getting through ends the loop with it.
+func (rt *Runtime) loop(ctx context.Context, connect func() (bool, error)) error {
 	delay := rt.c.o.backoffMin
-	first := true
-	var sessions sync.WaitGroup
-	defer sessions.Wait()
 	for ctx.Err() == nil {
-		resp, err := rt.c.do(ctx, http.MethodPost, "/runtime/register",
-			map[string]string{"name": t.name, "description": t.description}, nil)
-		if err == nil {
-			t.connects.Add(1)
+		ok, err := connect()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case ok:
 			delay = rt.c.o.backoffMin
-			if first {
-				first = false
-				registered()
-			}
-			err = rt.readRegistrations(ctx, t, resp.Body, &sessions)
-			resp.Body.Close()
-			rt.c.o.logf("coagent: the registration of %s ended (%v); reconnecting", t.name, err)
-		} else if fatal(err) {
-			if first {
-				registered()
-			}
-			return fmt.Errorf("the gateway refused agent type %s: %w", t.name, err)
-		} else {
-			rt.c.o.logf("coagent: %s: %v; retrying in %v", t.name, err, delay)
+			rt.c.o.logf("coagent: the gateway's stream ended (%v); reconnecting", err)
+		case fatal(err):
+			return err
+		default:
+			rt.c.o.logf("coagent: %v; retrying within %v", err, delay)
 		}
 		// Full jitter: clients that lost the same gateway do not all come back at once.
 		wait := time.Duration(rand.Int63n(int64(delay))) + 10*time.Millisecond
@@ -193,123 +240,8 @@ func (rt *Runtime) serveType(ctx context.Context, t *agentType, registered func(
 	return nil
 }
 
-// cosAddress and cosMessage are the gateway's CoS shapes (content is a JSON string).
-type cosAddress struct {
-	Name string `json:"name"`
-	ID   string `json:"id,omitempty"`
-}
-
-type cosHeader struct {
-	Type        string         `json:"type"`
-	ContentType string         `json:"content_type,omitempty"`
-	Extensions  map[string]any `json:"extensions,omitempty"`
-}
-
-type cosMessage struct {
-	Header  cosHeader   `json:"header"`
-	Reply   *cosAddress `json:"reply,omitempty"`
-	Content string      `json:"content,omitempty"`
-}
-
-func (rt *Runtime) readRegistrations(ctx context.Context, t *agentType, body io.Reader, sessions *sync.WaitGroup) error {
-	sse := newSSEReader(body)
-	for {
-		ev, err := sse.Next()
-		if err != nil {
-			return err
-		}
-		if ev.Event != "message" {
-			continue
-		}
-		var m cosMessage
-		if err := json.Unmarshal([]byte(ev.Data), &m); err != nil || m.Header.Type != "AgentCreated" {
-			continue // AgentDeleted and types this client does not know: the session stream says more
-		}
-		var created struct {
-			Addr cosAddress `json:"addr"`
-		}
-		if err := json.Unmarshal([]byte(m.Content), &created); err != nil {
-			rt.c.o.logf("coagent: a malformed AgentCreated for %s: %v", t.name, err)
-			continue
-		}
-		sessions.Add(1)
-		go func() {
-			defer sessions.Done()
-			rt.serveSession(ctx, t, created.Addr)
-		}()
-	}
-}
-
-func (rt *Runtime) serveSession(ctx context.Context, t *agentType, addr cosAddress) {
-	resp, err := rt.c.do(ctx, http.MethodPost, "/runtime/channel/subscribe", map[string]any{"addr": addr}, nil)
-	if err != nil {
-		rt.c.o.logf("coagent: session %s/%s: %v", addr.Name, addr.ID, err)
-		return
-	}
-	defer resp.Body.Close()
-	sse := newSSEReader(resp.Body)
-	for {
-		ev, err := sse.Next()
-		if err != nil {
-			// The session ends with its stream; new ones come through the registration.
-			return
-		}
-		if ev.Event != "message" {
-			continue
-		}
-		var m cosMessage
-		if err := json.Unmarshal([]byte(ev.Data), &m); err != nil {
-			rt.c.o.logf("coagent: session %s/%s: a malformed message: %v", addr.Name, addr.ID, err)
-			continue
-		}
-		if m.Header.Type == "AgentStarted" || m.Header.Type == "AgentStopped" {
-			continue
-		}
-		rt.handle(ctx, t, addr, m)
-	}
-}
-
-func (rt *Runtime) handle(ctx context.Context, t *agentType, addr cosAddress, m cosMessage) {
-	content := json.RawMessage(m.Content)
-	if m.Content == "" {
-		content = json.RawMessage("{}")
-	}
-	req := &Request{Message: Message{Type: m.Header.Type, Content: content}, Agent: addr.Name, Session: addr.ID,
-		Extensions: m.Header.Extensions}
-	send := func(reply Message) error {
-		if m.Reply == nil {
-			return nil
-		}
-		return rt.publish(ctx, *m.Reply, toCos(reply))
-	}
-	var err error
-	if t.stream != nil {
-		err = safely(func() error { return t.stream(ctx, req, send) })
-		if err == nil && m.Reply != nil {
-			err = rt.publish(ctx, *m.Reply, cosMessage{Header: cosHeader{Type: "StopIteration"}})
-		}
-	} else {
-		var reply *Message
-		err = safely(func() (e error) { reply, e = t.single(ctx, req); return e })
-		if err == nil && m.Reply != nil {
-			if reply == nil {
-				// Nothing to say still answers, so the caller does not wait for its deadline.
-				err = rt.publish(ctx, *m.Reply, cosMessage{Header: cosHeader{Type: "StopIteration"}})
-			} else {
-				err = rt.publish(ctx, *m.Reply, toCos(*reply))
-			}
-		}
-	}
-	if err != nil && ctx.Err() == nil {
-		rt.c.o.logf("coagent: %s/%s: the handler of %s failed: %v", addr.Name, addr.ID, m.Header.Type, err)
-		if m.Reply != nil {
-			_ = rt.publish(ctx, *m.Reply, errorToCos(err))
-		}
-	}
-}
-
 // safely turns a handler's panic into an agent_crashed error: one bad message must not stop
-// the whole process's agents.
+// the process's other agents.
 func safely(f func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -319,33 +251,45 @@ func safely(f func() error) (err error) {
 	return f()
 }
 
-func toCos(m Message) cosMessage {
-	content := string(m.Content)
-	if content == "" {
-		content = "{}"
-	}
-	return cosMessage{Header: cosHeader{Type: m.Type}, Content: content}
-}
-
-// errorToCos is a failed handler's answer: a message of type Error whose extensions carry the
-// stable code, so the caller learns of the failure at once instead of at its deadline.
-func errorToCos(err error) cosMessage {
-	e := &Error{Code: CodeAgentCrashed, Message: err.Error()}
+// errorOf is the typed error body for a handler's failure.
+func errorOf(err error) errorBody {
 	var typed *Error
 	if errors.As(err, &typed) {
-		e = typed
+		return errorBody{Code: typed.Code, Message: typed.Message, Details: typed.Details}
 	}
-	b, _ := json.Marshal(errorBody{Code: e.Code, Message: e.Message, Details: e.Details})
-	return cosMessage{Header: cosHeader{Type: "Error", Extensions: map[string]any{"error": e.Code}}, Content: string(b)}
+	return errorBody{Code: CodeAgentCrashed, Message: err.Error()}
 }
 
-func (rt *Runtime) publish(ctx context.Context, to cosAddress, m cosMessage) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	resp, err := rt.c.do(ctx, http.MethodPost, "/runtime/channel/publish", map[string]any{"addr": to, "msg": m}, nil)
-	if err != nil {
-		return err
+// serial runs each session's messages one at a time, in order (an actor's mailbox).
+type serial struct {
+	mu    sync.Mutex
+	queue map[string][]func()
+}
+
+func (s *serial) run(key string, job func()) {
+	s.mu.Lock()
+	if s.queue == nil {
+		s.queue = map[string][]func(){}
 	}
-	resp.Body.Close()
-	return nil
+	q, busy := s.queue[key]
+	s.queue[key] = append(q, job)
+	s.mu.Unlock()
+	if busy {
+		return
+	}
+	go func() {
+		for {
+			s.mu.Lock()
+			q := s.queue[key]
+			if len(q) == 0 {
+				delete(s.queue, key)
+				s.mu.Unlock()
+				return
+			}
+			next := q[0]
+			s.queue[key] = q[1:]
+			s.mu.Unlock()
+			next()
+		}
+	}()
 }
