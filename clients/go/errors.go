@@ -108,7 +108,7 @@ var (
 type errorBody struct {
 	Code    string         `json:"code"`
 	Message string         `json:"message"`
-	Details map[string]any `json:"details"`
+	Details map[string]any `json:"details,omitempty"`
 }
 
 // errorFromBody is the typed error for a gateway's error body (or for whatever else came).
