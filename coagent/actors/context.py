@@ -67,6 +67,15 @@ class Context:
         self.streaming = streaming
 
     @property
+    def expects_reply(self) -> bool:
+        """Whether a caller waits for what the handler returns (``False`` for a tell).
+
+        A relay to another process (the HTTP gateway's) asks for an answer only then.
+        """
+        current = self._cell._current
+        return current is None or current.reply is not None
+
+    @property
     def address(self) -> Address:
         """This actor's own address."""
         return self._cell.address
