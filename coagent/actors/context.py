@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from coagent.actors.address import Address
+from coagent.actors.message import RawMessage
 
 if TYPE_CHECKING:
     from coagent.actors.cell import Cell
@@ -74,6 +75,13 @@ class Context:
         """
         current = self._cell._current
         return current is None or current.reply is not None
+
+    @property
+    def from_wire(self) -> bool:
+        """Whether the message arrived in its wire form (``RawMessage``: another process or a
+        raw caller), so the reply goes back as bytes; ``False`` for an in-process typed call."""
+        current = self._cell._current
+        return current is not None and current.msg.__class__ is RawMessage
 
     @property
     def address(self) -> Address:

@@ -39,7 +39,7 @@ from coagent.actors.actor import Actor
 from coagent.actors.address import Address, validate_name
 from coagent.actors.context import Context
 from coagent.actors.handler import handler
-from coagent.actors.message import GenericMessage, RawMessage
+from coagent.actors.message import GenericMessage, RawMessage, lookup_message_type
 from coagent.errors import (
     AgentAlreadyRegistered,
     AgentDisconnected,
@@ -320,10 +320,11 @@ class Hosted:
                 self._forget(call_id)
             if reply is None or reply.header.get("type") == "StopIteration":
                 return None
-            return GenericMessage(raw=reply)
-        return self._items(provider, call_id, waiter)
+            return GenericMessage(raw=reply) if ctx.from_wire else _typed(reply)
+        return self._items(provider, call_id, waiter, ctx.from_wire)
 
-    async def _items(self, provider: Provider, call_id: str, waiter: Waiter) -> AsyncIterator[GenericMessage]:
+    async def _items(self, provider: Provider, call_id: str, waiter: Waiter,
+                     raw: bool) -> AsyncIterator[Any]:
         chan = waiter.chan
         assert chan is not None
         finished = False
@@ -334,7 +335,7 @@ class Hosted:
                 except StopAsyncIteration:
                     finished = True
                     return
-                yield GenericMessage(raw=item)
+                yield GenericMessage(raw=item) if raw else _typed(item)
         finally:
             self._forget(call_id)
             if not finished and not provider.closed:
@@ -361,6 +362,18 @@ class Hosted:
         out = raw_to_cos_json(raw, CosAddress(REPLY_PREFIX + call_id) if call_id else None)
         if not session.outbox.put(b"data: %s\n\n" % out):
             raise MailboxFull(f"the CoS session {address} has {SESSION_QUEUE} messages unread")
+
+
+def _typed(raw: RawMessage) -> Any:
+    """The reply as its class when this process defines its type (an in-process caller
+    then gets what a local agent would give it), else in its raw form."""
+    cls = lookup_message_type(raw.header.get("type", ""))
+    if cls is None:
+        return GenericMessage(raw=raw)
+    try:
+        return cls.decode_content(raw.content)
+    except CoagentError:
+        return GenericMessage(raw=raw)
 
 
 def reply_topic(name: str) -> str | None:
