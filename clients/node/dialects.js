@@ -232,7 +232,14 @@ export async function serveCos(rt, type, onReady) {
 }
 
 async function cosSession(rt, type, addr, sessionSignal) {
-  const signal = AbortSignal.any([sessionSignal, rt.abort.signal]);
+  // One signal for "the session ended or the runtime stopped" (AbortSignal.any needs Node 20.3).
+  const both = new AbortController();
+  const stop = () => both.abort();
+  for (const s of [sessionSignal, rt.abort.signal]) {
+    if (s.aborted) both.abort();
+    else s.addEventListener('abort', stop, { once: true });
+  }
+  const signal = both.signal;
   const ctx = { agent: addr.name, session: addr.id ?? '', signal, deadline: 0 };
   try {
     const { resp, done, why } = await rt.conn.request('POST', '/runtime/channel/subscribe', { body: { addr }, signal });
@@ -250,6 +257,8 @@ async function cosSession(rt, type, addr, sessionSignal) {
   } catch (err) {
     // The session ends with its stream; new sessions come through the registration.
     if (!signal.aborted) rt.log('debug', `session ${addr.name}/${addr.id}: ${err.message}`);
+  } finally {
+    rt.abort.signal.removeEventListener('abort', stop);
   }
 }
 
