@@ -65,14 +65,15 @@ func (m Message) Decode(v any) error {
 type Option func(*options)
 
 type options struct {
-	auth       string
-	httpClient *http.Client
-	timeout    time.Duration
-	backoffMin time.Duration
-	backoffMax time.Duration
-	logf       func(format string, args ...any)
-	protocol   string
-	node       string
+	auth        string
+	httpClient  *http.Client
+	timeout     time.Duration
+	backoffMin  time.Duration
+	backoffMax  time.Duration
+	logf        func(format string, args ...any)
+	protocol    string
+	node        string
+	idleTimeout time.Duration
 }
 
 // WithAuth sends "Authorization: Bearer <token>" with every request (nothing when empty).
@@ -89,6 +90,11 @@ func WithBackoff(min, max time.Duration) Option {
 	return func(o *options) { o.backoffMin, o.backoffMax = min, max }
 }
 
+// WithIdleTimeout is how long a Runtime's stream may stay silent (no event, no keep-alive;
+// the gateway sends one every 15s) before it is taken for dead and reconnected (default 60s;
+// 0: never).
+func WithIdleTimeout(d time.Duration) Option { return func(o *options) { o.idleTimeout = d } }
+
 // WithLogger receives the Runtime's log lines (default: none).
 func WithLogger(logf func(format string, args ...any)) Option {
 	return func(o *options) { o.logf = logf }
@@ -96,7 +102,8 @@ func WithLogger(logf func(format string, args ...any)) Option {
 
 func newOptions(opts []Option) options {
 	o := options{timeout: 60 * time.Second, backoffMin: 100 * time.Millisecond, backoffMax: 5 * time.Second,
-		logf: func(string, ...any) {}}
+		idleTimeout: 60 * time.Second,
+		logf:        func(string, ...any) {}}
 	for _, opt := range opts {
 		opt(&o)
 	}

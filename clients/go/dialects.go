@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -67,6 +69,14 @@ func replyAnswer(m *Message) answer {
 	return answer{Reply: &raw}
 }
 
+// streamFailure names why a serving stream ended: silence past the idle timeout, or the error.
+func (rt *Runtime) streamFailure(ctx context.Context, path string, err error, idled *atomic.Bool) error {
+	if idled.Load() {
+		return &Error{Code: CodeTransportError, Message: fmt.Sprintf("nothing from the gateway on %s for %v (not even a keep-alive): the connection is dead", path, rt.c.o.idleTimeout)}
+	}
+	return rt.c.failure(ctx, path, err)
+}
+
 func (rt *Runtime) serveV1(ctx context.Context, types []*agentType, onReady func()) (bool, error) {
 	byName := map[string]*agentType{}
 	agents := make([]map[string]string, 0, len(types))
@@ -85,12 +95,15 @@ func (rt *Runtime) serveV1(ctx context.Context, types []*agentType, onReady func
 	var mu sync.Mutex
 	inflight := map[string]context.CancelFunc{}
 	var sessions serial
-	sse := newSSEReader(resp.Body)
+	var idled atomic.Bool
+	body, unwatch := watchIdle(resp.Body, rt.c.o.idleTimeout, cancel, &idled)
+	defer unwatch()
+	sse := newSSEReader(body)
 	connected := false
 	for {
 		ev, err := sse.Next()
 		if err != nil {
-			return connected, rt.c.failure(ctx, "/v1/serve", err)
+			return connected, rt.streamFailure(ctx, "/v1/serve", err, &idled)
 		}
 		switch ev.Event {
 		case "ready":
@@ -326,11 +339,14 @@ func (rt *Runtime) serveCos(ctx context.Context, t *agentType, onReady func()) (
 	onReady()
 	var mu sync.Mutex
 	sessions := map[cosAddress]context.CancelFunc{}
-	sse := newSSEReader(resp.Body)
+	var idled atomic.Bool
+	body, unwatch := watchIdle(resp.Body, rt.c.o.idleTimeout, cancel, &idled)
+	defer unwatch()
+	sse := newSSEReader(body)
 	for {
 		ev, err := sse.Next()
 		if err != nil {
-			return true, rt.c.failure(ctx, "/runtime/register", err)
+			return true, rt.streamFailure(ctx, "/runtime/register", err, &idled)
 		}
 		var m cosMessage
 		if ev.Event != "message" || json.Unmarshal([]byte(ev.Data), &m) != nil {

@@ -7,9 +7,12 @@ package coagent
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -287,5 +290,37 @@ func TestARuntimeWithAWrongTokenReturnsUnauthorized(t *testing.T) {
 	defer cancel()
 	if err := rt.Run(ctx); !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestAServingStreamThatGoesSilentIsTakenForDeadAndReconnected(t *testing.T) {
+	// A real HTTP server that accepts /v1/serve, says ready, then never sends another byte
+	// (a gateway that vanished without closing the connection).
+	var opened atomic.Int64
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		opened.Add(1)
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = w.Write([]byte("event: ready\ndata: {}\n\n"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	rt, _ := NewRuntime(srv.URL, WithIdleTimeout(300*time.Millisecond), WithBackoff(50*time.Millisecond, 100*time.Millisecond))
+	_ = rt.Register("g-silent", "", func(ctx context.Context, req *Request) (*Message, error) { return nil, nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- rt.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for opened.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil || opened.Load() < 3 || rt.Connects("g-silent") < 2 {
+		t.Fatalf("opened %d, connects %d, Run: %v", opened.Load(), rt.Connects("g-silent"), err)
 	}
 }

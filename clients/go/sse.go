@@ -2,8 +2,11 @@ package coagent
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"strings"
+	"sync/atomic"
+	"time"
 )
 
 // event is one Server-Sent Event.
@@ -80,4 +83,29 @@ func (s *sseReader) Next() (event, error) {
 			ev.ID = value
 		}
 	}
+}
+
+// watchIdle cancels a stream whose gateway has sent nothing for idle, not even its keep-alive
+// comment (every 15s): a gateway that vanished without closing the connection. The returned
+// reader reads r; stop releases the timer.
+func watchIdle(r io.Reader, idle time.Duration, cancel context.CancelFunc, idled *atomic.Bool) (io.Reader, func()) {
+	if idle <= 0 {
+		return r, func() {}
+	}
+	timer := time.AfterFunc(idle, func() { idled.Store(true); cancel() })
+	return &idleReader{r: r, timer: timer, idle: idle}, func() { timer.Stop() }
+}
+
+type idleReader struct {
+	r     io.Reader
+	timer *time.Timer
+	idle  time.Duration
+}
+
+func (ir *idleReader) Read(p []byte) (int, error) {
+	n, err := ir.r.Read(p)
+	if n > 0 {
+		ir.timer.Reset(ir.idle)
+	}
+	return n, err
 }

@@ -131,7 +131,7 @@ export async function serveV1(rt, types, onReady) {
     signal: rt.abort.signal,
   });
   try {
-    for await (const ev of sseEvents(resp, why)) {
+    for await (const ev of sseEvents(resp, why, { idle: rt.idleTimeout })) {
       if (ev.event === 'ready') {
         onReady();
       } else if (ev.event === 'deliver') {
@@ -208,7 +208,7 @@ export async function serveCos(rt, type, onReady) {
   });
   onReady();
   try {
-    for await (const ev of sseEvents(resp, why)) {
+    for await (const ev of sseEvents(resp, why, { idle: rt.idleTimeout })) {
       if (ev.event !== 'message') continue;
       const raw = JSON.parse(ev.data);
       const addr = raw.header?.type === 'AgentCreated' || raw.header?.type === 'AgentDeleted'
@@ -244,7 +244,7 @@ async function cosSession(rt, type, addr, sessionSignal) {
   try {
     const { resp, done, why } = await rt.conn.request('POST', '/runtime/channel/subscribe', { body: { addr }, signal });
     try {
-      for await (const ev of sseEvents(resp, why)) {
+      for await (const ev of sseEvents(resp, why, { idle: rt.idleTimeout })) {
         if (ev.event !== 'message') continue;
         const raw = JSON.parse(ev.data);
         const kind = raw.header?.type;

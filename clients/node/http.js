@@ -89,25 +89,45 @@ export class Connection {
 /**
  * The events of an SSE response: `{event, data, id}` with `event` defaulting to `message`.
  * Errors while reading (the connection dropped, a deadline) are passed through `why`.
+ *
+ * `idle` (seconds): a stream that sends nothing for that long, not even the gateway's
+ * keep-alive comment (every 15 s), is taken for a dead connection (a gateway that vanished
+ * without closing it) and ends with a TransportError.
  */
-export async function* sseEvents(resp, why = (e) => e) {
+export async function* sseEvents(resp, why = (e) => e, { idle } = {}) {
+  let last = Date.now();
+  const touch = new TransformStream({ transform(chunk, ctl) { last = Date.now(); ctl.enqueue(chunk); } });
   const reader = resp.body
+    .pipeThrough(touch)
     .pipeThrough(new TextDecoderStream())
     .pipeThrough(new EventSourceParserStream())
     .getReader();
+  let timer;
+  const silent = idle ? new Promise((resolve) => {
+    const check = () => {
+      const left = idle * 1000 - (Date.now() - last);
+      if (left <= 0) resolve('idle');
+      else timer = setTimeout(check, left);
+    };
+    timer = setTimeout(check, idle * 1000);
+  }) : null;
   try {
     while (true) {
       let next;
       try {
-        next = await reader.read();
+        next = await (silent ? Promise.race([reader.read(), silent]) : reader.read());
       } catch (err) {
         throw why(err);
+      }
+      if (next === 'idle') {
+        throw new TransportError(`nothing from the gateway for ${idle}s (not even a keep-alive): the connection is dead`);
       }
       if (next.done) return;
       const ev = next.value;
       yield { event: ev.event || 'message', data: ev.data, id: ev.id };
     }
   } finally {
+    clearTimeout(timer);
     reader.cancel().catch(() => {});
   }
 }

@@ -44,9 +44,11 @@ export class Runtime {
   /**
    * @param {string} baseUrl the gateway, e.g. `http://127.0.0.1:8000`
    * @param {{auth?: string, protocol?: 'auto' | 'v1' | 'cos', node?: string, backoffMin?: number,
-   *   backoffMax?: number, publishTimeout?: number, log?: (level: string, text: string) => void,
+   *   backoffMax?: number, publishTimeout?: number, idleTimeout?: number, log?: (level: string, text: string) => void,
    *   fetch?: typeof fetch}} [opts] backoff in seconds (0.1 doubling up to 5); `publishTimeout`:
-   *   seconds an answer may take to post (30); `node`: the name the gateway shows for this process
+   *   seconds an answer may take to post (30); `node`: the name the gateway shows for this process;
+   *   `idleTimeout`: seconds of silence (no event, no keep-alive) after which a stream is taken
+   *   for dead and the runtime reconnects (60; the gateway sends a keep-alive every 15)
    */
   constructor(baseUrl, opts = {}) {
     this.conn = new Connection(baseUrl, opts);
@@ -56,6 +58,7 @@ export class Runtime {
     this.backoffMin = opts.backoffMin ?? 0.1;
     this.backoffMax = opts.backoffMax ?? 5;
     this.publishTimeout = opts.publishTimeout ?? 30;
+    this.idleTimeout = opts.idleTimeout ?? 60;
     this.log = opts.log ?? ((level, text) => { if (level === 'error' || level === 'warn') console.error(`coagent: ${text}`); });
     this.types = new Map();
     this.abort = new AbortController();

@@ -194,3 +194,29 @@ test('a runtime on the CoS protocol serves single and streamed replies as the or
     await rt.stop();
   }
 });
+
+test('a serving stream that goes silent is taken for dead and the runtime reconnects', async () => {
+  // A real HTTP server that accepts /v1/serve, says ready, then never sends another byte
+  // (a gateway that vanished without closing the connection).
+  const { createServer } = await import('node:http');
+  let opened = 0;
+  const server = createServer((req, res) => {
+    opened += 1;
+    res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+    res.write('event: ready\ndata: {}\n\n');
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const rt = new Runtime(`http://127.0.0.1:${server.address().port}`, { idleTimeout: 0.3, backoffMin: 0.05, log: quiet });
+  rt.register('n-silent', async () => null);
+  try {
+    await rt.start({ timeout: 5 });
+    const t0 = Date.now();
+    while (opened < 3 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(opened >= 3, `reconnected ${opened - 1} times`);
+    assert.ok(rt.connects.get('n-silent') >= 2);
+  } finally {
+    await rt.stop();
+    server.closeAllConnections();
+    server.close();
+  }
+});
