@@ -221,6 +221,19 @@ def document() -> dict[str, Any]:
         "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("schemas", "Serve")}}},
         "responses": {"200": sse, **serving_errors},
     }}
+    paths["/v1/serve/{provider}/answers"] = {"post": {
+        "operationId": "answers", "tags": ["Serving agents"],
+        "summary": "Answer many delivered calls over one long-lived request",
+        "description": "The body is streamed (chunked) JSON lines, one Answer each with its `call` id "
+                       "added; the gateway applies each line as it arrives, for as long as the provider's "
+                       "/v1/serve stream lives (`provider` is in its `ready` event). Lines up to 64 kB; "
+                       "larger answers and stream items go to /v1/deliveries/{call}. Answers 204 at the end.",
+        "parameters": [{"name": "provider", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "requestBody": {"required": True, "content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
+        "responses": {"204": {"description": "The body ended."},
+                      "404": _error("No such provider (call_not_found)."),
+                      "400": _ERRORS["400"], "401": _ERRORS["401"]},
+    }}
     paths["/v1/deliveries/{call_id}"] = {"post": {
         "operationId": "answer", "tags": ["Serving agents"],
         "summary": "Answer a delivered call: a reply, stream items (and the end), or an error",

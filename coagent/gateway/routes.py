@@ -280,10 +280,13 @@ class Routes:
         for spec in self.runtime.specs():
             row = rows.setdefault(spec.name, {"name": spec.name, "description": spec.description,
                                               "nodes": [], "message_types": None})
-            if self.runtime.name not in row["nodes"]:
-                row["nodes"].append(self.runtime.name)
+            provider = self.gw.hosted.providers.get(spec.name)
+            # A type served over HTTP is on the node of the process serving it.
+            node = (provider.node or self.runtime.name) if provider is not None else self.runtime.name
+            if node not in row["nodes"]:
+                row["nodes"].append(node)
             types = getattr(spec.actor_class, "message_types", None)
-            if types is not None:
+            if types is not None and provider is None:
                 row["message_types"] = types()
         return json_response(_encode({"agents": [rows[name] for name in sorted(rows)]}))
 

@@ -77,6 +77,16 @@ class _Error(msgspec.Struct):
     details: dict[str, Any] = {}
 
 
+class _LineAnswer(msgspec.Struct, forbid_unknown_fields=True):
+    """One line of ``/v1/serve/{provider}/answers``: an answer with its call id."""
+
+    call: str
+    reply: _Item | msgspec.UnsetType | None = msgspec.UNSET
+    items: list[_Item] = []
+    end: bool = False
+    error: _Error | None = None
+
+
 class _Answer(msgspec.Struct, forbid_unknown_fields=True):
     """``/v1/deliveries/{call}``: exactly one of ``reply``, ``items`` (with ``end``), ``error``."""
 
@@ -115,6 +125,7 @@ class Serving:
         r.add_post("/runtime/channel/subscribe", self.cos_subscribe)
         r.add_post("/v1/serve", self.serve)
         r.add_post("/v1/deliveries/{call_id}", self.deliver)
+        r.add_post("/v1/serve/{provider}/answers", self.answers)
 
     async def _stream(self, request: web.Request, provider: Provider, first: bytes = b"") -> web.StreamResponse:
         """Send the provider's events until either side goes away; then close it."""
@@ -206,7 +217,37 @@ class Serving:
         await self._answer(call_id, waiter, answer)
         return web.Response(status=204)
 
-    async def _answer(self, call_id: str, waiter: Waiter, answer: _Answer) -> None:
+    async def answers(self, request: web.Request) -> web.StreamResponse:
+        """Answers as JSON lines of one long-lived request body (a line each; same shapes as
+        ``/v1/deliveries/{call}`` plus ``call``), for as long as the provider's stream lives."""
+        provider = self.hosted.by_id.get(request.match_info["provider"])
+        if provider is None or provider.caller != request[CALLER]:
+            raise CallNotFound("no such provider: open /v1/serve first")
+        decoder = msgspec.json.Decoder(_LineAnswer)
+        content = request.content
+        while not provider.closed:
+            try:
+                line = await content.readline()
+            except ValueError:
+                raise BadRequest("an answer line is too long: POST it to /v1/deliveries/{call}") from None
+            if not line:
+                break
+            if not line.strip():
+                continue
+            try:
+                answer = decoder.decode(line)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                raise BadRequest(f"malformed answer line: {exc}") from None
+            waiter = self.hosted.waiter(answer.call, request[CALLER])
+            if waiter is not None:  # else late: its caller has gone
+                try:
+                    await self._answer(answer.call, waiter, answer)
+                except BadRequest as exc:
+                    waiter.fail(exc)
+                    self.hosted.finish(answer.call)
+        return web.Response(status=204)
+
+    async def _answer(self, call_id: str, waiter: Waiter, answer: _Answer | _LineAnswer) -> None:
         if answer.error is not None:
             err = answer.error
             error: CoagentError = decode_error(err.code, _encode({"message": err.message,

@@ -78,4 +78,5 @@ class HTTPRuntime(Node):
         actors come from :meth:`tree`.
         """
         remote = [msgspec.convert(t, NodeTree) for t in await self.transport.get_json("/v1/tree", "nodes", timeout)]
-        return [await self.tree(), *(t for t in remote if t.node != self.name)]
+        own = [await self.tree()] if self.specs() else []  # a CLI client serves nothing
+        return [*own, *(t for t in remote if t.node != self.name)]
