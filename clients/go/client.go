@@ -91,7 +91,7 @@ func WithBackoff(min, max time.Duration) Option {
 }
 
 // WithIdleTimeout is how long a Runtime's stream may stay silent (no event, no keep-alive;
-// the gateway sends one every 15s) before it is taken for dead and reconnected (default 60s;
+// the gateway sends one every 15s) before it is taken for dead and reconnected (default 45s;
 // 0: never).
 func WithIdleTimeout(d time.Duration) Option { return func(o *options) { o.idleTimeout = d } }
 
@@ -102,7 +102,7 @@ func WithLogger(logf func(format string, args ...any)) Option {
 
 func newOptions(opts []Option) options {
 	o := options{timeout: 60 * time.Second, backoffMin: 100 * time.Millisecond, backoffMax: 5 * time.Second,
-		idleTimeout: 60 * time.Second,
+		idleTimeout: 45 * time.Second,
 		logf:        func(string, ...any) {}}
 	for _, opt := range opts {
 		opt(&o)

@@ -2,9 +2,12 @@ package coagent
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"math/rand"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,7 +50,9 @@ const (
 // WithProtocol picks the serving protocol (ProtocolAuto by default).
 func WithProtocol(p string) Option { return func(o *options) { o.protocol = p } }
 
-// WithNode names this process in the gateway's tree and agent list (/v1/serve only).
+// WithNode names this process in the gateway's tree and agent list (/v1/serve only; 1-64 of
+// [A-Za-z0-9_-]; default go-<host>-<pid>-<random>). The name is kept across reconnects, so the
+// gateway replaces a stream of this process left half-open at once instead of refusing the types.
 func WithNode(name string) Option { return func(o *options) { o.node = name } }
 
 // Runtime serves agent types from Go; the gateway delivers their sessions' messages over HTTP.
@@ -86,7 +91,26 @@ func NewRuntime(baseURL string, opts ...Option) (*Runtime, error) {
 	default:
 		return nil, &Error{Code: CodeBadRequest, Message: fmt.Sprintf("protocol must be auto, v1 or cos, got %q", c.o.protocol)}
 	}
+	if c.o.node == "" {
+		c.o.node = defaultNodeName()
+	}
 	return &Runtime{c: c, names: map[string]bool{}, ready: make(chan struct{})}, nil
+}
+
+func defaultNodeName() string {
+	host, _ := os.Hostname()
+	host = strings.Map(func(r rune) rune {
+		if r == '_' || r == '-' || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') || ('0' <= r && r <= '9') {
+			return r
+		}
+		return '-'
+	}, host)
+	if len(host) > 24 {
+		host = host[:24]
+	}
+	b := make([]byte, 3)
+	_, _ = crand.Read(b)
+	return fmt.Sprintf("go-%s-%d-%x", host, os.Getpid(), b)
 }
 
 func (rt *Runtime) add(t *agentType) error {

@@ -27,11 +27,18 @@
 import {
   BadRequest, CoagentError, EndpointNotFound, MethodNotAllowed, NotImplementedHere, Unauthorized,
 } from './errors.js';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { Connection } from './http.js';
 import { serveCos, serveV1 } from './dialects.js';
 
 /** Errors that another attempt will not cure: the runtime gives up and says why. */
 const FATAL = [Unauthorized, BadRequest, NotImplementedHere];
+
+function defaultNodeName() {
+  const host = hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 24);
+  return `node-${host}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
 
 const sleep = (ms, signal) => new Promise((resolve) => {
   if (signal.aborted) return resolve();
@@ -46,19 +53,22 @@ export class Runtime {
    * @param {{auth?: string, protocol?: 'auto' | 'v1' | 'cos', node?: string, backoffMin?: number,
    *   backoffMax?: number, publishTimeout?: number, idleTimeout?: number, log?: (level: string, text: string) => void,
    *   fetch?: typeof fetch}} [opts] backoff in seconds (0.1 doubling up to 5); `publishTimeout`:
-   *   seconds an answer may take to post (30); `node`: the name the gateway shows for this process;
+   *   seconds an answer may take to post (30); `node`: the name the gateway shows for this process
+   *   (1-64 of [A-Za-z0-9_-]; default: `node-<host>-<pid>-<random>`);
    *   `idleTimeout`: seconds of silence (no event, no keep-alive) after which a stream is taken
-   *   for dead and the runtime reconnects (60; the gateway sends a keep-alive every 15)
+   *   for dead and the runtime reconnects (45; the gateway sends a keep-alive every 15)
    */
   constructor(baseUrl, opts = {}) {
     this.conn = new Connection(baseUrl, opts);
     this.protocol = opts.protocol ?? 'auto';
     if (!['auto', 'v1', 'cos'].includes(this.protocol)) throw new TypeError(`protocol must be auto, v1 or cos, got ${this.protocol}`);
-    this.node = opts.node ?? '';
+    // A name of its own, kept across reconnects: the gateway then replaces this process's old
+    // stream at once (one left half-open by a network failure would otherwise hold the types).
+    this.node = opts.node ?? defaultNodeName();
     this.backoffMin = opts.backoffMin ?? 0.1;
     this.backoffMax = opts.backoffMax ?? 5;
     this.publishTimeout = opts.publishTimeout ?? 30;
-    this.idleTimeout = opts.idleTimeout ?? 60;
+    this.idleTimeout = opts.idleTimeout ?? 45;
     this.log = opts.log ?? ((level, text) => { if (level === 'error' || level === 'warn') console.error(`coagent: ${text}`); });
     this.types = new Map();
     this.abort = new AbortController();
