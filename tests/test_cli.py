@@ -122,20 +122,20 @@ def test_usage_errors_are_one_line_on_stderr(args: tuple[str, ...]) -> None:
 
 
 @pytest.mark.parametrize("args", [
-    ("echo:s1", "-H", "type:Ping", "--server", "http://localhost:{port}"),
-    ("tree", "--server", "https://agents.example.com"),
-    ("agents", "-s", "http://127.0.0.1:{port}"),
-    ("node", "tests/cluster_agents.py", "--server", "http://localhost:{port}"),
+    ("echo:s1", "-H", "type:Ping", "--server", "http://127.0.0.1:{port}"),
+    ("tree", "--server", "http://127.0.0.1:{port}"),
+    ("agents", "-s", "http://127.0.0.1:{port}", "--auth", "t"),
+    ("node", "tests/cluster_agents.py", "--server", "http://127.0.0.1:{port}"),
 ], ids=["send", "tree", "agents", "node"])
-def test_an_http_url_says_http_servers_are_not_supported_yet(args: tuple[str, ...]) -> None:
-    port = free_port()  # nothing listens there, so no answer could come from another process
+def test_an_http_url_with_no_gateway_behind_it_fails_in_one_line(args: tuple[str, ...]) -> None:
+    port = free_port()
     started = time.monotonic()
-    proc = coagent(*(arg.format(port=port) for arg in args))
-    assert proc.returncode == 2
-    [line] = proc.stderr.splitlines()
-    assert "HTTP servers are not supported yet" in line and "nats://" in line
-    assert "Name or service not known" not in line
-    assert time.monotonic() - started < 30  # refused before any connection attempt
+    proc = coagent(*(a.format(port=port) for a in args))
+    assert proc.returncode == 1, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("Error")]
+    assert len(lines) == 1 and "gateway" in lines[0] and f"127.0.0.1:{port}" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert time.monotonic() - started < 30
 
 
 def test_an_unknown_url_scheme_is_refused_with_the_supported_ones() -> None:

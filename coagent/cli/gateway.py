@@ -86,7 +86,7 @@ def gateway(listen: str, server: str | None, auth: str | None, auth_file: str | 
         raise click.UsageError("TLS needs both --tls-cert and --tls-key")
     if server is not None and not server.startswith(("nats://", "tls://")):
         raise click.BadParameter(
-            f"expected a nats:// (or tls://) URL, got {server!r}; HTTP upstreams come with the HTTP runtime",
+            f"expected a nats:// (or tls://) URL, got {server!r} (a gateway bridges into NATS, not into another gateway)",
             param_hint="--server",
         )
     tokens = None

@@ -1,7 +1,7 @@
 """What the long-running commands (``coagent node``, ``coagent gateway``) share::
 
     stop = stop_on_signals()                       # before anything is announced
-    runtime = node_runtime(server, name, prefix, creds)
+    runtime = node_runtime(server, name, prefix, creds, auth)
     async with runtime:
         ...
         await stop.wait()
@@ -31,12 +31,18 @@ def stop_on_signals() -> asyncio.Event:
     return stop
 
 
-def node_runtime(server: str | None, name: str | None, prefix: str, creds: str | None) -> Node:
-    """The runtime a serving command runs: in-process without ``server``, else a NATS node."""
+def node_runtime(server: str | None, name: str | None, prefix: str, creds: str | None,
+                 auth: str = "") -> Node:
+    """The runtime a serving command runs: in-process without ``server``, an HTTPRuntime for
+    a gateway's ``http(s)://`` URL (``auth`` is its token), else a NATS node."""
     if server is None:
         from coagent.runtimes import LocalRuntime
 
         return LocalRuntime(name=name)
+    if server.startswith(("http://", "https://")):
+        from coagent.runtimes.http import HTTPRuntime
+
+        return HTTPRuntime.from_server(server, auth, name=name)
     from coagent.runtimes import NATSRuntime
 
     options: dict[str, Any] = {"name": name, "prefix": prefix}
