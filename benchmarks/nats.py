@@ -204,8 +204,8 @@ async def remote(args, url: str, verdicts: Verdicts, children: list[Child]) -> N
             floor_b, rate = await paired(plain_concurrent, conc, 10_000 // scale, rounds)
             report(f"floor B: nats-py, {CONCURRENCY} concurrent requesters", floor_b, "req/s")
             report(f"{CONCURRENCY} sessions asking another process", rate, "asks/s", floor_b,
-                   "(target >= 0.6x)")
-            verdicts.check("remote concurrent", rate, floor_b, 0.6)
+                   "(target >= 0.8x)")
+            verdicts.check("remote concurrent", rate, floor_b, 0.8)
     finally:
         await nc.close()
 

@@ -8,6 +8,8 @@
    builds the coagent headers and checks the reply's).
 2. Serving: a ``nats.micro`` endpoint (ADR-32 services API) against a plain subscription
    answering the same requests, both in this process (the floor: the plain subscription).
+3. Publishing: ``nc.publish`` (the floor) against ``Connection.send``, which writes the
+   same bytes into nats-py's buffer with each header block encoded once.
 """
 
 from __future__ import annotations
@@ -145,6 +147,33 @@ async def main(args) -> None:  # type: ignore[no-untyped-def]
         await service.stop()
         await serve_nc.close()
         await ask_nc.close()
+
+        # 3. publish: nc.publish vs Connection.send (the same bytes, one header), no reader
+        conn = Connection([server.url], name="bench-publish")
+        pub_nc = await conn.connect()
+        inbox = "_INBOX.abcdefghijklmnopqrstuv.host-12345-abcdef-123"
+        pong = {"type": "BenchPong"}
+
+        def publishes(send):  # type: ignore[no-untyped-def]
+            async def fn(count: int) -> float:
+                start = time.perf_counter()
+                for i in range(count):
+                    await send()
+                    if i % 50 == 0:
+                        await asyncio.sleep(0)  # let the flusher write, as a served batch does
+                return time.perf_counter() - start
+            return fn
+
+        async def library_publish() -> None:
+            await pub_nc.publish(inbox, PAYLOAD.content, headers=pong)
+
+        async def our_publish() -> None:
+            await conn.send(pub_nc, inbox, PAYLOAD.content, "", pong)
+
+        floor, rate = await paired(publishes(library_publish), publishes(our_publish), 5 * n, rounds)
+        report("floor: nc.publish with one header", floor, "pub/s")
+        report("Connection.send with one header", rate, "pub/s", floor)
+        await conn.close()
 
 
 if __name__ == "__main__":

@@ -64,6 +64,11 @@ log = logging.getLogger("coagent.actors")
 # States in which new mail waits for the parent instead of starting the drain.
 _NO_AUTOSTART = frozenset((CellStatus.RESTARTING, CellStatus.STOPPING, CellStatus.STARTING))
 
+# Member lookups on an enum class cost 0.12 us each on 3.11 (EnumType.__getattr__); the
+# per-message paths compare against these instead.
+_STOPPED = CellStatus.STOPPED
+_NEW = CellStatus.NEW
+
 _EXIT_NORMAL = 1  # ctx.stop(): the actor ends itself, the parent is told
 _EXIT_SHUTDOWN = 2  # the parent (or the node) stops it, nobody is told
 
@@ -154,7 +159,7 @@ class Cell:
 
     def deliver_nowait(self, env: Envelope) -> bool:
         """Queue ``env`` if there is room; ``False`` when the mailbox is full."""
-        if self.status == CellStatus.STOPPED:
+        if self.status is _STOPPED:
             raise self._final_error or AgentStopped(f"{self.address} has stopped")
         inst = self.instance
         if inst is not None and is_control(inst.__class__, env.msg):
@@ -476,14 +481,14 @@ class Cell:
             self._killing = False
             self.last_active = time.monotonic()
             self._resolve_stop_waiters()
-            if self.status == CellStatus.STOPPED:
+            if self.status is _STOPPED:
                 self._resolve_ready_waiters()
 
     async def _drain(self) -> None:
         if self._gate is not None:
             gate, self._gate = self._gate, None
             await gate()
-        if (self.instance is None and self.status == CellStatus.NEW and not self._stop
+        if (self.instance is None and self.status is _NEW and not self._stop
                 and not await self._start_or_recover()):
             return
         mailbox = self.mailbox

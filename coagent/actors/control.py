@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -59,19 +58,21 @@ class Cancel(ControlMessage):
 
 
 # Per actor class: the wire names of the control messages it takes (its ControlMessage
-# handlers, plus the built-in Cancel). Computed once per class.
-_names: weakref.WeakKeyDictionary[type, frozenset[str]] = weakref.WeakKeyDictionary()
+# handlers, plus the built-in Cancel). Computed once per class and kept in the class's
+# own __dict__: it is checked for every message, and a WeakKeyDictionary lookup alone
+# (0.21 us, it makes a weakref each time) cost more than this whole function (0.13 us).
+_NAMES = "__coagent_control_names__"
 
 
 def control_names(cls: type) -> frozenset[str]:
-    names = _names.get(cls)
+    names: frozenset[str] | None = cls.__dict__.get(_NAMES)
     if names is None:
         table = cls._handler_table()  # type: ignore[attr-defined]
         names = frozenset(
             {t.__message_type__ for t in table if issubclass(t, ControlMessage)}
             | {Cancel.__message_type__}
         )
-        _names[cls] = names
+        setattr(cls, _NAMES, names)
     return names
 
 

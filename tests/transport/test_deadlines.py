@@ -154,3 +154,38 @@ async def test_a_near_deadline_fires_on_time_ahead_of_a_handler_timing_itself_ou
     await asyncio.sleep(deadline - loop.time())  # a handler sleeping exactly ctx.remaining()
     order.append("handler")
     assert order == ["caller", "handler"]
+
+
+async def test_the_wheel_holds_one_loop_timer_however_many_slots_have_deadlines() -> None:
+    loop = asyncio.get_running_loop()
+    wheel = DeadlineWheel(loop, tick=0.001, precise_within=0.0)
+    timers_before = len(loop._scheduled)  # type: ignore[attr-defined]
+    fired: list[int] = []
+    start = loop.time()
+    handles = [wheel.at(start + 0.05 + i * 0.002, fired.append, i) for i in range(200)]
+    assert len(wheel._slots) >= 100  # many slots ...
+    assert wheel.timers == 1  # ... one timer
+    assert len(loop._scheduled) - timers_before == 1  # type: ignore[attr-defined]
+    for handle in handles[100:]:
+        handle.cancel()
+    await asyncio.sleep(0.8)
+    assert fired == list(range(100))
+    assert wheel.timers == 0 and len(wheel) == 0 and wheel._slots == {}
+
+
+async def test_slots_of_answered_calls_do_not_pile_up_in_the_wheel() -> None:
+    loop = asyncio.get_running_loop()
+    wheel = DeadlineWheel(loop, tick=0.005)
+    # 10,000 calls answered at once, each with its own 60 s deadline slot: without
+    # compaction each would leave an empty slot (and heap key) behind for a minute.
+    now = loop.time()
+    for i in range(10_000):
+        wheel.at(now + 60 + i * 0.005, lambda: None).cancel()
+    assert len(wheel._slots) <= 1025 and len(wheel._keys) <= 1025
+    assert len(wheel) == 0 and wheel.timers <= 1
+    live = wheel.at(now + 30, lambda: None)  # a call still in flight survives compaction
+    for i in range(3_000):
+        wheel.at(now + 90 + i * 0.005, lambda: None).cancel()
+    assert len(wheel) == 1 and wheel.timers == 1
+    assert wheel._armed == int((now + 30) / 0.005) + 1
+    live.cancel()

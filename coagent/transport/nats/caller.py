@@ -117,8 +117,8 @@ class Relay:
         caller._pending[self.token] = fut
         expiry = caller.expire_at(self.deadline, _expire, fut)
         try:
-            await caller.conn.nc.publish(self.subject, self.body, reply=self.reply_subject,
-                                         headers=self.headers)
+            await caller.conn.send(caller.conn.client(), self.subject, self.body,
+                                   self.reply_subject, self.headers)
             return await fut
         except TimeoutError:
             return None
@@ -241,6 +241,7 @@ class Caller:
         attempts = 0
         retried_moved = rechecked = False
         pending = self._pending
+        send = self.conn.send
         while True:
             attempts += 1
             remaining = deadline - loop.time()
@@ -254,7 +255,7 @@ class Caller:
             pending[token] = fut
             expiry = self.expire_at(deadline, _expire, fut)
             try:
-                await nc.publish(subject, raw.content, reply=reply_subject, headers=headers)
+                await send(nc, subject, raw.content, reply_subject, headers)
                 reply = await fut
             except TimeoutError:
                 self.send_cancel(reply_subject, owner)
@@ -304,6 +305,7 @@ class Caller:
         owner = route.node
         attempts = 0
         rechecked = False
+        send = self.conn.send
         while True:
             attempts += 1
             call = f"{self._call_prefix}{next(self._call_ids)}"
@@ -314,7 +316,7 @@ class Caller:
                                           explicit or attempts > 1)
             reply_subject = f"{self.inbox}.{call}"
             try:
-                await nc.publish(subject, raw.content, reply=reply_subject, headers=headers)
+                await send(nc, subject, raw.content, reply_subject, headers)
             except BaseException as exc:
                 self._streams.pop(call, None)
                 raise publish_error(exc) from None

@@ -101,6 +101,7 @@ class Serving:
         self._agent_prefix = f"{subjects.prefix}.a."
         self._background: set[asyncio.Task[Any]] = set()
         self._expire_at = node.deadlines.at
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> list[Any]:
         """Subscribe to this node's session and cancel subjects; returns the subscriptions."""
@@ -198,14 +199,8 @@ class Serving:
         if not type_name:
             self.reply_error(msg.reply, MessageDecodeError("missing 'type' header"))
             return
-        default = self.node.default_timeout
-        try:
-            timeout = float(headers.get(H_TIMEOUT) or default)
-        except ValueError:
-            timeout = default
-        if not math.isfinite(timeout):
-            timeout = default if math.isnan(timeout) else MAX_TIMEOUT
-        timeout = min(max(timeout, 0.0), MAX_TIMEOUT)
+        text = headers.get(H_TIMEOUT)
+        timeout = self.node.default_timeout if text is None else self._timeout(text)
         raw = RawMessage(header={"type": type_name}, content=msg.data)
         if len(headers) > 1:
             for key, value in headers.items():
@@ -216,6 +211,17 @@ class Serving:
             self._deliver(cell, raw, msg.reply, headers, timeout, H_SESSION in headers)
         else:
             self._spawn(self._accept_new(msg, address, raw, headers, timeout))
+
+    def _timeout(self, text: str) -> float:
+        """The seconds of a ``timeout`` header, bounded (the node's default if unreadable)."""
+        default = self.node.default_timeout
+        try:
+            timeout = float(text or default)
+        except ValueError:
+            timeout = default
+        if not math.isfinite(timeout):
+            timeout = default if math.isnan(timeout) else MAX_TIMEOUT
+        return min(max(timeout, 0.0), MAX_TIMEOUT)
 
     async def _accept_new(self, msg: Any, address: Address, raw: RawMessage,
                           headers: dict[str, str], timeout: float) -> None:
@@ -279,7 +285,10 @@ class Serving:
 
     def _deliver(self, cell: Cell, raw: RawMessage, reply: str | None, headers: dict[str, str],
                  timeout: float, via_queue: bool = False) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         kind = headers.get(H_KIND, KIND_ASK)
         sender = None
         sender_text = headers.get(H_SENDER)
