@@ -34,8 +34,11 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Se
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from coagent import Actor, Context, Message, handler
 from coagent.agents.confirm import PendingCall, RunContext, is_affirmative, resumed_call
+from coagent.agents.durable_state import ChatState, json_entries
 from coagent.agents.errors import MaxTurnsExceeded, OutputValidationError
 from coagent.agents.messages import ChatHistory, ChatMessage, GetUsage, Usage, UsageReport
 from coagent.agents.model import ChatModel, ModelClient, ModelResponse, ToolCall
@@ -182,6 +185,19 @@ class ChatAgent(Actor):
         self.pending: PendingCall | None = None
         self._resume: tuple[ToolCall, str] | None = None
         self._tool_schemas = [t.schema() for t in self.tools.values()] or None
+
+    # ------------------------------------------------------- durable state
+
+    def snapshot(self) -> ChatState:
+        """What a durable session stores after each message (see coagent.agents.durable_state)."""
+        return ChatState(history=self.history, usage=self.usage, pending=self.pending,
+                         context=json_entries(self.run_context))
+
+    def restore(self, data: Any) -> None:
+        """Take back a stored :meth:`snapshot` when a durable session is activated."""
+        state = msgspec.convert(data, ChatState)
+        self.history, self.usage, self.pending = state.history, state.usage, state.pending
+        self.run_context.update(state.context)
 
     # ------------------------------------------------------------- handlers
 

@@ -29,6 +29,7 @@ from coagent.errors import (
     AgentNotFound,
     DeadlineExceeded,
     RuntimeNotStarted,
+    StoreRequired,
 )
 from coagent.runtimes.calls import (
     _as_address,
@@ -39,6 +40,8 @@ from coagent.runtimes.calls import (
     decode_reply,
 )
 from coagent.runtimes.channel import OriginalRuntimeAPI
+from coagent.runtimes.durable import DurableDelivery
+from coagent.store import StateStore, open_store
 from coagent.supervision.session import SessionSupervisor
 from coagent.supervision.spec import AgentSpec
 from coagent.supervision.tree import NodeTree
@@ -65,7 +68,8 @@ class Node(OriginalRuntimeAPI):
     runtime_kind = "node"
 
     def __init__(self, *, name: str | None = None, default_timeout: float = DEFAULT_TIMEOUT,
-                 transport: Transport | None = None) -> None:
+                 transport: Transport | None = None,
+                 store: StateStore | str | None = None) -> None:
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.default_timeout = default_timeout
         #: Carries calls to addresses not served here, and brings calls in.
@@ -75,6 +79,9 @@ class Node(OriginalRuntimeAPI):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wheel: DeadlineWheel | None = None
         self._started = False
+        #: Durable agent types' store and delivery (``store="state.db"``: SQLite).
+        self.durable: DurableDelivery | None = (
+            DurableDelivery(self, open_store(store)) if store is not None else None)
 
     # ------------------------------------------------------------- lifecycle
 
@@ -88,6 +95,8 @@ class Node(OriginalRuntimeAPI):
         except BaseException:
             self._started = False
             raise
+        if self.durable is not None:
+            await self.durable.start()
         self._install_builtins()
 
     async def stop(self, timeout: float | None = None) -> None:
@@ -101,6 +110,8 @@ class Node(OriginalRuntimeAPI):
         self._types.clear()
         await asyncio.gather(*(sup.stop(timeout) for sup in types), return_exceptions=True)
         self._cells.clear()
+        if was_started and self.durable is not None:
+            await self.durable.stop()
         if was_started:
             await self.transport.stop()
 
@@ -131,7 +142,19 @@ class Node(OriginalRuntimeAPI):
                 del self._types[name]
                 await sup.stop()
             raise
+        if spec.durable:
+            await self._serve_durable(spec, sup)
         spec.attach_runtime(self)
+
+    async def _serve_durable(self, spec: AgentSpec, sup: SessionSupervisor) -> None:
+        if self.durable is None:
+            del self._types[spec.name]
+            await self.transport.withdraw((spec.name,))
+            await sup.stop()
+            raise StoreRequired(
+                f"agent {spec.name!r} is durable: give the runtime a store"
+                " (LocalRuntime(store='state.db'); NATSRuntime uses JetStream)")
+        await self.durable.serve(spec)
 
     async def deregister(self, *names: str) -> None:
         """Stop serving the named agent types; their session actors are stopped."""
@@ -141,6 +164,8 @@ class Node(OriginalRuntimeAPI):
             if sup is None:
                 raise AgentNotFound(f"agent {name!r} is not registered on {self.name}")
             sup.spec.detach_runtime(self)
+            if self.durable is not None:
+                self.durable.withdraw(name)
             sups.append(sup)
         await self.transport.withdraw(names)
         await asyncio.gather(*(sup.stop() for sup in sups))
@@ -320,6 +345,10 @@ class Node(OriginalRuntimeAPI):
         loop = self._loop or asyncio.get_running_loop()
         explicit = timeout is not None
         deadline = loop.time() + (timeout if timeout is not None else self.default_timeout)
+        durable = self.durable
+        if durable is not None and durable.handles(address.name):
+            await durable.tell(address, msg, deadline, sender)
+            return
         cell = self._live_cell(address)
         if cell is None:
             route = await self.transport.place(address, deadline)

@@ -1,0 +1,228 @@
+"""The node's side of durable agent types: stored tells, replay, redelivery, dead letters.
+
+::
+
+    async with LocalRuntime(store="state.db") as runtime:
+        await runtime.register(AgentSpec("counter", new(Counter), durable=True))
+        await runtime.tell(Address("counter", "c1"), Add(n=1))   # returns once stored
+
+A tell to a durable type is written to the store's inbox before it returns (with a
+message id: the ``msg_id`` header if the sender set one, so a sender that retries
+does not duplicate, else a fresh one), then delivered. The session acknowledges it
+after writing the state that holds its effect. Whatever is still in the inbox when
+a type is registered (the process died before handling it) is delivered again; a
+message whose handling fails is retried with backoff and, after ``max_deliveries``,
+becomes a dead letter while the session goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from coagent.actors.address import Address
+from coagent.actors.envelope import TELL, Envelope
+from coagent.actors.message import RawMessage
+from coagent.errors import CoagentError
+from coagent.store.base import MSG_ID_HEADER, InboxEntry, StateStore
+
+if TYPE_CHECKING:
+    from coagent.runtimes.node import Node
+    from coagent.supervision.spec import AgentSpec
+
+__all__ = ["DurableDelivery", "with_msg_id"]
+
+log = logging.getLogger("coagent.durable")
+
+#: Seconds before a failed delivery is retried, doubling per failure up to RETRY_MAX.
+RETRY_MIN = 0.2
+RETRY_MAX = 5.0
+
+
+def with_msg_id(raw: RawMessage, msg_id: str | None = None) -> tuple[RawMessage, str]:
+    """``raw`` carrying a message id (its own if it has one), and that id."""
+    existing = raw.header.get(MSG_ID_HEADER)
+    if existing:
+        return raw, existing
+    msg_id = msg_id or uuid.uuid4().hex
+    return RawMessage(header={**raw.header, MSG_ID_HEADER: msg_id}, content=raw.content), msg_id
+
+
+class DurableDelivery:
+    """Stores, delivers and redelivers the messages of one node's durable agent types."""
+
+    def __init__(self, node: Node, store: StateStore, *, redeliver_after: float = 30.0,
+                 sweep_interval: float = 1.0) -> None:
+        self.node = node
+        self.store = store
+        #: Seconds an unacknowledged message waits before another node may redeliver it.
+        self.redeliver_after = redeliver_after
+        self.sweep_interval = sweep_interval
+        self._specs: dict[str, AgentSpec] = {}
+        # (type, msg_id) of messages delivered here and not yet settled: never redelivered
+        # by this node's sweep (they are in a mailbox or a handler right now).
+        self._inflight: set[tuple[str, str]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        await self.store.open()
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.store.close()
+
+    def handles(self, type_name: str) -> bool:
+        """Whether ``type_name`` is a durable type served here."""
+        return type_name in self._specs
+
+    async def serve(self, spec: AgentSpec) -> None:
+        """Serve durable ``spec``: its sessions use the store; what its inbox holds is replayed."""
+        sup = self.node.supervisor(spec.name)
+        sup.store = self.store
+        sup.tracker = self
+        self._specs[spec.name] = spec
+        await self.store.mark_durable(spec.name)
+        for entry in await self.store.pending(spec.name):
+            self._deliver(entry, replay=True)
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_loop())
+
+    def withdraw(self, type_name: str) -> None:
+        self._specs.pop(type_name, None)
+
+    # ---------------------------------------------------------------- tells
+
+    async def tell(self, address: Address, msg: Any, deadline: float,
+                   sender: Address | None) -> None:
+        """Store ``msg`` for ``address`` and deliver it; returns once it is stored."""
+        raw = msg if msg.__class__ is RawMessage else msg.encode()
+        raw, msg_id = with_msg_id(raw)
+        entry = InboxEntry(address.name, address.session, msg_id, raw.header, raw.content)
+        if not await self.store.enqueue(entry):
+            log.debug("%s: message %s is a duplicate, not delivered again", address, msg_id)
+            return
+        self._deliver(entry, sender=sender, deadline=deadline)
+
+    def _deliver(self, entry: InboxEntry, *, replay: bool = False,
+                 sender: Address | None = None, deadline: float | None = None) -> None:
+        node = self.node
+        key = (entry.type, entry.msg_id)
+        if key in self._inflight and replay:
+            return
+        loop = asyncio.get_running_loop()
+        if deadline is None:
+            deadline = loop.time() + node.default_timeout
+        env = Envelope(RawMessage(header=entry.header, content=entry.content), TELL, None,
+                       sender, deadline)
+        try:
+            cell = node.supervisor(entry.type).get(entry.session)
+            self._inflight.add(key)
+            if cell.deliver_nowait(env):
+                return
+        except CoagentError as exc:
+            # Stored already: the sweep delivers it again later.
+            self._inflight.discard(key)
+            log.warning("durable message %s to %s:%s not delivered yet: %s",
+                        entry.msg_id, entry.type, entry.session, exc)
+            return
+        task = loop.create_task(self._deliver_later(cell, env, key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver_later(self, cell: Any, env: Envelope, key: tuple[str, str]) -> None:
+        try:
+            await cell.deliver(env, env.deadline)
+        except CoagentError as exc:
+            self._inflight.discard(key)  # stored: the sweep delivers it again
+            log.warning("durable message %s not delivered yet: %s", key[1], exc)
+
+    # --------------------------------------------------- DeliveryTracker
+
+    def settled(self, type_name: str, msg_id: str) -> None:
+        self._inflight.discard((type_name, msg_id))
+
+    async def failed(self, type_name: str, session: str, msg_id: str, error: str) -> None:
+        """A handler failed on a stored message: retry with backoff, or dead-letter it."""
+        spec = self._specs.get(type_name)
+        count = await self.store.redelivered(type_name, session, msg_id)
+        if count == 0:
+            self.settled(type_name, msg_id)
+            return  # not pending any more (deleted, or settled by another delivery)
+        limit = spec.max_deliveries if spec is not None else 1
+        if count >= limit:
+            entries = [e for e in await self.store.pending(type_name, session)
+                       if e.msg_id == msg_id]
+            if entries:
+                entry = entries[0]
+                entry.deliveries = count
+                await self.store.dead_letter(entry, error)
+                log.error("message %s to %s:%s failed %d times, now a dead letter: %s",
+                          msg_id, type_name, session, count, error)
+            self.settled(type_name, msg_id)
+            return
+        delay = min(RETRY_MAX, RETRY_MIN * 2 ** (count - 1))
+        loop = asyncio.get_running_loop()
+        timer: asyncio.TimerHandle | None = None
+
+        def retry() -> None:
+            assert timer is not None
+            self._timers.discard(timer)
+            task = loop.create_task(self._retry(type_name, session, msg_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        timer = loop.call_later(delay, retry)
+        self._timers.add(timer)
+
+    async def _retry(self, type_name: str, session: str, msg_id: str) -> None:
+        self.settled(type_name, msg_id)
+        for entry in await self.store.pending(type_name, session):
+            if entry.msg_id == msg_id and type_name in self._specs:
+                self._deliver(entry)
+
+    # ---------------------------------------------------------------- sweep
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            try:
+                await self.sweep()
+            except CoagentError as exc:
+                log.warning("durable sweep failed: %s", exc)
+
+    async def sweep(self) -> int:
+        """Redeliver messages unacknowledged for ``redeliver_after`` s; how many were."""
+        count = 0
+        for type_name, spec in list(self._specs.items()):
+            for entry in await self.store.pending(type_name, older_than=self.redeliver_after):
+                if (type_name, entry.msg_id) in self._inflight:
+                    continue
+                deliveries = await self.store.redelivered(type_name, entry.session, entry.msg_id)
+                if deliveries == 0:
+                    continue
+                if deliveries > spec.max_deliveries:
+                    entry.deliveries = deliveries
+                    await self.store.dead_letter(
+                        entry, f"not acknowledged after {deliveries - 1} deliveries")
+                    continue
+                self._deliver(entry)
+                count += 1
+        return count

@@ -1,0 +1,140 @@
+"""The ``StateStore`` interface: durable session state, inboxes and dead letters.
+
+::
+
+    store = SQLiteStore("state.db")          # or JetStreamStore(js) on a NATS cluster
+    await store.open()
+    await store.enqueue(InboxEntry("counter", "s1", "m-1", header={"type": "Add"}, content=b"{}"))
+    await store.save("counter", "s1", b'{"n": 1}', applied=["m-1"])
+    await store.ack("counter", "s1", "m-1")
+    print(await store.load("counter", "s1"))
+
+One write carries a session's state *and* the ids of the messages applied to it
+(``save``); a message is acknowledged (removed from the inbox, ``ack``) only after
+that write, so a message redelivered after a crash between the two is recognised by
+its id and not applied again. Every store passes the same contract tests
+(``tests/durable/test_store_contract.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol, runtime_checkable
+
+import msgspec
+
+__all__ = [
+    "StateStore",
+    "StoredSession",
+    "InboxEntry",
+    "DeadLetter",
+    "SessionInfo",
+    "MSG_ID_HEADER",
+    "APPLIED_WINDOW",
+]
+
+#: The RawMessage header that carries a durable message's id (see docs/wire.md).
+MSG_ID_HEADER = "msg_id"
+
+#: How many applied message ids a session remembers: a retry or redelivery arrives within
+#: seconds of the original, so a window this long recognises it without growing the record.
+APPLIED_WINDOW = 1000
+
+
+class StoredSession(msgspec.Struct):
+    """A session's stored record: its state (bytes, JSON) and what has been applied to it."""
+
+    type: str
+    session: str
+    state: bytes
+    applied: list[str] = []
+    applied_count: int = 0
+    updated: float = 0.0
+
+
+class SessionInfo(msgspec.Struct):
+    """One line of ``coagent sessions``."""
+
+    type: str
+    session: str
+    size: int
+    updated: float
+    applied_count: int
+    pending: int = 0
+
+
+class InboxEntry(msgspec.Struct):
+    """An accepted message not yet applied (a durable tell, or an ask on NATS)."""
+
+    type: str
+    session: str
+    msg_id: str
+    header: dict[str, str] = {}
+    content: bytes = b""
+    enqueued: float = msgspec.field(default_factory=time.time)
+    deliveries: int = 0
+
+
+class DeadLetter(msgspec.Struct):
+    """A message that failed ``max_deliveries`` times, with the last error."""
+
+    type: str
+    session: str
+    msg_id: str
+    header: dict[str, str]
+    content: bytes
+    error: str
+    deliveries: int
+    failed_at: float
+
+
+@runtime_checkable
+class StateStore(Protocol):
+    """Where durable sessions live. Every method is safe to call concurrently."""
+
+    async def open(self) -> None:
+        """Create what the store needs (tables, buckets); idempotent."""
+
+    async def close(self) -> None:
+        """Release connections; the store can be opened again."""
+
+    async def load(self, type_name: str, session: str) -> StoredSession | None:
+        """The stored record of a session, ``None`` if it has none."""
+
+    async def save(self, type_name: str, session: str, state: bytes, applied: list[str],
+                   applied_count: int | None = None) -> None:
+        """Write state and applied ids in one write (``applied``: the newest window)."""
+
+    async def delete(self, type_name: str, session: str) -> bool:
+        """Remove a session's record and its pending messages; ``True`` if it existed."""
+
+    async def sessions(self, type_name: str | None = None) -> list[SessionInfo]:
+        """Every stored session (of ``type_name`` when given)."""
+
+    async def enqueue(self, entry: InboxEntry) -> bool:
+        """Store an accepted message; ``False`` if its id was seen already (a retry)."""
+
+    async def ack(self, type_name: str, session: str, msg_id: str) -> None:
+        """The message has been applied and its state written: drop it from the inbox."""
+
+    async def pending(self, type_name: str | None = None, session: str | None = None,
+                      older_than: float | None = None) -> list[InboxEntry]:
+        """Accepted messages not yet acknowledged, oldest first.
+
+        ``older_than``: only those enqueued or last delivered at least that many seconds ago.
+        """
+
+    async def redelivered(self, type_name: str, session: str, msg_id: str) -> int:
+        """Count one more delivery of a pending message; the new count (0: not pending)."""
+
+    async def dead_letter(self, entry: InboxEntry, error: str) -> None:
+        """Move a pending message to the dead letters with ``error``."""
+
+    async def dead_letters(self, type_name: str | None = None) -> list[DeadLetter]:
+        """The dead letters, oldest first."""
+
+    async def mark_durable(self, type_name: str) -> None:
+        """Record that agent type ``type_name`` is durable (senders on other nodes look it up)."""
+
+    async def is_durable(self, type_name: str) -> bool:
+        """Whether some node registered ``type_name`` as durable."""

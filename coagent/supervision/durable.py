@@ -1,0 +1,204 @@
+"""Durable session actors: state written after every message, restored on activation.
+
+An actor of a durable agent type declares its state with two hooks::
+
+    class CounterState(msgspec.Struct):
+        n: int = 0
+
+    class Counter(Actor):
+        def __init__(self) -> None:
+            super().__init__()
+            self.state = CounterState()
+
+        def snapshot(self) -> CounterState:          # anything msgspec encodes as JSON
+            return self.state
+
+        def restore(self, data: Any) -> None:        # the JSON of a snapshot, decoded
+            self.state = msgspec.convert(data, CounterState)
+
+        @handler
+        async def add(self, msg: Add, ctx: Context) -> None:
+            self.state.n += msg.n
+
+    AgentSpec("counter", new(Counter), durable=True)
+
+``restore`` runs after ``started()`` on every activation that finds a stored record.
+After each handled message the cell writes the snapshot together with the message's
+id (one write), then acknowledges the message and only then answers an ask: a
+message redelivered after a crash between the write and the acknowledgement is
+recognised by its id and not applied again. A handler that fails leaves the stored
+state as it was; the next instance restores it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+import msgspec
+
+from coagent.actors.cell import Cell
+from coagent.actors.envelope import ASK, TELL, Envelope, ExternalReply
+from coagent.actors.message import RawMessage
+from coagent.errors import StoreError
+from coagent.store.base import APPLIED_WINDOW, MSG_ID_HEADER, StateStore
+
+if TYPE_CHECKING:
+    from coagent.actors.actor import Actor
+    from coagent.actors.address import Address
+    from coagent.actors.context import ActorSystem
+    from coagent.actors.lifecycle import Parent
+
+__all__ = ["DurableCell", "DeliveryTracker", "encode_state"]
+
+log = logging.getLogger("coagent.durable")
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode_state(value: Any) -> bytes:
+    """A snapshot as the bytes the store keeps (JSON)."""
+    try:
+        return _encoder.encode(value)
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise StoreError(f"snapshot() returned a value that is not JSON-encodable: {exc}") from exc
+
+
+class DeliveryTracker(Protocol):
+    """What a durable cell tells the node about inbox messages it handles."""
+
+    def settled(self, type_name: str, msg_id: str) -> None:
+        """The message was applied (or given up on): it is no longer in flight here."""
+
+    async def failed(self, type_name: str, session: str, msg_id: str, error: str) -> None:
+        """Handling the message failed; the node redelivers it or dead-letters it."""
+
+
+class DurableCell(Cell):
+    """A session's cell whose instances restore and checkpoint their state in a store."""
+
+    __slots__ = ("_applied", "_applied_count", "_applied_set", "_store", "_tracker")
+
+    def __init__(self, address: Address, factory: Callable[[], Actor], parent: Parent,
+                 system: ActorSystem, *, store: StateStore, tracker: DeliveryTracker | None,
+                 mailbox_size: int = 0) -> None:
+        super().__init__(address, factory, parent, system, mailbox_size=mailbox_size)
+        self._store = store
+        self._tracker = tracker
+        self._applied: deque[str] = deque(maxlen=APPLIED_WINDOW)
+        self._applied_set: set[str] = set()
+        self._applied_count = 0
+
+    async def _instantiate(self) -> None:
+        address = self.address
+        record = await self._store.load(address.name, address.session)
+        await super()._instantiate()
+        inst = self.instance
+        assert inst is not None
+        self._applied.clear()
+        self._applied_set.clear()
+        self._applied_count = 0
+        if record is None:
+            return
+        restore = getattr(inst, "restore", None)
+        if restore is None:
+            raise TypeError(f"{type(inst).__name__} is durable but has no restore()")
+        restore(msgspec.json.decode(record.state))
+        self._applied.extend(record.applied)
+        self._applied_set.update(self._applied)
+        self._applied_count = record.applied_count
+
+    async def _dispatch(self, env: Envelope) -> None:
+        msg = env.msg
+        msg_id = msg.header.get(MSG_ID_HEADER) if msg.__class__ is RawMessage else None
+        address = self.address
+        if msg_id is not None and msg_id in self._applied_set:
+            # A redelivery (state written, acknowledgement lost) or a sender's retry.
+            log.debug("%s: message %s already applied", address, msg_id)
+            await self._store.ack(address.name, address.session, msg_id)
+            self._settle(msg_id)
+            if env.kind == ASK and not env.reply.done():
+                env.reply.set_result(None)
+                if isinstance(env.reply, ExternalReply):
+                    await env.reply.flush()
+            else:
+                close = getattr(env.reply, "close", None)
+                if close is not None:
+                    close()
+            return
+        caller = None
+        if env.kind == ASK:
+            # The caller hears the reply only after the state holding its effect is stored.
+            caller, env.reply = env.reply, asyncio.get_running_loop().create_future()
+        try:
+            await super()._dispatch(env)
+        except Exception as exc:
+            if caller is not None:
+                env.reply = caller  # the drain fails the caller's own future
+            if msg_id is None or env.kind != TELL or self._tracker is None:
+                raise
+            # A stored message failed: it is retried (or dead-lettered) by the node, and the
+            # instance goes back to the stored state instead of crashing, so that a poison
+            # message does not use up the session's restart intensity.
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("%s failed on message %s: %s", address, msg_id, self.last_error)
+            await self._tracker.failed(address.name, address.session, msg_id, self.last_error)
+            await self._reload()
+            return
+        except BaseException:
+            if caller is not None:
+                env.reply = caller
+            raise
+        local = env.reply if caller is not None else None
+        if caller is not None:
+            env.reply = caller
+        if caller is not None and local is not None and local.done() \
+                and local.exception() is not None:
+            caller.set_exception(local.exception())  # e.g. UnknownMessage: nothing was applied
+            return
+        await self._checkpoint(msg_id)
+        if msg_id is not None:
+            await self._store.ack(address.name, address.session, msg_id)
+            self._settle(msg_id)
+        if caller is not None and local is not None and not caller.done():
+            caller.set_result(local.result() if local.done() else None)
+            if isinstance(caller, ExternalReply):
+                await caller.flush()
+
+    async def _reload(self) -> None:
+        """Put the instance back to the stored state (a fresh one's if nothing is stored)."""
+        address = self.address
+        record = await self._store.load(address.name, address.session)
+        inst = self.instance
+        if inst is None:
+            return
+        if record is None:
+            fresh = self.factory()
+            inst.__dict__.update(fresh.__dict__)  # the state a new session starts from
+            return
+        inst.restore(msgspec.json.decode(record.state))  # type: ignore[attr-defined]
+
+    async def _checkpoint(self, msg_id: str | None) -> None:
+        inst = self.instance
+        if inst is None:
+            return
+        snapshot = getattr(inst, "snapshot", None)
+        if snapshot is None:
+            raise TypeError(f"{type(inst).__name__} is durable but has no snapshot()")
+        state = encode_state(snapshot())
+        if msg_id is not None:
+            if len(self._applied) == self._applied.maxlen:
+                self._applied_set.discard(self._applied[0])
+            self._applied.append(msg_id)
+            self._applied_set.add(msg_id)
+        self._applied_count += 1
+        address = self.address
+        await self._store.save(address.name, address.session, state, list(self._applied),
+                               self._applied_count)
+
+    def _settle(self, msg_id: str) -> None:
+        if self._tracker is not None:
+            self._tracker.settled(self.address.name, msg_id)
