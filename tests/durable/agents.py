@@ -66,3 +66,14 @@ class Counter(Actor):
 def pid_file(path: str) -> None:
     with open(path, "w") as f:
         f.write(str(os.getpid()))
+
+
+class SlowCounter(Counter):
+    """A counter whose handler takes a while, so that accepted tells queue up."""
+
+    @handler
+    async def add(self, msg: Add, ctx: Context) -> Total:
+        import asyncio
+
+        await asyncio.sleep(0.005)
+        return await Counter.add(self, msg, ctx)
