@@ -61,6 +61,7 @@ class DurableDelivery:
         #: Seconds an unacknowledged message waits before another node may redeliver it.
         self.redeliver_after = redeliver_after
         self.sweep_interval = sweep_interval
+        self.touch_interval = redeliver_after / 3
         self._specs: dict[str, AgentSpec] = {}
         # (type, msg_id) of messages delivered here and not yet settled: never redelivered
         # by this node's sweep (they are in a mailbox or a handler right now).

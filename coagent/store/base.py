@@ -50,6 +50,10 @@ class StoredSession(msgspec.Struct):
     applied: list[str] = []
     applied_count: int = 0
     updated: float = 0.0
+    #: The reply to the last ask that carried a message id, so that a caller retrying it
+    #: after the owner died between the write and the reply still gets it.
+    reply_id: str = ""
+    reply: bytes = b""
 
 
 class SessionInfo(msgspec.Struct):
@@ -102,8 +106,9 @@ class StateStore(Protocol):
         """The stored record of a session, ``None`` if it has none."""
 
     async def save(self, type_name: str, session: str, state: bytes, applied: list[str],
-                   applied_count: int | None = None) -> None:
-        """Write state and applied ids in one write (``applied``: the newest window)."""
+                   applied_count: int | None = None, reply_id: str = "",
+                   reply: bytes = b"") -> None:
+        """Write state, applied ids and the last ask's reply in one write."""
 
     async def delete(self, type_name: str, session: str) -> bool:
         """Remove a session's record and its pending messages; ``True`` if it existed."""
@@ -126,6 +131,9 @@ class StateStore(Protocol):
 
     async def redelivered(self, type_name: str, session: str, msg_id: str) -> int:
         """Count one more delivery of a pending message; the new count (0: not pending)."""
+
+    async def touch(self, type_name: str, session: str, msg_id: str) -> None:
+        """A handler is still working on a pending message: hold off its redelivery."""
 
     async def dead_letter(self, entry: InboxEntry, error: str) -> None:
         """Move a pending message to the dead letters with ``error``."""

@@ -171,11 +171,13 @@ class JetStreamStore:
         return _session_dec.decode(entry.value)
 
     async def save(self, type_name: str, session: str, state: bytes, applied: list[str],
-                   applied_count: int | None = None) -> None:
+                   applied_count: int | None = None, reply_id: str = "",
+                   reply: bytes = b"") -> None:
         if applied_count is None:
             old = await self.load(type_name, session)
             applied_count = (old.applied_count if old else 0) + 1
-        record = StoredSession(type_name, session, state, applied, applied_count, time.time())
+        record = StoredSession(type_name, session, state, applied, applied_count, time.time(),
+                               reply_id, reply)
         await self._call(self._bucket("sessions").put(
             f"{_part(type_name)}.{_part(session)}", _enc.encode(record)))
 
@@ -285,14 +287,22 @@ class JetStreamStore:
             return v.deliveries
         raise StoreError(f"contention on message {msg_id} did not settle")
 
-    async def touch(self, entries: list[InboxEntry]) -> None:
-        """Mark messages as still being handled (a long handler keeps its claim alive)."""
+    async def touch(self, type_name: str, session: str, msg_id: str) -> None:
+        from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+
         kv = self._bucket("inbox")
-        now = time.time()
-        for e in entries:
-            value = _Inbox(e.header, e.content, e.enqueued, now, e.deliveries)
-            await self._call(kv.put(self._inbox_key(e.type, e.session, e.msg_id),
-                                    _enc.encode(value)))
+        key = self._inbox_key(type_name, session, msg_id)
+        try:
+            entry = await kv.get(key)
+            if not entry.value:
+                return
+            v = _inbox_dec.decode(entry.value)
+            v.touched = time.time()
+            await kv.update(key, _enc.encode(v), last=entry.revision)
+        except (KeyNotFoundError, KeyWrongLastSequenceError):
+            return  # acknowledged or redelivered meanwhile: nothing to hold off
+        except Exception as exc:
+            raise StoreError(f"JetStream store request failed: {exc!r}") from exc
 
     async def dead_letter(self, entry: InboxEntry, error: str) -> None:
         key = self._inbox_key(entry.type, entry.session, entry.msg_id)

@@ -39,6 +39,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     type TEXT NOT NULL, session TEXT NOT NULL, state BLOB NOT NULL,
     applied TEXT NOT NULL, applied_count INTEGER NOT NULL, updated REAL NOT NULL,
+    reply_id TEXT NOT NULL DEFAULT '', reply BLOB NOT NULL DEFAULT x'',
     PRIMARY KEY (type, session)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS inbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, session TEXT NOT NULL,
@@ -164,30 +165,35 @@ class SQLiteStore:
 
     async def load(self, type_name: str, session: str) -> StoredSession | None:
         row = self._conn().execute(
-            "SELECT state, applied, applied_count, updated FROM sessions"
+            "SELECT state, applied, applied_count, updated, reply_id, reply FROM sessions"
             " WHERE type = ? AND session = ?", (type_name, session),
         ).fetchone()
         if row is None:
             return None
-        return StoredSession(type_name, session, bytes(row[0]), _ids.decode(row[1]), row[2], row[3])
+        return StoredSession(type_name, session, bytes(row[0]), _ids.decode(row[1]), row[2],
+                             row[3], row[4], bytes(row[5]))
 
     async def save(self, type_name: str, session: str, state: bytes, applied: list[str],
-                   applied_count: int | None = None) -> None:
+                   applied_count: int | None = None, reply_id: str = "",
+                   reply: bytes = b"") -> None:
         applied_json = _json.encode(applied)
         now = time.time()
 
         def op(db: sqlite3.Connection) -> None:
             if applied_count is None:
                 db.execute(
-                    "INSERT INTO sessions VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (type, session)"
-                    " DO UPDATE SET state = excluded.state, applied = excluded.applied,"
-                    " applied_count = applied_count + 1, updated = excluded.updated",
-                    (type_name, session, state, applied_json, now),
+                    "INSERT INTO sessions VALUES (?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT"
+                    " (type, session) DO UPDATE SET state = excluded.state,"
+                    " applied = excluded.applied, applied_count = applied_count + 1,"
+                    " updated = excluded.updated, reply_id = excluded.reply_id,"
+                    " reply = excluded.reply",
+                    (type_name, session, state, applied_json, now, reply_id, reply),
                 )
             else:
                 db.execute(
-                    "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?, ?)",
-                    (type_name, session, state, applied_json, applied_count, now),
+                    "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (type_name, session, state, applied_json, applied_count, now, reply_id,
+                     reply),
                 )
 
         await self._write(op)
@@ -269,6 +275,14 @@ class SQLiteStore:
             return 0 if row is None else int(row[0])
 
         return await self._write(op)
+
+    async def touch(self, type_name: str, session: str, msg_id: str) -> None:
+        now = time.time()
+
+        def op(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE inbox SET touched = ? WHERE msg_id = ?", (now, msg_id))
+
+        await self._write(op)
 
     async def dead_letter(self, entry: InboxEntry, error: str) -> None:
         header = _json.encode(entry.header).decode()

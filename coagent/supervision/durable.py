@@ -70,6 +70,9 @@ def encode_state(value: Any) -> bytes:
 class DeliveryTracker(Protocol):
     """What a durable cell tells the node about inbox messages it handles."""
 
+    #: Seconds between the marks a long handler leaves on its message (holding off redelivery).
+    touch_interval: float
+
     def settled(self, type_name: str, msg_id: str) -> None:
         """The message was applied (or given up on): it is no longer in flight here."""
 
@@ -80,7 +83,8 @@ class DeliveryTracker(Protocol):
 class DurableCell(Cell):
     """A session's cell whose instances restore and checkpoint their state in a store."""
 
-    __slots__ = ("_applied", "_applied_count", "_applied_set", "_store", "_tracker")
+    __slots__ = ("_applied", "_applied_count", "_applied_set", "_last_reply", "_store",
+                 "_tracker")
 
     def __init__(self, address: Address, factory: Callable[[], Actor], parent: Parent,
                  system: ActorSystem, *, store: StateStore, tracker: DeliveryTracker | None,
@@ -91,6 +95,7 @@ class DurableCell(Cell):
         self._applied: deque[str] = deque(maxlen=APPLIED_WINDOW)
         self._applied_set: set[str] = set()
         self._applied_count = 0
+        self._last_reply: tuple[str, bytes] = ("", b"")
 
     async def _instantiate(self) -> None:
         address = self.address
@@ -110,6 +115,7 @@ class DurableCell(Cell):
         self._applied.extend(record.applied)
         self._applied_set.update(self._applied)
         self._applied_count = record.applied_count
+        self._last_reply = (record.reply_id, record.reply)
 
     async def _dispatch(self, env: Envelope) -> None:
         msg = env.msg
@@ -121,7 +127,9 @@ class DurableCell(Cell):
             await self._store.ack(address.name, address.session, msg_id)
             self._settle(msg_id)
             if env.kind == ASK and not env.reply.done():
-                env.reply.set_result(None)
+                reply_id, reply = self._last_reply
+                env.reply.set_result(_raw_decoder.decode(reply) if reply_id == msg_id and reply
+                                     else None)
                 if isinstance(env.reply, ExternalReply):
                     await env.reply.flush()
             else:
@@ -133,6 +141,7 @@ class DurableCell(Cell):
         if env.kind == ASK:
             # The caller hears the reply only after the state holding its effect is stored.
             caller, env.reply = env.reply, asyncio.get_running_loop().create_future()
+        heartbeat = self._heartbeat(msg_id) if msg_id is not None else None
         try:
             await super()._dispatch(env)
         except Exception as exc:
@@ -152,6 +161,9 @@ class DurableCell(Cell):
             if caller is not None:
                 env.reply = caller
             raise
+        finally:
+            if heartbeat is not None:
+                heartbeat.cancel()
         local = env.reply if caller is not None else None
         if caller is not None:
             env.reply = caller
@@ -159,7 +171,12 @@ class DurableCell(Cell):
                 and local.exception() is not None:
             caller.set_exception(local.exception())  # e.g. UnknownMessage: nothing was applied
             return
-        await self._checkpoint(msg_id)
+        reply = b""
+        if caller is not None and msg_id is not None and local is not None and local.done():
+            value = local.result()
+            if value is not None and value.__class__ is RawMessage:
+                reply = _raw_encoder.encode(value)  # kept for a caller that retries the ask
+        await self._checkpoint(msg_id, reply)
         if msg_id is not None:
             await self._store.ack(address.name, address.session, msg_id)
             self._settle(msg_id)
@@ -181,7 +198,13 @@ class DurableCell(Cell):
             return
         inst.restore(msgspec.json.decode(record.state))  # type: ignore[attr-defined]
 
-    async def _checkpoint(self, msg_id: str | None) -> None:
+    def _heartbeat(self, msg_id: str) -> _Heartbeat | None:
+        tracker = self._tracker
+        if tracker is None:
+            return None
+        return _Heartbeat(self._store, self.address, msg_id, tracker.touch_interval)
+
+    async def _checkpoint(self, msg_id: str | None, reply: bytes = b"") -> None:
         inst = self.instance
         if inst is None:
             return
@@ -196,9 +219,47 @@ class DurableCell(Cell):
             self._applied_set.add(msg_id)
         self._applied_count += 1
         address = self.address
+        reply_id = msg_id if reply and msg_id is not None else ""
         await self._store.save(address.name, address.session, state, list(self._applied),
-                               self._applied_count)
+                               self._applied_count, reply_id, reply)
+        if reply_id:
+            self._last_reply = (reply_id, reply)
 
     def _settle(self, msg_id: str) -> None:
         if self._tracker is not None:
             self._tracker.settled(self.address.name, msg_id)
+
+
+_raw_encoder = msgspec.msgpack.Encoder()
+_raw_decoder = msgspec.msgpack.Decoder(RawMessage)
+
+
+class _Heartbeat:
+    """Marks a message as still in hand every ``interval`` s while its handler runs."""
+
+    __slots__ = ("_address", "_handle", "_interval", "_msg_id", "_store", "_task")
+
+    def __init__(self, store: StateStore, address: Address, msg_id: str, interval: float) -> None:
+        self._store = store
+        self._address = address
+        self._msg_id = msg_id
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._handle: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
+            interval, self._beat)
+
+    def _beat(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._touch())
+        self._handle = loop.call_later(self._interval, self._beat)
+
+    async def _touch(self) -> None:
+        try:
+            await self._store.touch(self._address.name, self._address.session, self._msg_id)
+        except StoreError as exc:
+            log.warning("could not mark message %s as in hand: %s", self._msg_id, exc)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None

@@ -86,6 +86,21 @@ async def test_redelivered_counts_deliveries_of_pending_messages(store: StateSto
     assert await store.redelivered("counter", "s1", "m1") == 0
 
 
+async def test_save_keeps_the_reply_of_the_last_ask(store: StateStore) -> None:
+    await store.save("counter", "s1", b"{}", ["a1"], 1, reply_id="a1", reply=b"r")
+    record = await store.load("counter", "s1")
+    assert record is not None and (record.reply_id, record.reply) == ("a1", b"r")
+
+
+async def test_touch_holds_off_redelivery(store: StateStore) -> None:
+    await store.enqueue(entry("s1", "m1"))
+    await asyncio.sleep(0.3)
+    assert [e.msg_id for e in await store.pending(older_than=0.2)] == ["m1"]
+    await store.touch("counter", "s1", "m1")
+    assert await store.pending(older_than=0.2) == []
+    await store.touch("counter", "s1", "gone")  # an unknown id is not an error
+
+
 async def test_dead_letter_moves_a_message_out_of_the_inbox(store: StateStore) -> None:
     e = entry("s1", "m1", b"payload")
     await store.enqueue(e)
