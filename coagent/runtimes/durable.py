@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,7 @@ from coagent.actors.address import Address
 from coagent.actors.envelope import TELL, Envelope
 from coagent.actors.message import RawMessage
 from coagent.errors import CoagentError
+from coagent.runtimes.calls import decode_reply
 from coagent.store.base import MSG_ID_HEADER, InboxEntry, StateStore
 
 if TYPE_CHECKING:
@@ -40,6 +42,15 @@ log = logging.getLogger("coagent.durable")
 #: Seconds before a failed delivery is retried, doubling per failure up to RETRY_MAX.
 RETRY_MIN = 0.2
 RETRY_MAX = 5.0
+
+#: Stored tells being sent on at once, per node; a sender beyond it waits for a slot.
+MAX_SENDS = 1000
+
+#: Seconds between checks, during a durable ask, that the session's owner is alive.
+OWNER_CHECK_INTERVAL = 1.0
+
+#: Seconds a "not durable" answer about an agent type served elsewhere is cached.
+TYPE_CACHE_TTL = 5.0
 
 
 def with_msg_id(raw: RawMessage, msg_id: str | None = None) -> tuple[RawMessage, str]:
@@ -69,6 +80,8 @@ class DurableDelivery:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timers: set[asyncio.TimerHandle] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self._types: dict[str, tuple[bool, float]] = {}
+        self._slots = asyncio.Semaphore(MAX_SENDS)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -111,49 +124,124 @@ class DurableDelivery:
 
     # ---------------------------------------------------------------- tells
 
-    async def tell(self, address: Address, msg: Any, deadline: float,
-                   sender: Address | None) -> None:
-        """Store ``msg`` for ``address`` and deliver it; returns once it is stored."""
+    def known(self, type_name: str) -> bool | None:
+        """Whether ``type_name`` is durable, from what this node knows (``None``: look it up)."""
+        if type_name in self._specs:
+            return True
+        cached = self._types.get(type_name)
+        if cached is None:
+            return None
+        durable, until = cached
+        if durable or time.monotonic() < until:
+            return durable
+        return None
+
+    async def lookup(self, type_name: str) -> bool:
+        """Whether some node registered ``type_name`` as durable (asks the store, then caches:
+        a durable type stays durable; a type found not durable is asked again after a while)."""
+        try:
+            durable = await self.store.is_durable(type_name)
+        except CoagentError as exc:
+            log.warning("cannot tell whether %r is durable (%s): treated as not durable",
+                        type_name, exc)
+            durable = False
+        self._types[type_name] = (durable, time.monotonic() + TYPE_CACHE_TTL)
+        return durable
+
+    async def accept(self, address: Address, msg: Any) -> RawMessage | None:
+        """Store ``msg`` for ``address``: the message with its id, ``None`` for a duplicate."""
         raw = msg if msg.__class__ is RawMessage else msg.encode()
         raw, msg_id = with_msg_id(raw)
         entry = InboxEntry(address.name, address.session, msg_id, raw.header, raw.content)
         if not await self.store.enqueue(entry):
             log.debug("%s: message %s is a duplicate, not delivered again", address, msg_id)
-            return
-        self._deliver(entry, sender=sender, deadline=deadline)
+            return None
+        return raw
 
-    def _deliver(self, entry: InboxEntry, *, replay: bool = False,
-                 sender: Address | None = None, deadline: float | None = None) -> None:
-        node = self.node
-        key = (entry.type, entry.msg_id)
-        if key in self._inflight and replay:
+    async def tell(self, address: Address, msg: Any, deadline: float,
+                   sender: Address | None, explicit: bool) -> None:
+        """Store ``msg`` for ``address`` and send it on; returns once it is stored.
+
+        The send runs on its own (its failure leaves the message stored, for the sweep),
+        so a tell never waits for a node that died after receiving it.
+        """
+        raw = await self.accept(address, msg)
+        if raw is None:
             return
-        loop = asyncio.get_running_loop()
-        if deadline is None:
-            deadline = loop.time() + node.default_timeout
-        env = Envelope(RawMessage(header=entry.header, content=entry.content), TELL, None,
-                       sender, deadline)
-        try:
-            cell = node.supervisor(entry.type).get(entry.session)
-            self._inflight.add(key)
-            if cell.deliver_nowait(env):
-                return
-        except CoagentError as exc:
-            # Stored already: the sweep delivers it again later.
-            self._inflight.discard(key)
-            log.warning("durable message %s to %s:%s not delivered yet: %s",
-                        entry.msg_id, entry.type, entry.session, exc)
-            return
-        task = loop.create_task(self._deliver_later(cell, env, key))
+        await self._send(address, raw, deadline, sender, explicit)
+
+    async def _send(self, address: Address, raw: RawMessage, deadline: float,
+                    sender: Address | None, explicit: bool) -> None:
+        key = (address.name, raw.header[MSG_ID_HEADER])
+        self._inflight.add(key)
+        cell = self.node._live_cell(address)
+        if cell is not None:
+            try:
+                if cell.deliver_nowait(Envelope(raw, TELL, None, sender, deadline)):
+                    return
+            except CoagentError:
+                pass  # stopping: the send below finds the session's next cell or node
+        await self._slots.acquire()  # at most MAX_SENDS sends at once: senders slow down
+        task = asyncio.get_running_loop().create_task(
+            self._send_now(address, raw, deadline, sender, explicit, key))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _deliver_later(self, cell: Any, env: Envelope, key: tuple[str, str]) -> None:
+    async def _send_now(self, address: Address, raw: RawMessage, deadline: float,
+                        sender: Address | None, explicit: bool, key: tuple[str, str]) -> None:
         try:
-            await cell.deliver(env, env.deadline)
+            await self.node._send_tell(address, raw, deadline, sender, explicit)
+            if self.node._live_cell(address) is None:
+                self._inflight.discard(key)  # its owner is another node: its sweep's concern
         except CoagentError as exc:
-            self._inflight.discard(key)  # stored: the sweep delivers it again
-            log.warning("durable message %s not delivered yet: %s", key[1], exc)
+            self._inflight.discard(key)  # stored: the sweep delivers it again later
+            log.info("durable message %s to %s not delivered yet: %s", key[1], address, exc)
+        finally:
+            self._slots.release()
+
+    async def ask(self, address: Address, msg: Any, deadline: float, timeout: float,
+                  sender: Address | None, explicit: bool) -> Any:
+        """Ask a durable session; if its owner dies meanwhile, ask the next owner.
+
+        The request carries a message id, so a session that applied it before its node
+        died answers the retry from the reply it stored with its state.
+        """
+        typed = msg.__class__ is not RawMessage
+        raw, _msg_id = with_msg_id(msg.encode() if typed else msg)
+        node = self.node
+        loop = asyncio.get_running_loop()
+        while True:
+            attempt = loop.create_task(
+                node._send_ask(address, raw, deadline, timeout, sender, explicit))
+            try:
+                while True:
+                    done, _ = await asyncio.wait([attempt], timeout=OWNER_CHECK_INTERVAL)
+                    if done:
+                        reply = attempt.result()
+                        return decode_reply(reply) if typed and reply is not None else reply
+                    if loop.time() >= deadline or not await node._owner_lost(address):
+                        continue
+                    log.info("the owner of %s is gone: asking its next owner", address)
+                    attempt.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, CoagentError):
+                        await attempt
+                    break
+            except BaseException:
+                attempt.cancel()
+                raise
+
+    def _deliver(self, entry: InboxEntry, *, replay: bool = False) -> None:
+        """Send a stored message again (replay at registration, retry, sweep)."""
+        key = (entry.type, entry.msg_id)
+        if replay and key in self._inflight:
+            return
+        loop = asyncio.get_running_loop()
+        raw = RawMessage(header=entry.header, content=entry.content)
+        address = Address(entry.type, entry.session)
+        task = loop.create_task(self._send(address, raw, loop.time() + self.node.default_timeout,
+                                           None, False))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # --------------------------------------------------- DeliveryTracker
 

@@ -69,7 +69,8 @@ class Node(OriginalRuntimeAPI):
 
     def __init__(self, *, name: str | None = None, default_timeout: float = DEFAULT_TIMEOUT,
                  transport: Transport | None = None,
-                 store: StateStore | str | None = None) -> None:
+                 store: StateStore | str | None = None,
+                 redeliver_after: float = 30.0) -> None:
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.default_timeout = default_timeout
         #: Carries calls to addresses not served here, and brings calls in.
@@ -81,7 +82,8 @@ class Node(OriginalRuntimeAPI):
         self._started = False
         #: Durable agent types' store and delivery (``store="state.db"``: SQLite).
         self.durable: DurableDelivery | None = (
-            DurableDelivery(self, open_store(store)) if store is not None else None)
+            DurableDelivery(self, open_store(store), redeliver_after=redeliver_after)
+            if store is not None else None)
 
     # ------------------------------------------------------------- lifecycle
 
@@ -301,6 +303,17 @@ class Node(OriginalRuntimeAPI):
         if timeout is None:
             timeout = self.default_timeout
         deadline = loop.time() + timeout
+        durable = self.durable
+        if durable is not None:
+            is_durable = durable.known(address.name)
+            if is_durable is None:
+                is_durable = await durable.lookup(address.name)
+            if is_durable:
+                return await durable.ask(address, msg, deadline, timeout, sender, explicit)
+        return await self._send_ask(address, msg, deadline, timeout, sender, explicit)
+
+    async def _send_ask(self, address: Address, msg: Any, deadline: float, timeout: float,
+                        sender: Address | None, explicit: bool) -> Any:
         cell = self._live_cell(address)
         if cell is None:
             route = await self.transport.place(address, deadline)
@@ -314,6 +327,10 @@ class Node(OriginalRuntimeAPI):
                 return decode_reply(reply)
             cell = await self._here(address, deadline)
         return await self._ask_cell(cell, address, msg, deadline, timeout, sender)
+
+    async def _owner_lost(self, address: Address) -> bool:
+        """Whether the node that owned ``address``'s session is gone (a transport knows)."""
+        return False
 
     async def _ask_cell(self, cell: Cell, address: Address, msg: Any, deadline: float,
                         timeout: float, sender: Address | None) -> Any:
@@ -346,9 +363,17 @@ class Node(OriginalRuntimeAPI):
         explicit = timeout is not None
         deadline = loop.time() + (timeout if timeout is not None else self.default_timeout)
         durable = self.durable
-        if durable is not None and durable.handles(address.name):
-            await durable.tell(address, msg, deadline, sender)
-            return
+        if durable is not None:
+            is_durable = durable.known(address.name)
+            if is_durable is None:
+                is_durable = await durable.lookup(address.name)
+            if is_durable:
+                await durable.tell(address, msg, deadline, sender, explicit)
+                return
+        await self._send_tell(address, msg, deadline, sender, explicit)
+
+    async def _send_tell(self, address: Address, msg: Any, deadline: float,
+                         sender: Address | None, explicit: bool) -> None:
         cell = self._live_cell(address)
         if cell is None:
             route = await self.transport.place(address, deadline)
