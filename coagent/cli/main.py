@@ -151,9 +151,13 @@ def demo(uvloop: bool) -> None:
 @click.option("--prefix", default="coagent", show_default=True, help="Subject prefix of the cluster.")
 @click.option("--creds", default=None, type=click.Path(exists=True, dir_okay=False), help="NATS credentials file.")
 @click.option("--uvloop/--no-uvloop", default=False, help="Run on uvloop.")
+@click.option("--store", default=None, type=click.Path(dir_okay=False),
+              help="SQLite file of durable sessions (default with --server: JetStream).")
+@click.option("--redeliver-after", default=30.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds before an unacknowledged durable message is delivered again.")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def node(target: str, server: str | None, name: str | None, prefix: str, creds: str | None,
-         uvloop: bool, verbose: int) -> None:
+         uvloop: bool, store: str | None, redeliver_after: float, verbose: int) -> None:
     """Serve the AgentSpecs found in TARGET (module or file.py, optionally :attr) until SIGINT/SIGTERM."""
     from coagent.cli.loader import SpecLoadError, load_specs
     from coagent.logging import set_stderr_logger
@@ -166,11 +170,12 @@ def node(target: str, server: str | None, name: str | None, prefix: str, creds: 
     except SpecLoadError as exc:
         click.secho(f"Error: {exc}", fg="red", err=True)
         sys.exit(2)
-    _run(_serve(specs, server, name, prefix, creds), uvloop)
+    _run(_serve(specs, server, name, prefix, creds, store, redeliver_after), uvloop)
 
 
 async def _serve(specs: list[AgentSpec], server: str | None, name: str | None, prefix: str,
-                 creds: str | None) -> None:
+                 creds: str | None, store: str | None = None,
+                 redeliver_after: float = 30.0) -> None:
     import signal
 
     loop = asyncio.get_running_loop()
@@ -183,12 +188,13 @@ async def _serve(specs: list[AgentSpec], server: str | None, name: str | None, p
     if server is None:
         from coagent.runtimes import LocalRuntime
 
-        runtime = LocalRuntime(name=name)
+        runtime = LocalRuntime(name=name, store=store, redeliver_after=redeliver_after)
         where = "the in-process runtime (no --server: nothing outside this process can reach it)"
     else:
         from coagent.runtimes import NATSRuntime
 
-        options: dict[str, Any] = {"name": name, "prefix": prefix}
+        options: dict[str, Any] = {"name": name, "prefix": prefix, "store": store,
+                                   "redeliver_after": redeliver_after}
         if creds:
             options["user_credentials"] = creds
         runtime = NATSRuntime.from_servers(server, **options)

@@ -6,8 +6,9 @@
     store = JetStreamStore(nc)                      # NATSRuntime makes one on its own connection
     await store.open()
 
-Four buckets under ``prefix`` (default ``coagent``): ``<prefix>_sessions`` (one key per
-session: its state and applied ids, msgpack, written in one put), ``<prefix>_inbox``
+Four buckets under ``prefix`` (default ``coagent``): ``<prefix>_state`` (one key per
+session: its state and applied ids, msgpack, written in one put; ``<prefix>_sessions``
+is the transport's claims bucket), ``<prefix>_inbox``
 (one key per accepted, unacknowledged message; ``create`` refuses an id that is
 already pending, and a retry arriving after the acknowledgement is recognised by the
 session's applied ids), ``<prefix>_dead`` and ``<prefix>_meta`` (durable types).
@@ -98,7 +99,7 @@ class JetStreamStore:
 
         js = self._js = self.nc.jetstream(timeout=self.timeout)
         try:
-            for name in ("sessions", "inbox", "dead", "meta"):
+            for name in ("state", "inbox", "dead", "meta"):
                 bucket = f"{self.prefix}_{name}"
                 try:
                     kv = await js.key_value(bucket)
@@ -159,7 +160,7 @@ class JetStreamStore:
     async def load(self, type_name: str, session: str) -> StoredSession | None:
         from nats.js.errors import KeyNotFoundError
 
-        kv = self._bucket("sessions")
+        kv = self._bucket("state")
         try:
             entry = await kv.get(f"{_part(type_name)}.{_part(session)}")
         except KeyNotFoundError:
@@ -178,7 +179,7 @@ class JetStreamStore:
             applied_count = (old.applied_count if old else 0) + 1
         record = StoredSession(type_name, session, state, applied, applied_count, time.time(),
                                reply_id, reply)
-        await self._call(self._bucket("sessions").put(
+        await self._call(self._bucket("state").put(
             f"{_part(type_name)}.{_part(session)}", _enc.encode(record)))
 
     async def delete(self, type_name: str, session: str) -> bool:
@@ -188,7 +189,7 @@ class JetStreamStore:
         for entry in inbox:
             await self._call(self._bucket("inbox").delete(entry.key))
         if found:
-            await self._call(self._bucket("sessions").delete(prefix))
+            await self._call(self._bucket("state").delete(prefix))
         return found or bool(inbox)
 
     async def sessions(self, type_name: str | None = None) -> list[SessionInfo]:
@@ -198,7 +199,7 @@ class JetStreamStore:
         for _touched, e in await self._scan_pending(inbox_pattern):
             pending[e.type, e.session] = pending.get((e.type, e.session), 0) + 1
         out = []
-        for entry in await self._scan("sessions", pattern):
+        for entry in await self._scan("state", pattern):
             if not entry.value:
                 continue
             rec = _session_dec.decode(entry.value)
