@@ -312,16 +312,6 @@ class StoreRequired(StoreError):
     code = "store_required"
 
 
-class ApprovalRequired(CoagentError):
-    """A tool call waits for approval: the turn is suspended in the session's stored state.
-
-    ``details`` carries ``tool``, ``arguments`` and ``call_id``; send an ``Approval``
-    (from any node, at any later time) to resume the turn.
-    """
-
-    code = "approval_required"
-
-
 def error_class(code: str) -> type[CoagentError] | None:
     """The class registered for wire ``code`` (``None`` when no class defines it)."""
     return _REGISTRY.get(code)
