@@ -76,7 +76,7 @@ class DurableDelivery:
         self._specs: dict[str, AgentSpec] = {}
         # (type, msg_id) of messages delivered here and not yet settled: never redelivered
         # by this node's sweep (they are in a mailbox or a handler right now).
-        self._inflight: set[tuple[str, str]] = set()
+        self._inflight: dict[tuple[str, str], float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timers: set[asyncio.TimerHandle] = set()
         self._sweeper: asyncio.Task[None] | None = None
@@ -173,7 +173,7 @@ class DurableDelivery:
     async def _send(self, address: Address, raw: RawMessage, deadline: float,
                     sender: Address | None, explicit: bool) -> None:
         key = (address.name, raw.header[MSG_ID_HEADER])
-        self._inflight.add(key)
+        self._inflight[key] = time.monotonic()
         cell = self.node._live_cell(address)
         if cell is not None:
             try:
@@ -192,9 +192,9 @@ class DurableDelivery:
         try:
             await self.node._send_tell(address, raw, deadline, sender, explicit)
             if self.node._live_cell(address) is None:
-                self._inflight.discard(key)  # its owner is another node: its sweep's concern
+                self._inflight.pop(key, None)  # its owner is another node: its sweep's concern
         except CoagentError as exc:
-            self._inflight.discard(key)  # stored: the sweep delivers it again later
+            self._inflight.pop(key, None)  # stored: the sweep delivers it again later
             log.info("durable message %s to %s not delivered yet: %s", key[1], address, exc)
         finally:
             self._slots.release()
@@ -246,7 +246,7 @@ class DurableDelivery:
     # --------------------------------------------------- DeliveryTracker
 
     def settled(self, type_name: str, msg_id: str) -> None:
-        self._inflight.discard((type_name, msg_id))
+        self._inflight.pop((type_name, msg_id), None)
 
     async def failed(self, type_name: str, session: str, msg_id: str, error: str) -> None:
         """A handler failed on a stored message: retry with backoff, or dead-letter it."""
@@ -300,10 +300,12 @@ class DurableDelivery:
     async def sweep(self) -> int:
         """Redeliver messages unacknowledged for ``redeliver_after`` s; how many were."""
         count = 0
+        horizon = 4 * self.redeliver_after
         for type_name, spec in list(self._specs.items()):
             for entry in await self.store.pending(type_name, older_than=self.redeliver_after):
-                if (type_name, entry.msg_id) in self._inflight:
-                    continue
+                since = self._inflight.get((type_name, entry.msg_id))
+                if since is not None and time.monotonic() - since < horizon:
+                    continue  # queued here (a cell that stopped for good lets it go in time)
                 deliveries = await self.store.redelivered(type_name, entry.session, entry.msg_id)
                 if deliveries == 0:
                     continue

@@ -8,8 +8,7 @@
 WAL mode; ``synchronous=NORMAL`` (a commit survives the death of the process, kill -9
 included; only a power loss may drop the last commits). Writes from concurrent
 callers are grouped into one transaction per turn of the event loop (group commit):
-each caller's write is its own savepoint, and every caller returns only after the
-commit that holds its write. The sqlite3 calls run on the loop's thread: a grouped
+every caller returns only after the commit that holds its write. The sqlite3 calls run on the loop's thread: a grouped
 commit of a few hundred rows takes well under a millisecond in WAL mode, less than
 handing it to a worker thread would cost.
 """
@@ -44,9 +43,9 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE TABLE IF NOT EXISTS inbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, session TEXT NOT NULL,
     msg_id TEXT NOT NULL UNIQUE, header TEXT NOT NULL, content BLOB NOT NULL,
-    enqueued REAL NOT NULL, touched REAL NOT NULL, deliveries INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS inbox_session ON inbox (type, session);
-CREATE TABLE IF NOT EXISTS seen (msg_id TEXT PRIMARY KEY, at REAL NOT NULL) WITHOUT ROWID;
+    enqueued REAL NOT NULL, touched REAL NOT NULL, deliveries INTEGER NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS inbox_session ON inbox (done, type, session);
 CREATE TABLE IF NOT EXISTS dead_letters (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, session TEXT NOT NULL,
     msg_id TEXT NOT NULL, header TEXT NOT NULL, content BLOB NOT NULL, error TEXT NOT NULL,
@@ -82,7 +81,10 @@ class SQLiteStore:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=5000")
             db.executescript(_SCHEMA)
-            db.execute("DELETE FROM seen WHERE at < ?", (time.time() - SEEN_TTL,))
+            # An acknowledged message stays as a tombstone (done = 1) for SEEN_TTL, so that a
+            # retried send is refused by the same one-row insert that accepts a new message.
+            db.execute("DELETE FROM inbox WHERE done = 1 AND touched < ?",
+                       (time.time() - SEEN_TTL,))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite store {self.path!r}: {exc}") from exc
         self._db = db
@@ -132,34 +134,25 @@ class SQLiteStore:
 
     def _flush_with(self, db: sqlite3.Connection) -> None:
         batch, self._queue = self._queue, []
-        results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        results: list[Any] = []
         try:
             db.execute("BEGIN IMMEDIATE")
-            for op, fut in batch:
-                db.execute("SAVEPOINT op")
-                try:
-                    results.append((fut, op(db), None))
-                    db.execute("RELEASE op")
-                except sqlite3.Error as exc:
-                    db.execute("ROLLBACK TO op")
-                    db.execute("RELEASE op")
-                    results.append((fut, None, StoreError(f"SQLite store write failed: {exc}")))
+            for op, _fut in batch:
+                results.append(op(db))
             db.execute("COMMIT")
         except sqlite3.Error as exc:
+            # Each op is one statement that cannot conflict (INSERT OR IGNORE, upserts,
+            # deletes), so an error here is the file's (full disk, I/O): the whole batch fails.
             if db.in_transaction:
                 db.execute("ROLLBACK")
-            error = StoreError(f"SQLite store commit failed: {exc}")
+            error = StoreError(f"SQLite store write failed: {exc}")
             for _op, fut in batch:
                 if not fut.done():
                     fut.set_exception(error)
             return
-        for fut, value, err in results:
-            if fut.done():
-                continue
-            if err is None:
+        for (_op, fut), value in zip(batch, results, strict=True):
+            if not fut.done():
                 fut.set_result(value)
-            else:
-                fut.set_exception(err)
 
     # ------------------------------------------------------------ sessions
 
@@ -203,7 +196,7 @@ class SQLiteStore:
             cur = db.execute("DELETE FROM sessions WHERE type = ? AND session = ?",
                              (type_name, session))
             found = cur.rowcount > 0
-            cur = db.execute("DELETE FROM inbox WHERE type = ? AND session = ?",
+            cur = db.execute("DELETE FROM inbox WHERE type = ? AND session = ? AND done = 0",
                              (type_name, session))
             return found or cur.rowcount > 0
 
@@ -211,7 +204,8 @@ class SQLiteStore:
 
     async def sessions(self, type_name: str | None = None) -> list[SessionInfo]:
         sql = ("SELECT s.type, s.session, length(s.state), s.updated, s.applied_count,"
-               " (SELECT count(*) FROM inbox i WHERE i.type = s.type AND i.session = s.session)"
+               " (SELECT count(*) FROM inbox i WHERE i.done = 0 AND i.type = s.type"
+               " AND i.session = s.session)"
                " FROM sessions s")
         args: tuple[str, ...] = ()
         if type_name is not None:
@@ -226,30 +220,27 @@ class SQLiteStore:
         header = _json.encode(entry.header).decode()
 
         def op(db: sqlite3.Connection) -> bool:
-            cur = db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)",
-                             (entry.msg_id, entry.enqueued))
-            if cur.rowcount == 0:
-                return False
-            db.execute(
-                "INSERT INTO inbox (type, session, msg_id, header, content, enqueued, touched,"
-                " deliveries) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            cur = db.execute(
+                "INSERT OR IGNORE INTO inbox (type, session, msg_id, header, content, enqueued,"
+                " touched, deliveries) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (entry.type, entry.session, entry.msg_id, header, entry.content,
                  entry.enqueued, entry.enqueued, entry.deliveries),
             )
-            return True
+            return cur.rowcount > 0
 
         return await self._write(op)
 
     async def ack(self, type_name: str, session: str, msg_id: str) -> None:
         def op(db: sqlite3.Connection) -> None:
-            db.execute("DELETE FROM inbox WHERE msg_id = ?", (msg_id,))
+            db.execute("UPDATE inbox SET done = 1, content = x'', touched = ? WHERE msg_id = ?",
+                       (time.time(), msg_id))
 
         await self._write(op)
 
     async def pending(self, type_name: str | None = None, session: str | None = None,
                       older_than: float | None = None) -> list[InboxEntry]:
         sql = ("SELECT type, session, msg_id, header, content, enqueued, deliveries FROM inbox"
-               " WHERE 1 = 1")
+               " WHERE done = 0")
         args: list[Any] = []
         if type_name is not None:
             sql += " AND type = ?"
@@ -269,8 +260,8 @@ class SQLiteStore:
 
         def op(db: sqlite3.Connection) -> int:
             row = db.execute(
-                "UPDATE inbox SET deliveries = deliveries + 1, touched = ? WHERE msg_id = ?"
-                " RETURNING deliveries", (now, msg_id),
+                "UPDATE inbox SET deliveries = deliveries + 1, touched = ?"
+                " WHERE msg_id = ? AND done = 0 RETURNING deliveries", (now, msg_id),
             ).fetchone()
             return 0 if row is None else int(row[0])
 
@@ -280,7 +271,8 @@ class SQLiteStore:
         now = time.time()
 
         def op(db: sqlite3.Connection) -> None:
-            db.execute("UPDATE inbox SET touched = ? WHERE msg_id = ?", (now, msg_id))
+            db.execute("UPDATE inbox SET touched = ? WHERE msg_id = ? AND done = 0",
+                       (now, msg_id))
 
         await self._write(op)
 
@@ -289,7 +281,8 @@ class SQLiteStore:
         now = time.time()
 
         def op(db: sqlite3.Connection) -> None:
-            db.execute("DELETE FROM inbox WHERE msg_id = ?", (entry.msg_id,))
+            db.execute("UPDATE inbox SET done = 1, content = x'' WHERE msg_id = ?",
+                       (entry.msg_id,))
             db.execute(
                 "INSERT INTO dead_letters (type, session, msg_id, header, content, error,"
                 " deliveries, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

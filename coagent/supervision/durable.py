@@ -83,8 +83,8 @@ class DeliveryTracker(Protocol):
 class DurableCell(Cell):
     """A session's cell whose instances restore and checkpoint their state in a store."""
 
-    __slots__ = ("_applied", "_applied_count", "_applied_set", "_last_reply", "_store",
-                 "_tracker")
+    __slots__ = ("_applied", "_applied_count", "_applied_set", "_batch", "_batch_ids",
+                 "_last_reply", "_store", "_tracker")
 
     def __init__(self, address: Address, factory: Callable[[], Actor], parent: Parent,
                  system: ActorSystem, *, store: StateStore, tracker: DeliveryTracker | None,
@@ -96,6 +96,8 @@ class DurableCell(Cell):
         self._applied_set: set[str] = set()
         self._applied_count = 0
         self._last_reply: tuple[str, bytes] = ("", b"")
+        self._batch: list[tuple[str, Envelope]] = []
+        self._batch_ids: set[str] = set()
 
     async def _instantiate(self) -> None:
         address = self.address
@@ -121,11 +123,12 @@ class DurableCell(Cell):
         msg = env.msg
         msg_id = msg.header.get(MSG_ID_HEADER) if msg.__class__ is RawMessage else None
         address = self.address
-        if msg_id is not None and msg_id in self._applied_set:
-            # A redelivery (state written, acknowledgement lost) or a sender's retry.
+        if msg_id is not None and (msg_id in self._applied_set or msg_id in self._batch_ids):
+            # A redelivery (state written, acknowledgement lost) or a sender's retry. Its
+            # original must be stored before the ack of the copy removes it from the inbox.
             log.debug("%s: message %s already applied", address, msg_id)
-            await self._store.ack(address.name, address.session, msg_id)
-            self._settle(msg_id)
+            await self._flush_batch()
+            self._ack_later(msg_id)
             if env.kind == ASK and not env.reply.done():
                 reply_id, reply = self._last_reply
                 env.reply.set_result(_raw_decoder.decode(reply) if reply_id == msg_id and reply
@@ -148,6 +151,7 @@ class DurableCell(Cell):
             if caller is not None:
                 env.reply = caller  # the drain fails the caller's own future
             if msg_id is None or env.kind != TELL or self._tracker is None:
+                self._requeue_batch()
                 raise
             # A stored message failed: it is retried (or dead-lettered) by the node, and the
             # instance goes back to the stored state instead of crashing, so that a poison
@@ -156,10 +160,12 @@ class DurableCell(Cell):
             log.warning("%s failed on message %s: %s", address, msg_id, self.last_error)
             await self._tracker.failed(address.name, address.session, msg_id, self.last_error)
             await self._reload()
+            self._requeue_batch()
             return
         except BaseException:
             if caller is not None:
                 env.reply = caller
+            self._requeue_batch()
             raise
         finally:
             if heartbeat is not None:
@@ -176,10 +182,23 @@ class DurableCell(Cell):
             value = local.result()
             if value is not None and value.__class__ is RawMessage:
                 reply = _raw_encoder.encode(value)  # kept for a caller that retries the ask
-        await self._checkpoint(msg_id, reply)
+        if caller is None and msg_id is not None and len(self._batch) < BATCH_LIMIT \
+                and self._next_is_stored_tell():
+            # Group apply: tells queued behind this one are applied before one write stores
+            # them all (nobody waits for a tell's write, and none is acknowledged before it).
+            self._batch.append((msg_id, env))
+            self._batch_ids.add(msg_id)
+            return
+        ids = [i for i, _env in self._batch]
+        self._batch.clear()
+        self._batch_ids.clear()
         if msg_id is not None:
-            await self._store.ack(address.name, address.session, msg_id)
-            self._settle(msg_id)
+            ids.append(msg_id)
+        await self._checkpoint(ids, reply, len(ids) + (msg_id is None))
+        for applied in ids:
+            # Not awaited: the state is written, so a copy redelivered because this ack was
+            # lost is recognised by its id. The next message need not wait for it.
+            self._ack_later(applied)
         if caller is not None and local is not None and not caller.done():
             caller.set_result(local.result() if local.done() else None)
             if isinstance(caller, ExternalReply):
@@ -204,7 +223,34 @@ class DurableCell(Cell):
             return None
         return _Heartbeat(self._store, self.address, msg_id, tracker.touch_interval)
 
-    async def _checkpoint(self, msg_id: str | None, reply: bytes = b"") -> None:
+    def _next_is_stored_tell(self) -> bool:
+        mailbox = self.mailbox
+        if not mailbox or self._stop:
+            return False
+        env = mailbox[0]
+        msg = env.msg
+        return env.kind == TELL and msg.__class__ is RawMessage and MSG_ID_HEADER in msg.header
+
+    async def _flush_batch(self) -> None:
+        if not self._batch:
+            return
+        ids = [i for i, _env in self._batch]
+        self._batch.clear()
+        self._batch_ids.clear()
+        await self._checkpoint(ids, b"", len(ids))
+        for applied in ids:
+            self._ack_later(applied)
+
+    def _requeue_batch(self) -> None:
+        """A failure came before the batch was stored: its tells run again, in order, on the
+        restored state (their effects so far are gone with the instance's memory)."""
+        if self._batch:
+            envs = [env for _i, env in self._batch]
+            self._batch.clear()
+            self._batch_ids.clear()
+            self.mailbox.extendleft(reversed(envs))
+
+    async def _checkpoint(self, ids: list[str], reply: bytes, count: int) -> None:
         inst = self.instance
         if inst is None:
             return
@@ -212,25 +258,46 @@ class DurableCell(Cell):
         if snapshot is None:
             raise TypeError(f"{type(inst).__name__} is durable but has no snapshot()")
         state = encode_state(snapshot())
-        if msg_id is not None:
-            if len(self._applied) == self._applied.maxlen:
-                self._applied_set.discard(self._applied[0])
-            self._applied.append(msg_id)
-            self._applied_set.add(msg_id)
-        self._applied_count += 1
+        applied, applied_set = self._applied, self._applied_set
+        for msg_id in ids:
+            if len(applied) == applied.maxlen:
+                applied_set.discard(applied[0])
+            applied.append(msg_id)
+            applied_set.add(msg_id)
+        self._applied_count += count
         address = self.address
-        reply_id = msg_id if reply and msg_id is not None else ""
+        reply_id = ids[-1] if reply and ids else ""
         await self._store.save(address.name, address.session, state, list(self._applied),
                                self._applied_count, reply_id, reply)
         if reply_id:
             self._last_reply = (reply_id, reply)
+
+    def _ack_later(self, msg_id: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._ack(msg_id))
+        _ACKS.add(task)
+        task.add_done_callback(_ACKS.discard)
+
+    async def _ack(self, msg_id: str) -> None:
+        address = self.address
+        try:
+            await self._store.ack(address.name, address.session, msg_id)
+        except StoreError as exc:
+            log.warning("%s: ack of %s failed (it will be redelivered and recognised): %s",
+                        address, msg_id, exc)
+        self._settle(msg_id)
 
     def _settle(self, msg_id: str) -> None:
         if self._tracker is not None:
             self._tracker.settled(self.address.name, msg_id)
 
 
+#: Tells applied before one write stores them (group apply); below APPLIED_WINDOW.
+BATCH_LIMIT = 32
+
 _raw_encoder = msgspec.msgpack.Encoder()
+
+#: Acknowledgements in flight (referenced so that they are not garbage-collected).
+_ACKS: set[asyncio.Task[None]] = set()
 _raw_decoder = msgspec.msgpack.Decoder(RawMessage)
 
 
