@@ -135,3 +135,33 @@ async def test_a_streaming_agent_ends_its_stream_with_the_approval_request(
         reply = await rt.ask(Address("ops", "s1"), Approval(call_id=items[-1].call_id), timeout=5)
         assert reply.content == "Done."
     assert RUNS == ["db4"]
+
+
+def test_a_turn_suspended_before_a_kill_9_is_approved_after_the_restart_and_runs_once(
+    tmp_path: Path,
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    db, runs = str(tmp_path / "s.db"), str(tmp_path / "runs.txt")
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    args = [sys.executable, "-m", "tests.durable.proc_approval", db, runs]
+    asker = subprocess.Popen([*args, "ask"], cwd=root, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    assert asker.stdout is not None
+    line = asker.stdout.readline()
+    assert line.startswith("needed "), asker.stderr.read() if asker.stderr else ""
+    call_id = line.split()[1]
+    os.kill(asker.pid, signal.SIGKILL)
+    asker.wait(10)
+    assert not os.path.exists(runs)  # nothing ran before the approval
+    approver = subprocess.run([*args, "approve", call_id], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=60)
+    assert approver.returncode == 0, approver.stderr
+    assert "reply The backups of db1 are deleted." in approver.stdout
+    assert "deleted the backups of db1" in approver.stdout  # the model read the tool's result
+    with open(runs) as f:
+        assert f.read().splitlines() == ["db1"]
