@@ -66,12 +66,15 @@ class DurableDelivery:
     """Stores, delivers and redelivers the messages of one node's durable agent types."""
 
     def __init__(self, node: Node, store: StateStore, *, redeliver_after: float = 30.0,
-                 sweep_interval: float = 1.0) -> None:
+                 sweep_interval: float | None = None) -> None:
         self.node = node
         self.store = store
         #: Seconds an unacknowledged message waits before another node may redeliver it.
         self.redeliver_after = redeliver_after
-        self.sweep_interval = sweep_interval
+        # A sweep reads the whole inbox of each durable type (on JetStream: a scan of the
+        # bucket), so it runs a few times per redeliver_after, not more.
+        self.sweep_interval = (sweep_interval if sweep_interval is not None
+                               else max(0.5, redeliver_after / 3))
         self.touch_interval = redeliver_after / 3
         self._specs: dict[str, AgentSpec] = {}
         # (type, msg_id) of messages delivered here and not yet settled: never redelivered

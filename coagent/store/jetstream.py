@@ -33,8 +33,10 @@ __all__ = ["JetStreamStore"]
 
 _PLAIN = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
-#: Seconds an acknowledged message id is remembered for de-duplication of retried sends.
-SEEN_TTL = 24 * 3600.0
+#: Seconds an acknowledged message id is remembered by the inbox for de-duplication of
+#: retried sends (later a retry is recognised only by the session's applied ids). Short,
+#: because the markers are part of every scan of the inbox (the sweep's ``pending``).
+SEEN_TTL = 600.0
 
 #: Seconds one scan of a bucket (``pending``, ``sessions``) may take before ``StoreError``.
 SCAN_TIMEOUT = 10.0

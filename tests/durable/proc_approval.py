@@ -23,7 +23,7 @@ RUNS_FILE = sys.argv[2] if len(sys.argv) > 2 else "runs.txt"
 class Ops(ChatAgent):
     @tool
     @approval("Delete the backups of {database}?")
-    async def delete_backups(self, database: str) -> str:
+    def delete_backups(self, database: str) -> str:
         """Delete all backups of a database."""
         with open(RUNS_FILE, "a") as f:
             f.write(database + "\n")

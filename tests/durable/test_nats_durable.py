@@ -15,8 +15,11 @@ import msgspec
 import pytest
 
 from coagent.actors.address import Address
+from coagent.actors.message import RawMessage
 from coagent.agents import ChatMessage
+from coagent.errors import CoagentError
 from coagent.runtimes import NATSRuntime
+from coagent.store import MSG_ID_HEADER
 from coagent.store.jetstream import JetStreamStore
 from coagent.testing import FakeOpenAIServer, NATSServer
 from tests.durable.agents import Add
@@ -120,8 +123,20 @@ async def test_every_counter_ends_at_exactly_20_although_a_node_is_killed_mid_ru
         await serving(nodes)
 
         async def session(i: int) -> None:
-            for _ in range(TELLS):
-                await client.tell(Address("counter", f"c{i}"), Add(n=1), timeout=30)
+            for k in range(TELLS):
+                # The sender names each message, so a tell it retries (the store timed out
+                # under load, say) is applied once whatever happened to the first attempt.
+                raw = Add(n=1).encode()
+                raw = RawMessage(header={**raw.header, MSG_ID_HEADER: f"c{i}-{k}"},
+                                 content=raw.content)
+                for attempt in range(20):
+                    try:
+                        await client.tell(Address("counter", f"c{i}"), raw, timeout=30)
+                        break
+                    except CoagentError:
+                        if attempt == 19:
+                            raise
+                        await asyncio.sleep(0.2)
 
         run = asyncio.gather(*(session(i) for i in range(SESSIONS)))
         store = client.durable.store  # type: ignore[union-attr]
