@@ -39,7 +39,7 @@ _PLAIN = re.compile(r"[A-Za-z0-9_-]{1,200}")
 SEEN_TTL = 600.0
 
 #: Seconds one scan of a bucket (``pending``, ``sessions``) may take before ``StoreError``.
-SCAN_TIMEOUT = 10.0
+SCAN_TIMEOUT = 30.0
 
 
 def _part(text: str) -> str:
@@ -125,6 +125,10 @@ class JetStreamStore:
         kv = self._kv.get(name)
         if kv is None:
             raise StoreError("the JetStream store is not open")
+        if not self.nc.is_connected:
+            # Fail at once while the server is away (a tell is refused, not held for the
+            # request timeout); nats-py reconnects, and the next call goes through.
+            raise StoreError("the JetStream store is not reachable: NATS is disconnected")
         return kv
 
     async def _call(self, coro: Any) -> Any:

@@ -83,8 +83,17 @@ class DeliveryTracker(Protocol):
 class DurableCell(Cell):
     """A session's cell whose instances restore and checkpoint their state in a store."""
 
-    __slots__ = ("_applied", "_applied_count", "_applied_set", "_batch", "_batch_ids",
-                 "_last_reply", "_store", "_tracker")
+    __slots__ = (
+        "_applied",
+        "_applied_count",
+        "_applied_set",
+        "_batch",
+        "_batch_ids",
+        "_last_reply",
+        "_store",
+        "_tracker",
+        "_unacked",
+    )
 
     def __init__(self, address: Address, factory: Callable[[], Actor], parent: Parent,
                  system: ActorSystem, *, store: StateStore, tracker: DeliveryTracker | None,
@@ -94,6 +103,9 @@ class DurableCell(Cell):
         self._tracker = tracker
         self._applied: deque[str] = deque(maxlen=APPLIED_WINDOW)
         self._applied_set: set[str] = set()
+        # Applied ids whose acknowledgement is not confirmed: they stay in the stored applied
+        # list beyond the window until it is, so a redelivery is always recognised.
+        self._unacked: set[str] = set()
         self._applied_count = 0
         self._last_reply: tuple[str, bytes] = ("", b"")
         self._batch: list[tuple[str, Envelope]] = []
@@ -114,8 +126,15 @@ class DurableCell(Cell):
         if restore is None:
             raise TypeError(f"{type(inst).__name__} is durable but has no restore()")
         restore(msgspec.json.decode(record.state))
-        self._applied.extend(record.applied)
-        self._applied_set.update(self._applied)
+        window = record.applied[-APPLIED_WINDOW:]
+        self._applied.extend(window)
+        self._applied_set.update(window)
+        older = set(record.applied[:-APPLIED_WINDOW] if len(record.applied) > APPLIED_WINDOW
+                    else ())
+        if older:  # kept while still in the inbox (their ack was lost), else forgotten
+            still = {e.msg_id for e in await self._store.pending(address.name, address.session)}
+            self._unacked = older & still
+            self._applied_set.update(self._unacked)
         self._applied_count = record.applied_count
         self._last_reply = (record.reply_id, record.reply)
 
@@ -259,15 +278,20 @@ class DurableCell(Cell):
             raise TypeError(f"{type(inst).__name__} is durable but has no snapshot()")
         state = encode_state(snapshot())
         applied, applied_set = self._applied, self._applied_set
+        unacked = self._unacked
         for msg_id in ids:
-            if len(applied) == applied.maxlen:
+            if len(applied) == applied.maxlen and applied[0] not in unacked:
                 applied_set.discard(applied[0])
             applied.append(msg_id)
             applied_set.add(msg_id)
+            unacked.add(msg_id)
         self._applied_count += count
         address = self.address
         reply_id = ids[-1] if reply and ids else ""
-        await self._store.save(address.name, address.session, state, list(self._applied),
+        stored = list(self._applied)
+        if self._unacked:
+            stored.extend(i for i in self._unacked if i not in set(stored))
+        await self._store.save(address.name, address.session, state, stored,
                                self._applied_count, reply_id, reply)
         if reply_id:
             self._last_reply = (reply_id, reply)
@@ -279,17 +303,29 @@ class DurableCell(Cell):
 
     async def _ack(self, msg_id: str) -> None:
         address = self.address
-        try:
-            await self._store.ack(address.name, address.session, msg_id)
-        except StoreError as exc:
-            log.warning("%s: ack of %s failed (it will be redelivered and recognised): %s",
-                        address, msg_id, exc)
+        for attempt in range(ACK_ATTEMPTS):
+            try:
+                await self._store.ack(address.name, address.session, msg_id)
+            except StoreError as exc:
+                if attempt == ACK_ATTEMPTS - 1:
+                    # Still applied-and-stored: a redelivery is recognised by its id.
+                    log.warning("%s: ack of %s failed: %s", address, msg_id, exc)
+                    break
+                await asyncio.sleep(min(5.0, 0.2 * 2 ** attempt))
+                continue
+            self._unacked.discard(msg_id)
+            if msg_id not in self._applied:
+                self._applied_set.discard(msg_id)
+            break
         self._settle(msg_id)
 
     def _settle(self, msg_id: str) -> None:
         if self._tracker is not None:
             self._tracker.settled(self.address.name, msg_id)
 
+
+#: Attempts at an acknowledgement before it is left to the redelivery (which is recognised).
+ACK_ATTEMPTS = 8
 
 #: Tells applied before one write stores them (group apply); below APPLIED_WINDOW.
 BATCH_LIMIT = 32

@@ -17,7 +17,7 @@ import pytest
 from coagent.actors.address import Address
 from coagent.actors.message import RawMessage
 from coagent.agents import ChatMessage
-from coagent.errors import CoagentError
+from coagent.errors import CoagentError, StoreError
 from coagent.runtimes import NATSRuntime
 from coagent.store import MSG_ID_HEADER
 from coagent.store.jetstream import JetStreamStore
@@ -104,11 +104,16 @@ async def server() -> AsyncIterator[NATSServer]:
 
 
 async def _counts(store: JetStreamStore, sessions: int) -> dict[int, int]:
+    """Each counter's stored value (an empty answer while the store is too slow to scan)."""
     out = {}
-    for info in await store.sessions("counter"):
-        record = await store.load("counter", info.session)
-        assert record is not None
-        out[int(info.session[1:])] = msgspec.json.decode(record.state)["n"]
+    try:
+        infos = await store.sessions("counter")
+        for info in infos:
+            record = await store.load("counter", info.session)
+            assert record is not None
+            out[int(info.session[1:])] = msgspec.json.decode(record.state)["n"]
+    except StoreError:
+        return {}
     return out
 
 
@@ -151,7 +156,7 @@ async def test_every_counter_ends_at_exactly_20_although_a_node_is_killed_mid_ru
                 counts = await _counts(store, SESSIONS)
                 if len(counts) == SESSIONS and set(counts.values()) == {TELLS}:
                     break
-                assert max(counts.values()) <= TELLS, "a tell was applied twice"
+                assert max(counts.values(), default=0) <= TELLS, "a tell was applied twice"
                 await asyncio.sleep(0.2)
         assert await store.pending("counter") == []
         assert await store.dead_letters() == []
@@ -197,6 +202,7 @@ async def test_no_accepted_tell_is_lost_when_the_nats_server_restarts(
     client = NATSRuntime(server.url, prefix=prefix, announce=False, default_timeout=30,
                          max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     accepted: dict[int, int] = {}
+    refused: dict[int, int] = {}
     try:
         await client.start()
         await serving(nodes)
@@ -205,7 +211,8 @@ async def test_no_accepted_tell_is_lost_when_the_nats_server_restarts(
             while not stop.is_set():
                 try:
                     await client.tell(Address("counter", f"c{i}"), Add(n=1), timeout=5)
-                except Exception:  # refused while the server is down: not accepted
+                except CoagentError:  # refused while the server is down: not accepted
+                    refused[i] = refused.get(i, 0) + 1
                     await asyncio.sleep(0.1)
                     continue
                 accepted[i] = accepted.get(i, 0) + 1
@@ -220,18 +227,15 @@ async def test_no_accepted_tell_is_lost_when_the_nats_server_restarts(
         store = client.durable.store  # type: ignore[union-attr]
         async with asyncio.timeout(60):
             while True:
-                try:
-                    counts = await _counts(store, 20)
-                except Exception:
-                    counts = {}
+                counts = await _counts(store, 20)
                 if counts and all(counts.get(i, 0) >= n for i, n in accepted.items()):
                     break
                 await asyncio.sleep(0.2)
         assert sum(accepted.values()) > 0
-        # Every accepted tell was applied; a tell whose acceptance the server confirmed but
-        # whose answer the restart cut off may be applied without counting as accepted.
+        # Every accepted tell was applied once; a refused one may have been stored before the
+        # restart cut off the server's answer, so it may be applied too (at most once each).
         for i, n in accepted.items():
-            assert n <= counts[i] <= n + 1, (i, n, counts[i])
+            assert n <= counts[i] <= n + refused.get(i, 0), (i, n, counts[i], refused.get(i))
     finally:
         await client.stop()
         stop_all(nodes)
