@@ -31,7 +31,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from coagent.actors.message import Message
+from coagent import Message
 from coagent.agents.messages import ChatMessage
 from coagent.errors import CoagentError
 

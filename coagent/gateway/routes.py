@@ -34,7 +34,9 @@ from coagent.gateway.codec import (
     raw_to_cos_json,
     sse_frame,
 )
-from coagent.gateway.errors import BadRequest, NotImplementedHere, error_body, status_of
+from coagent.gateway.errors import BadRequest, error_body, status_of
+from coagent.gateway.hosted import reply_topic
+from coagent.store.base import MSG_ID_HEADER
 
 if TYPE_CHECKING:
     from coagent.gateway.app import Gateway
@@ -55,6 +57,20 @@ _SSE_HEADERS = {
     "X-Accel-Buffering": "no",  # a reverse proxy must pass events on as they come
 }
 _encode = msgspec.json.Encoder().encode
+
+
+def keyed(raw: RawMessage, caller: int, address: Address, key: str) -> RawMessage:
+    """``raw`` with a message id derived from its ``Idempotency-Key``.
+
+    A durable agent type's store refuses an id it has seen, so a retry is not applied
+    twice even where this gateway's own memory of keys cannot tell: after it restarted,
+    through another gateway of the cluster, after the key's window. A message id the
+    client set itself (a ``msg_id`` header in the body) is kept.
+    """
+    if MSG_ID_HEADER in raw.header:
+        return raw
+    digest = hashlib.blake2b(f"{caller}\0{address}\0{key}".encode(), digest_size=16).hexdigest()
+    return RawMessage(header={**raw.header, MSG_ID_HEADER: "idem-" + digest}, content=raw.content)
 
 
 def json_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -88,8 +104,10 @@ class Routes:
         r.add_get("/openapi.json", self.openapi)
         r.add_post("/runtime/channel/publish", self.cos_publish)
         r.add_post("/runtime/channel/publish_multi", self.cos_publish_multi)
-        r.add_post("/runtime/register", self.cos_not_here)
-        r.add_post("/runtime/channel/subscribe", self.cos_not_here)
+        from coagent.gateway.serving import Serving  # it imports this module
+
+        self.serving = Serving(self, self.gw.hosted)
+        self.serving.add_to(app)
 
     # ------------------------------------------------------------- helpers
 
@@ -244,7 +262,7 @@ class Routes:
         headers = {SESSION_HEADER: address.session}
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if key is None:
-            await self.runtime.tell(address, raw, timeout=timeout)
+            await self._tell(address, raw, timeout)
             return json_response(b'{"accepted":true,"replayed":false}', 202, headers)
         caller = request[CALLER]
         fingerprint = hashlib.blake2b(str(address).encode() + b"\0" + body, digest_size=16).digest()
@@ -253,11 +271,15 @@ class Routes:
             return json_response(b'{"accepted":true,"replayed":true}', 202, headers)
         delivered = False
         try:
-            await self.runtime.tell(address, raw, timeout=timeout)
+            await self._tell(address, keyed(raw, caller, address, key), timeout)
             delivered = True
         finally:
             self.gw.idempotency.end(caller, key, delivered)
         return json_response(b'{"accepted":true,"replayed":false}', 202, headers)
+
+    async def _tell(self, address: Address, raw: RawMessage, timeout: float) -> None:
+        if not await self.gw.hosted.tell_stored(address, raw, timeout):
+            await self.runtime.tell(address, raw, timeout=timeout)
 
     async def cancel(self, request: web.Request) -> web.StreamResponse:
         """Cancel a call or stream by its id; repeating it gives the same answer."""
@@ -277,10 +299,13 @@ class Routes:
         for spec in self.runtime.specs():
             row = rows.setdefault(spec.name, {"name": spec.name, "description": spec.description,
                                               "nodes": [], "message_types": None})
-            if self.runtime.name not in row["nodes"]:
-                row["nodes"].append(self.runtime.name)
+            provider = self.gw.hosted.providers.get(spec.name)
+            # A type served over HTTP is on the node of the process serving it.
+            node = (provider.node or self.runtime.name) if provider is not None else self.runtime.name
+            if node not in row["nodes"]:
+                row["nodes"].append(node)
             types = getattr(spec.actor_class, "message_types", None)
-            if types is not None:
+            if types is not None and provider is None:
                 row["message_types"] = types()
         return json_response(_encode({"agents": [rows[name] for name in sorted(rows)]}))
 
@@ -311,10 +336,13 @@ class Routes:
     async def cos_publish(self, request: web.Request) -> web.StreamResponse:
         """The original's publish: 200 + RawMessage for a request, 204 otherwise, 404 on an error."""
         body = decode_publish(await self.gw.read_body(request))
+        call_id = reply_topic(body.addr.name)
+        if call_id is not None:  # a CoS agent answering a call it was given
+            return await self.serving.cos_reply(call_id, request[CALLER], body.msg)
         try:
             address = cos_address(body.addr)
             if body.reply or body.msg.reply is not None:
-                raise NotImplementedHere("reply topics come with the HTTP runtime (not served here yet)")
+                raise BadRequest("a publish carries no reply address here: use request=true for an answer")
             raw = cos_to_raw(body.msg)
             self._check_type(address, raw)
             timeout = self._timeout(request, body.timeout if body.timeout is not None else None)
@@ -355,12 +383,6 @@ class Routes:
             heartbeat.cancel()
         # As in the original, the stream ends by closing: its clients read that as StopIteration.
         return resp
-
-    async def cos_not_here(self, request: web.Request) -> web.StreamResponse:
-        raise NotImplementedHere(
-            f"{request.path} (serving agents over HTTP) comes with the HTTP runtime;"
-            " this gateway serves /runtime/channel/publish and /runtime/channel/publish_multi"
-        )
 
 
 _END = object()

@@ -10,6 +10,9 @@ the node asks its transport where it lives and hands the call over, without
 knowing which transport that is. Deadlines, on every path, go to the node's one
 :class:`~coagent.transport.deadlines.DeadlineWheel` (:meth:`Node.expire_at`): the
 mechanism behind ``ctx.remaining()`` and expiry, whichever transport carried the call.
+
+(Over 400 lines: registration, routing and the local and durable call paths meet here,
+and splitting them would put the hot path behind one more call.)
 """
 
 from __future__ import annotations
@@ -78,7 +81,8 @@ class Node(OriginalRuntimeAPI):
         self._types: dict[str, SessionSupervisor] = {}
         self._cells: dict[Address, Cell] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wheel: DeadlineWheel | None = None
+        #: Every deadline of this node's calls, on every path (see ``expire_at``).
+        self.deadlines = DeadlineWheel()
         self._started = False
         #: Durable agent types' store and delivery (``store="state.db"``: SQLite).
         self.durable: DurableDelivery | None = (
@@ -90,7 +94,7 @@ class Node(OriginalRuntimeAPI):
     async def start(self) -> None:
         """Start the node (``async with runtime:`` does this)."""
         self._loop = asyncio.get_running_loop()
-        self._wheel = DeadlineWheel(self._loop)
+        self.deadlines.bind(self._loop)
         self._started = True
         try:
             await self.transport.start(self)
@@ -216,16 +220,20 @@ class Node(OriginalRuntimeAPI):
         """Queue an inbound ``env``, waiting for room until its deadline."""
         await cell.deliver(env, env.deadline)
 
+    async def accept(self, address: Address, raw: RawMessage) -> RawMessage | None:
+        """Store an inbound tell to a durable type served here (see :meth:`InboundNode.accept`)."""
+        durable = self.durable
+        if durable is None or not durable.handles(address.name):
+            return raw
+        return await durable.receive(address, raw)
+
     def expire_at(self, deadline: float, callback: Callable[..., None], *args: Any) -> Cancellable:
         """Run ``callback(*args)`` at ``deadline`` (``loop.time()`` s); the handle cancels it.
 
         Every deadline of every path (local and remote asks, tells, streams, served calls)
         goes through here, to one wheel per node.
         """
-        wheel = self._wheel
-        if wheel is None:
-            wheel = self._wheel = DeadlineWheel(self._loop or asyncio.get_running_loop())
-        return wheel.at(deadline, callback, *args)
+        return self.deadlines.at(deadline, callback, *args)
 
     # ---------------------------------------------------------------- routing
 
@@ -281,12 +289,6 @@ class Node(OriginalRuntimeAPI):
 
     # ----------------------------------------------------------------- calls
 
-    async def _here(self, address: Address, deadline: float) -> Cell:
-        cell = self._local_cell(address)  # starts the session without a wait when it can
-        if cell is None:
-            cell = await self._resolve_within(address, deadline)
-        return cell
-
     async def ask(
         self, address: Address | str, msg: Any, *, timeout: float | None = None,
         sender: Address | None = None,
@@ -306,8 +308,9 @@ class Node(OriginalRuntimeAPI):
         durable = self.durable
         if durable is not None:
             is_durable = durable.known(address.name)
-            if is_durable is None:
+            if is_durable is None:  # once per type: the store's answer is cached
                 is_durable = await durable.lookup(address.name)
+                deadline = loop.time() + timeout
             if is_durable:
                 return await durable.ask(address, msg, deadline, timeout, sender, explicit)
         return await self._send_ask(address, msg, deadline, timeout, sender, explicit)
@@ -325,7 +328,9 @@ class Node(OriginalRuntimeAPI):
                 if reply is None or not typed:
                     return reply
                 return decode_reply(reply)
-            cell = await self._here(address, deadline)
+            cell = self._local_cell(address)  # starts the session without a wait when it can
+            if cell is None:
+                cell = await self._resolve_within(address, deadline)
         return await self._ask_cell(cell, address, msg, deadline, timeout, sender)
 
     async def _owner_lost(self, address: Address) -> bool:
@@ -339,7 +344,7 @@ class Node(OriginalRuntimeAPI):
         env = Envelope(msg, ASK, fut, sender, deadline)
         if not cell.deliver_nowait(env):
             await cell.deliver(env, deadline)
-        expiry = self.expire_at(deadline, _expire_ask, env, cell, address, timeout)
+        expiry = self.deadlines.at(deadline, _expire_ask, env, cell, address, timeout)
         try:
             return await fut
         except asyncio.CancelledError:
@@ -367,6 +372,7 @@ class Node(OriginalRuntimeAPI):
             is_durable = durable.known(address.name)
             if is_durable is None:
                 is_durable = await durable.lookup(address.name)
+                deadline = loop.time() + (timeout if timeout is not None else self.default_timeout)
             if is_durable:
                 await durable.tell(address, msg, deadline, sender, explicit)
                 return
@@ -381,7 +387,9 @@ class Node(OriginalRuntimeAPI):
                 raw = msg if msg.__class__ is RawMessage else msg.encode()
                 await self.transport.tell(route, address, raw, deadline, sender, explicit)
                 return
-            cell = await self._here(address, deadline)
+            cell = self._local_cell(address)  # starts the session without a wait when it can
+            if cell is None:
+                cell = await self._resolve_within(address, deadline)
         env = Envelope(msg, TELL, None, sender, deadline)
         if not cell.deliver_nowait(env):
             await cell.deliver(env, deadline)
@@ -411,7 +419,9 @@ class Node(OriginalRuntimeAPI):
                 )
                 return opened.chan, opened.cancel, self.expire_at(
                     deadline, _expire_remote_stream, opened, address, limit)
-            cell = await self._here(address, deadline)
+            cell = self._local_cell(address)  # starts the session without a wait when it can
+            if cell is None:
+                cell = await self._resolve_within(address, deadline)
         chan = ReplyChannel()
         env = Envelope(msg, STREAM, chan, sender, deadline)
         if not cell.deliver_nowait(env):

@@ -12,13 +12,16 @@
 One write carries a session's state *and* the ids of the messages applied to it
 (``save``); a message is acknowledged (removed from the inbox, ``ack``) only after
 that write, so a message redelivered after a crash between the two is recognised by
-its id and not applied again. Every store passes the same contract tests
-(``tests/durable/test_store_contract.py``).
+its id and not applied again. A store that can do both in one transaction says so
+(``atomic_ack = True``, SQLite): ``save(..., ack=ids)`` then acknowledges the messages
+with the state, and no crash can fall between the two. Every store passes the same
+contract tests (``tests/durable/test_store_contract.py``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import msgspec
@@ -100,6 +103,10 @@ class DeadLetter(msgspec.Struct):
 class StateStore(Protocol):
     """Where durable sessions live. Every method is safe to call concurrently."""
 
+    #: ``True``: :meth:`save` acknowledges its ``ack`` ids in the same transaction as the
+    #: state; ``False``: it ignores them and the caller calls :meth:`ack` after it.
+    atomic_ack: bool
+
     async def open(self) -> None:
         """Create what the store needs (tables, buckets); idempotent."""
 
@@ -111,8 +118,9 @@ class StateStore(Protocol):
 
     async def save(self, type_name: str, session: str, state: bytes, applied: list[str],
                    applied_count: int | None = None, reply_id: str = "",
-                   reply: bytes = b"") -> None:
-        """Write state, applied ids and the last ask's reply in one write."""
+                   reply: bytes = b"", ack: Sequence[str] = ()) -> None:
+        """Write state, applied ids and the last ask's reply in one write (and, where
+        :attr:`atomic_ack`, acknowledge the ``ack`` ids in it)."""
 
     async def delete(self, type_name: str, session: str) -> bool:
         """Remove a session's record and its pending messages; ``True`` if it existed."""

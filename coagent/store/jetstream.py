@@ -22,6 +22,7 @@ import asyncio
 import base64
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -177,9 +178,12 @@ class JetStreamStore:
             return None
         return _session_dec.decode(entry.value)
 
+    #: Two buckets cannot be written in one transaction: the caller acknowledges after ``save``.
+    atomic_ack = False
+
     async def save(self, type_name: str, session: str, state: bytes, applied: list[str],
                    applied_count: int | None = None, reply_id: str = "",
-                   reply: bytes = b"") -> None:
+                   reply: bytes = b"", ack: Sequence[str] = ()) -> None:
         if applied_count is None:
             old = await self.load(type_name, session)
             applied_count = (old.applied_count if old else 0) + 1

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -52,6 +52,9 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     deliveries INTEGER NOT NULL, failed_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS durable_types (type TEXT PRIMARY KEY) WITHOUT ROWID;
 """
+
+#: An acknowledged message leaves a tombstone (see ``open``).
+_ACK = "UPDATE inbox SET done = 1, content = x'', touched = ? WHERE msg_id = ? AND done = 0"
 
 _json = msgspec.json.Encoder()
 _headers = msgspec.json.Decoder(dict[str, str])
@@ -166,13 +169,18 @@ class SQLiteStore:
         return StoredSession(type_name, session, bytes(row[0]), _ids.decode(row[1]), row[2],
                              row[3], row[4], bytes(row[5]))
 
+    #: The state and its messages' acknowledgements go in one transaction.
+    atomic_ack = True
+
     async def save(self, type_name: str, session: str, state: bytes, applied: list[str],
                    applied_count: int | None = None, reply_id: str = "",
-                   reply: bytes = b"") -> None:
+                   reply: bytes = b"", ack: Sequence[str] = ()) -> None:
         applied_json = _json.encode(applied)
         now = time.time()
 
         def op(db: sqlite3.Connection) -> None:
+            if ack:
+                db.executemany(_ACK, [(now, msg_id) for msg_id in ack])
             if applied_count is None:
                 db.execute(
                     "INSERT INTO sessions VALUES (?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT"
@@ -232,8 +240,7 @@ class SQLiteStore:
 
     async def ack(self, type_name: str, session: str, msg_id: str) -> None:
         def op(db: sqlite3.Connection) -> None:
-            db.execute("UPDATE inbox SET done = 1, content = x'', touched = ? WHERE msg_id = ?",
-                       (time.time(), msg_id))
+            db.execute(_ACK, (time.time(), msg_id))
 
         await self._write(op)
 

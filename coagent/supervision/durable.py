@@ -87,6 +87,7 @@ class DurableCell(Cell):
         "_applied",
         "_applied_count",
         "_applied_set",
+        "_atomic",
         "_batch",
         "_batch_ids",
         "_last_reply",
@@ -101,6 +102,8 @@ class DurableCell(Cell):
         super().__init__(address, factory, parent, system, mailbox_size=mailbox_size)
         self._store = store
         self._tracker = tracker
+        # SQLite acknowledges with the state write: no ack to send, none to lose.
+        self._atomic = bool(getattr(store, "atomic_ack", False))
         self._applied: deque[str] = deque(maxlen=APPLIED_WINDOW)
         self._applied_set: set[str] = set()
         # Applied ids whose acknowledgement is not confirmed: they stay in the stored applied
@@ -147,6 +150,8 @@ class DurableCell(Cell):
             # original must be stored before the ack of the copy removes it from the inbox.
             log.debug("%s: message %s already applied", address, msg_id)
             await self._flush_batch()
+            # Acknowledged even on an atomic store: the write that applied it may have been a
+            # store's that acknowledges apart (a crash between the two left it pending).
             self._ack_later(msg_id)
             if env.kind == ASK and not env.reply.done():
                 reply_id, reply = self._last_reply
@@ -214,10 +219,7 @@ class DurableCell(Cell):
         if msg_id is not None:
             ids.append(msg_id)
         await self._checkpoint(ids, reply, len(ids) + (msg_id is None))
-        for applied in ids:
-            # Not awaited: the state is written, so a copy redelivered because this ack was
-            # lost is recognised by its id. The next message need not wait for it.
-            self._ack_later(applied)
+        self._acknowledge(ids)
         if caller is not None and local is not None and not caller.done():
             caller.set_result(local.result() if local.done() else None)
             if isinstance(caller, ExternalReply):
@@ -257,7 +259,16 @@ class DurableCell(Cell):
         self._batch.clear()
         self._batch_ids.clear()
         await self._checkpoint(ids, b"", len(ids))
+        self._acknowledge(ids)
+
+    def _acknowledge(self, ids: list[str]) -> None:
+        if self._atomic:
+            for applied in ids:  # acknowledged by the write that stored them
+                self._settle(applied)
+            return
         for applied in ids:
+            # Not awaited: the state is written, so a copy redelivered because this ack was
+            # lost is recognised by its id. The next message need not wait for it.
             self._ack_later(applied)
 
     def _requeue_batch(self) -> None:
@@ -279,20 +290,31 @@ class DurableCell(Cell):
         state = encode_state(snapshot())
         applied, applied_set = self._applied, self._applied_set
         unacked = self._unacked
+        atomic = self._atomic
         for msg_id in ids:
             if len(applied) == applied.maxlen and applied[0] not in unacked:
                 applied_set.discard(applied[0])
             applied.append(msg_id)
             applied_set.add(msg_id)
-            unacked.add(msg_id)
+            if not atomic:
+                unacked.add(msg_id)
         self._applied_count += count
         address = self.address
         reply_id = ids[-1] if reply and ids else ""
-        stored = list(self._applied)
-        if self._unacked:
-            stored.extend(i for i in self._unacked if i not in set(stored))
-        await self._store.save(address.name, address.session, state, stored,
-                               self._applied_count, reply_id, reply)
+        if atomic:
+            # The write's own ids are enough: no applied message stays in the inbox (each is
+            # acknowledged by this same transaction), so none can come back from it; a
+            # sender's retry is refused by the inbox's record of the id. The window of
+            # older ids stays in memory, for copies already queued in the mailbox.
+            await self._store.save(address.name, address.session, state, ids,
+                                   self._applied_count, reply_id, reply, ack=ids)
+        else:
+            stored = list(applied)
+            if unacked:
+                known = set(stored)
+                stored.extend(i for i in unacked if i not in known)
+            await self._store.save(address.name, address.session, state, stored,
+                                   self._applied_count, reply_id, reply)
         if reply_id:
             self._last_reply = (reply_id, reply)
 

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from coagent.actors.message import RawMessage
     from coagent.supervision.spec import AgentSpec
     from coagent.supervision.tree import NodeTree
+    from coagent.transport.deadlines import DeadlineWheel
 
 __all__ = ["Transport", "InboundNode", "Route", "OpenStream", "StreamDecoder"]
 
@@ -74,6 +75,8 @@ class InboundNode(Protocol):
 
     name: str
     default_timeout: float
+    #: The node's one deadline mechanism; ``deadlines.at(when, callback, *args)``.
+    deadlines: DeadlineWheel
 
     def live_cell(self, address: Address) -> Cell | None:
         """The cell serving ``address`` here now, or ``None`` (never starts a session)."""
@@ -89,6 +92,14 @@ class InboundNode(Protocol):
 
     async def deliver_later(self, cell: Cell, env: Envelope) -> None:
         """Queue ``env``, waiting for room until its deadline (then ``MailboxFull``)."""
+
+    async def accept(self, address: Address, raw: RawMessage) -> RawMessage | None:
+        """Store an inbound tell whose sender does not share this node's store (HTTP).
+
+        For a durable type served here: the message with its id, once it is in the store
+        (queue it then), or ``None`` if its id was stored before (a retry: drop it). For
+        any other type ``raw`` as it is.
+        """
 
     def expire_at(self, deadline: float, callback: Callable[..., None], *args: Any) -> Any:
         """Run ``callback(*args)`` at ``deadline``: the node's one deadline mechanism.

@@ -66,3 +66,19 @@ def test_a_message_redelivered_after_a_crash_between_write_and_ack_is_not_applie
     assert result["seen"] == list(range(len(result["seen"])))
     # The fourth message's state was written, its ack was not: redelivered, recognised, skipped.
     assert result["applied"] == len(result["seen"]) + 1  # the check's own ask counts as applied
+
+
+def test_a_crash_right_after_sqlite_committed_a_state_and_its_ack_loses_and_repeats_nothing(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "state.db"
+    # Queued tells share a write (group apply): the first write may hold several.
+    proc = _spawn(db, "tell", "10", env={"COAGENT_TEST_EXIT_AFTER_SAVE": "1"})
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 137, err
+    assert "crashing after save" in out
+    accepted = out.count("accepted")
+    result = _check(db)
+    assert result["seen"] == list(range(len(result["seen"])))
+    assert len(result["seen"]) >= max(accepted, 1)
+    assert result["applied"] == len(result["seen"]) + 1  # each once, and the check's ask
