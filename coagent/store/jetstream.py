@@ -14,12 +14,17 @@ already pending, and a retry arriving after the acknowledgement is recognised by
 session's applied ids), ``<prefix>_dead`` and ``<prefix>_meta`` (durable types).
 Keys are ``<type>.<session>[.<msg id>]`` with each part kept as it is when it is a
 plain token, else written ``=<base64url>``.
+
+(Over 400 lines: the store's own PubAck publisher, ``_Publisher``, lives here with the
+only store that uses it.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import itertools
 import re
 import time
 from collections.abc import Sequence
@@ -64,6 +69,91 @@ class _Inbox(msgspec.Struct):
     deliveries: int = 0
 
 
+class _PubAck(msgspec.Struct):
+    class Error(msgspec.Struct):
+        code: int = 0
+        err_code: int = 0
+        description: str = ""
+
+    seq: int = 0
+    error: Error | None = None
+
+
+_pub_ack = msgspec.json.Decoder(_PubAck)
+
+#: JetStream's "wrong last sequence" error codes (a ``create`` of a key that exists).
+_WRONG_LAST = (10071, 10164)
+
+
+class _Publisher:
+    """JetStream publishes that wait for their PubAck, on one wildcard reply subscription.
+
+    What a durable tell costs on NATS is three of them (inbox, state, acknowledgement).
+    ``js.publish`` wraps each in ``nc.request`` (a timeout task per call) and decodes the
+    PubAck into a dataclass; here a future and a timer handle do. Measured on the loaded
+    2-core machine, 100 concurrent publishers to a file stream: 30,000-32,000 publishes/s
+    through ``js.publish``, 50,000-55,000/s this way (``/tmp`` micro-benchmark, same run).
+    """
+
+    def __init__(self, nc: Any, timeout: float) -> None:
+        self.nc = nc
+        self.timeout = timeout
+        self._prefix = ""
+        self._ids = itertools.count()
+        self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._sub: Any = None
+
+    async def start(self) -> None:
+        self._prefix = self.nc.new_inbox() + "."
+        self._sub = await self.nc.subscribe(self._prefix + "*", cb=self._on_reply)
+
+    async def stop(self) -> None:
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(StoreError("the JetStream store was closed"))
+        self._pending.clear()
+
+    async def _on_reply(self, msg: Any) -> None:
+        fut = self._pending.pop(msg.subject[len(self._prefix):], None)
+        if fut is not None and not fut.done():
+            fut.set_result(msg)
+
+    async def publish(self, subject: str, payload: bytes,
+                      headers: dict[str, str] | None = None) -> _PubAck:
+        """Publish and wait for the stream's PubAck (its error, if any, is in it)."""
+        loop = asyncio.get_running_loop()
+        token = f"{next(self._ids):x}"
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._pending[token] = fut
+        timer = loop.call_later(self.timeout, _expire, fut)
+        try:
+            await self.nc.publish(subject, payload, reply=self._prefix + token, headers=headers)
+            msg = await fut
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"JetStream store request failed: {exc!r}") from exc
+        finally:
+            timer.cancel()
+            self._pending.pop(token, None)
+        if not msg.data:  # a status message: no stream listens on the subject (503)
+            raise StoreError(f"JetStream store request failed: no stream for {subject!r}")
+        ack = _pub_ack.decode(msg.data)
+        if ack.error is not None and ack.error.err_code not in _WRONG_LAST:
+            raise StoreError(f"JetStream store request failed: {ack.error.description}"
+                             f" ({ack.error.err_code})")
+        return ack
+
+
+def _expire(fut: asyncio.Future[Any]) -> None:
+    if not fut.done():
+        fut.set_exception(StoreError("a JetStream store request timed out"))
+
+
 _enc = msgspec.msgpack.Encoder()
 _session_dec = msgspec.msgpack.Decoder(StoredSession)
 _inbox_dec = msgspec.msgpack.Decoder(_Inbox)
@@ -90,6 +180,7 @@ class JetStreamStore:
         self.timeout = timeout
         self._kv: dict[str, Any] = {}
         self._js: Any = None
+        self._pub = _Publisher(nc, timeout)
 
     def __repr__(self) -> str:
         return f"JetStreamStore(prefix={self.prefix!r})"
@@ -115,12 +206,14 @@ class JetStreamStore:
                     except Exception:
                         kv = await js.key_value(bucket)  # another node created it first
                 self._kv[name] = kv
+            await self._pub.start()
         except Exception as exc:
             self._kv.clear()
             raise StoreError(f"cannot open the JetStream store: {exc}") from exc
 
     async def close(self) -> None:
         self._kv.clear()
+        await self._pub.stop()
 
     def _bucket(self, name: str) -> Any:
         kv = self._kv.get(name)
@@ -189,8 +282,9 @@ class JetStreamStore:
             applied_count = (old.applied_count if old else 0) + 1
         record = StoredSession(type_name, session, state, applied, applied_count, time.time(),
                                reply_id, reply)
-        await self._call(self._bucket("state").put(
-            f"{_part(type_name)}.{_part(session)}", _enc.encode(record)))
+        self._bucket("state")
+        await self._pub.publish(f"$KV.{self.prefix}_state.{_part(type_name)}.{_part(session)}",
+                                _enc.encode(record))
 
     async def delete(self, type_name: str, session: str) -> bool:
         found = await self.load(type_name, session) is not None
@@ -227,11 +321,18 @@ class JetStreamStore:
     async def enqueue(self, entry: InboxEntry) -> bool:
         from nats.js.errors import KeyWrongLastSequenceError
 
-        value = _Inbox(entry.header, entry.content, entry.enqueued, entry.enqueued,
-                       entry.deliveries)
+        value = _enc.encode(_Inbox(entry.header, entry.content, entry.enqueued, entry.enqueued,
+                                   entry.deliveries))
+        key = self._inbox_key(entry.type, entry.session, entry.msg_id)
+        kv = self._bucket("inbox")
+        ack = await self._pub.publish(f"$KV.{self.prefix}_inbox.{key}", value,
+                                      {"Nats-Expected-Last-Subject-Sequence": "0"})
+        if ack.error is None:
+            return True
         try:
-            await self._bucket("inbox").create(
-                self._inbox_key(entry.type, entry.session, entry.msg_id), _enc.encode(value))
+            # The key has a history: a marker (a known id: refused), or a delete (create
+            # takes the deleted key's revision and writes it again).
+            await kv.create(key, value)
         except KeyWrongLastSequenceError:
             return False
         except Exception as exc:
@@ -243,8 +344,8 @@ class JetStreamStore:
         # until the marker expires, SEEN_TTL later (the bucket allows per-message TTLs).
         key = self._inbox_key(type_name, session, msg_id)
         self._bucket("inbox")
-        await self._call(self._js.publish(f"$KV.{self.prefix}_inbox.{key}", b"",
-                                          msg_ttl=SEEN_TTL))
+        await self._pub.publish(f"$KV.{self.prefix}_inbox.{key}", b"",
+                                {"Nats-TTL": str(int(SEEN_TTL))})
 
     async def pending(self, type_name: str | None = None, session: str | None = None,
                       older_than: float | None = None) -> list[InboxEntry]:
