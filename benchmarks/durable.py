@@ -7,6 +7,7 @@ a temporary directory.
 
 - durable tells/s on SQLite (LocalRuntime(store=...)), from the first tell until every one
   is applied, against a plain loop of single-row SQLite upserts of the same bytes (WAL);
+  and, to show what bounds it, the SQL statements of a durable tell alone in a plain loop;
 - durable tells/s on NATS (JetStream store), same measure, against a JetStream
   publish-and-wait-for-ack loop with the same concurrency (file storage);
 - the cost of restoring a session with a 50-message conversation (ms);
@@ -97,6 +98,42 @@ def sqlite_floor(path: str, n: int) -> float:
     return n / elapsed
 
 
+def sqlite_statements(path: str, n: int) -> float:
+    """Tells/s of the SQL alone that a durable tell needs, in a plain loop (what bounds it).
+
+    Per tell: its inbox row (one commit for CONCURRENCY of them, as the group commit does),
+    then its session's state upsert and the inbox row's acknowledgement (one transaction,
+    also grouped): the statements ``SQLiteStore`` runs, without the runtime around them.
+    """
+    from coagent.store.sqlite import _ACK, _SCHEMA
+
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(_SCHEMA)
+    header = '{"type":"Bump","content_type":"application/json","msg_id":"%s"}'
+    start = time.perf_counter()
+    for b in range(0, n, CONCURRENCY):
+        ids = [f"m{i}" for i in range(b, b + CONCURRENCY)]
+        db.execute("BEGIN IMMEDIATE")
+        for i, msg_id in enumerate(ids):
+            db.execute("INSERT OR IGNORE INTO inbox (type, session, msg_id, header, content,"
+                       " enqueued, touched, deliveries) VALUES ('counter', ?, ?, ?, ?, 0, 0, 0)",
+                       (f"s{i}", msg_id, header % msg_id, PAYLOAD))
+        db.execute("COMMIT")
+        db.execute("BEGIN IMMEDIATE")
+        for i, msg_id in enumerate(ids):
+            db.execute("INSERT INTO sessions VALUES ('counter', ?, ?, ?, 1, 0, '', x'') ON CONFLICT"
+                       " (type, session) DO UPDATE SET state = excluded.state, applied ="
+                       " excluded.applied, applied_count = applied_count + 1",
+                       (f"s{i}", b'{"n":1}', f'["{msg_id}"]'))
+            db.execute(_ACK, (0.0, msg_id))
+        db.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    db.close()
+    return n / elapsed
+
+
 async def durable_tells(rt: Any, n: int, sessions: int, prefix: str) -> float:
     """Tells/s from the first tell until all ``n`` are applied (the last asks confirm it)."""
     per = n // sessions
@@ -166,6 +203,9 @@ async def main(args: Any) -> None:
 
     floor = sqlite_floor(os.path.join(tmp, "floor.db"), n)
     report("floor: SQLite single-row upserts (WAL)", floor, "writes/s")
+    bound = sqlite_statements(os.path.join(tmp, "bound.db"), n)
+    report("the SQL of a durable tell alone, plain loop", bound, "tells/s", floor,
+           "(what bounds the next line)")
     async with LocalRuntime(store=os.path.join(tmp, "state.db")) as rt:
         await rt.register(AgentSpec("counter", new(Counter), durable=True))
         await durable_tells(rt, 1_000, 10, "warm")
