@@ -157,3 +157,15 @@ async def test_two_gateways_of_a_nats_cluster_apply_a_keyed_tell_once(nats_serve
                 await client.aclose()
                 await gateway.stop()
                 await runtime.stop()
+
+
+def test_the_gateway_command_keeps_its_own_durable_agents_in_its_store(
+        procs: list[Proc], tmp_path: Path) -> None:
+    db = tmp_path / "gw.db"
+    gateway, url = start_gateway(procs, "--agents", AGENTS, "--store", str(db))
+    assert _tell(url, 3) == 202 and _tell(url, 4) == 202
+    assert _total(url) == {"n": 7, "seen": [3, 4]}
+    gateway.stop(signal.SIGKILL)
+    _, url = start_gateway(procs, "--agents", AGENTS, "--store", str(db))
+    assert _tell(url, 4) == 202  # a retried key: already applied before the kill
+    assert _total(url) == {"n": 7, "seen": [3, 4]}
