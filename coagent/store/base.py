@@ -39,12 +39,14 @@ __all__ = [
 #: The RawMessage header that carries a durable message's id (see docs/wire.md).
 MSG_ID_HEADER = "msg_id"
 
-#: How many applied message ids a session keeps with its state. A message is acknowledged
-#: right after the write that applies it, so a redelivered copy can only be one whose
-#: acknowledgement was lost in a crash, or a copy that a sweep sent while the original
-#: waited in the mailbox for ``redeliver_after`` seconds; both arrive within a few messages
-#: of the original. Retried sends are refused earlier, by the inbox (``enqueue``). Kept
-#: short because it is written with every message: 64 ids cost about 2.4 KB per write.
+#: How many applied message ids a session keeps with its state (where acknowledgements are
+#: apart from the write; an id whose acknowledgement is not confirmed is kept beyond it).
+#: A message is acknowledged right after the write that applies it, so a copy redelivered
+#: from the inbox to a new instance is one whose acknowledgement was lost in a crash; a
+#: sweep's copy queued behind a live session's mailbox is recognised by the longer window
+#: the session keeps in memory (``coagent.supervision.durable.MEMORY_WINDOW``). Retried
+#: sends are refused earlier, by the inbox (``enqueue``). Kept short because it is written
+#: with every message: 64 ids cost about 2.4 KB per write.
 APPLIED_WINDOW = 64
 
 
