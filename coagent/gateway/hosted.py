@@ -300,13 +300,9 @@ class Hosted:
         self._forget(call_id)
 
     async def tell_stored(self, address: Address, raw: RawMessage, timeout: float) -> bool:
-        """Tell a durable type served over HTTP; returns once its process has stored it.
-
-        ``False`` (nothing sent) when ``address`` is not such a type: tell it the usual
-        way. The delivery carries a call id; the process answers it after writing the
-        message to its store (or finding its ``msg_id`` there already), so a gateway that
-        answers 202 has a message that survives the death of that process.
-        """
+        """Tell a durable type served over HTTP; returns once its process stored it (it
+        answers the delivery's call id after the write). ``False``: not such a type, nothing
+        was sent."""
         provider = self.providers.get(address.name)
         if provider is None or address.name not in provider.durable:
             return False
