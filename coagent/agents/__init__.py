@@ -16,6 +16,7 @@
 - Errors: :mod:`coagent.agents.errors`. Test doubles: :mod:`coagent.testing`.
 """
 
+from coagent.agents.approval import Approval, ApprovalNeeded, ApprovalNotPending, approval
 from coagent.agents.chat import ChatAgent, StreamChatAgent
 from coagent.agents.confirm import RunContext, confirm, submit
 from coagent.agents.errors import (
@@ -101,6 +102,10 @@ __all__ = [
     "confirm",
     "submit",
     "RunContext",
+    "approval",
+    "Approval",
+    "ApprovalNeeded",
+    "ApprovalNotPending",
     # errors
     "ModelError",
     "ModelNotConfigured",

@@ -161,9 +161,13 @@ def demo(uvloop: bool) -> None:
 @click.option("--creds", default=None, type=click.Path(exists=True, dir_okay=False), help="NATS credentials file.")
 @click.option("--auth", default="", envvar="COAGENT_AUTH", help=AUTH_HELP)
 @click.option("--uvloop/--no-uvloop", default=False, help="Run on uvloop.")
+@click.option("--store", default=None, type=click.Path(dir_okay=False),
+              help="SQLite file of durable sessions (default with --server: JetStream).")
+@click.option("--redeliver-after", default=30.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds before an unacknowledged durable message is delivered again.")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def node(target: str, server: str | None, name: str | None, prefix: str, creds: str | None,
-         auth: str, uvloop: bool, verbose: int) -> None:
+         auth: str, uvloop: bool, store: str | None, redeliver_after: float, verbose: int) -> None:
     """Serve the AgentSpecs found in TARGET (module or file.py, optionally :attr) until SIGINT/SIGTERM."""
     from coagent.cli.loader import SpecLoadError, load_specs
     from coagent.logging import set_stderr_logger
@@ -176,15 +180,16 @@ def node(target: str, server: str | None, name: str | None, prefix: str, creds: 
     except SpecLoadError as exc:
         click.secho(f"Error: {exc}", fg="red", err=True)
         sys.exit(2)
-    _run(_serve(specs, server, name, prefix, creds, auth), uvloop)
+    _run(_serve(specs, server, name, prefix, creds, auth, store, redeliver_after), uvloop)
 
 
 async def _serve(specs: list[AgentSpec], server: str | None, name: str | None, prefix: str,
-                 creds: str | None, auth: str = "") -> None:
+                 creds: str | None, auth: str = "", store: str | None = None,
+                 redeliver_after: float = 30.0) -> None:
     from coagent.cli.serving import node_runtime, stop_on_signals
 
     stop = stop_on_signals()
-    runtime = node_runtime(server, name, prefix, creds, auth)
+    runtime = node_runtime(server, name, prefix, creds, auth, store=store, redeliver_after=redeliver_after)
     where = server or "the in-process runtime (no --server: nothing outside this process can reach it)"
     if server is not None and is_http(server):
         where = f"the gateway {server}"
@@ -393,6 +398,9 @@ def send(address: str, headers: tuple[str, ...], data: str, stream: bool, onelin
 from coagent.cli.gateway import gateway  # noqa: E402  (the group must exist first)
 
 cli.add_command(gateway)
+from coagent.cli.sessions import sessions  # noqa: E402
+
+cli.add_command(sessions)
 
 
 def main() -> None:

@@ -43,6 +43,18 @@ class Pattern(Supervisor):
         super().__init__(children=inline, strategy="one_for_one", max_restarts=max_restarts,
                          period=period)
 
+    def snapshot(self) -> Any:
+        """The pattern's own progress between messages, for ``AgentSpec(..., durable=True)``.
+
+        Sequential, parallel and triage patterns keep none (a message's run is one handler:
+        after a crash the message runs again); :class:`Handoffs` and :class:`GroupChat` store
+        their conversation. Inline steps are child actors whose state stays in memory.
+        """
+        return {}
+
+    def restore(self, data: Any) -> None:
+        """Take back a stored :meth:`snapshot` (nothing to take for a stateless pattern)."""
+
     def step_address(self, name: str, ctx: Context) -> Address:
         """Where step ``name`` lives in this session."""
         if name in self._inline:

@@ -111,6 +111,15 @@ class Handoffs(Pattern):
         #: This session's conversation (replies carry the answering agent in ``sender``).
         self.history: list[ChatMessage] = []
 
+    def snapshot(self) -> Any:
+        return {"current": self.current, "history": self.history}
+
+    def restore(self, data: Any) -> None:
+        current = data.get("current", self.current)
+        if current in self.step_names:
+            self.current = current
+        self.history = msgspec.convert(data.get("history", []), list[ChatMessage])
+
     @handler
     async def chat(self, msg: ChatMessage | ChatHistory, ctx: Context) -> ChatMessage:
         history, current = list(self.history), self.current
