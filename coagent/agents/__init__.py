@@ -55,7 +55,7 @@ from coagent.agents.patterns import (
     TextMention,
 )
 from coagent.agents.react import ReActAgent
-from coagent.agents.tools import Tool, ToolResult, tool
+from coagent.agents.tools import Tool, ToolResult, ToolSource, tool
 
 __all__ = [
     # agents
@@ -94,6 +94,7 @@ __all__ = [
     # tools
     "Tool",
     "ToolResult",
+    "ToolSource",
     "tool",
     # errors
     "ModelError",

@@ -35,7 +35,7 @@ from coagent.agents.messages import (
     ToolResultStep,
 )
 from coagent.agents.model import ChatModel
-from coagent.agents.tools import Tool
+from coagent.agents.tools import Tool, ToolSource
 
 __all__ = ["ReActAgent", "REACT_PROMPT"]
 
@@ -58,7 +58,7 @@ class ReActAgent(ChatAgent):
         self,
         system: str = "",
         client: ChatModel | None = None,
-        tools: Sequence[Callable[..., Any] | Tool] = (),
+        tools: Sequence[Callable[..., Any] | Tool | ToolSource] = (),
         *,
         react_prompt: str = REACT_PROMPT,
         **kwargs: Any,
