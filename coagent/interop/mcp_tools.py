@@ -67,7 +67,7 @@ def _sdk() -> Any:
 class MCPTool(Tool):
     """One tool of an MCP server, as the model sees it (see :class:`MCPTools`)."""
 
-    __slots__ = ("remote_name", "source", "_validator")
+    __slots__ = ("_validator", "remote_name", "source")
 
     def __init__(self, source: MCPTools, remote_name: str, name: str, description: str,
                  schema: Mapping[str, Any]) -> None:
