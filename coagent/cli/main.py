@@ -381,8 +381,10 @@ def send(address: str, headers: tuple[str, ...], data: str, stream: bool, onelin
 
 
 from coagent.cli.gateway import gateway  # noqa: E402  (the group must exist first)
+from coagent.cli.mcp import mcp  # noqa: E402
 
 cli.add_command(gateway)
+cli.add_command(mcp)
 
 
 def main() -> None:

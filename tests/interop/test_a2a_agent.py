@@ -71,3 +71,17 @@ async def test_an_unreachable_remote_agent_raises_a_typed_error(runtime):
     await runtime.register(remote)
     with pytest.raises(RemoteAgentUnavailable):
         await remote.run(user("hi").encode(), timeout=30)
+
+
+async def test_a_remote_a2a_agent_is_a_triage_target(runtime):
+    from coagent.agents import DynamicTriage
+    from coagent.testing import Reply, ScriptedModel, tool_call
+
+    model = ScriptedModel([Reply(tool_calls=[tool_call("transfer_to_reviewer")])])
+    async with serve_reviewer() as (url, _):
+        remote = AgentSpec("reviewer", new(A2AAgent, url), description="Reviews texts.")
+        triage = AgentSpec("triage", new(DynamicTriage, system="Route it.", client=model, agents=[remote]))
+        await runtime.register(triage)
+        reply = ChatMessage.decode(await triage.run(user("my essay").encode(), timeout=30))
+    assert reply.content == "reviewed (turn 1): my essay"
+    assert model.requests[0].tool_names == ["transfer_to_reviewer"]

@@ -1,0 +1,85 @@
+"""The ``mcp`` SDK's client lists and calls the agent types that ``coagent mcp serve`` exposes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx2
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.interop.conftest import free_port, wait_for_port
+
+AGENTS = str(Path(__file__).parent / "agents.py")
+ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def serve_command(*options: str) -> StdioServerParameters:
+    return StdioServerParameters(command=sys.executable,
+                                 args=["-m", "coagent", "mcp", "serve", "--agents", AGENTS, *options],
+                                 env=ENV)
+
+
+async def test_the_mcp_client_lists_and_calls_the_agents_over_stdio() -> None:
+    async with Client(serve_command(), cache=None) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        first = await client.call_tool("parrot", {"message": "hello you"})
+        session = first.structured_content["session"]
+        second = await client.call_tool("parrot", {"message": "again", "session": session})
+        unknown = await client.call_tool("nobody", {"message": "hi"})
+        bad = await client.call_tool("parrot", {"message": "hi", "session": "not a session"})
+    assert set(tools) == {"parrot", "sleeper", "team.upper"}
+    assert tools["parrot"].description == "Repeats what it is told."
+    assert tools["parrot"].input_schema["required"] == ["message"]
+    assert first.content[0].text == "turn 1: hello you" and not first.is_error
+    # the session continues the conversation with the same session actor
+    assert second.structured_content == {"reply": "turn 2: again", "session": session}
+    assert unknown.is_error and unknown.content[0].text.startswith("agent_not_found")
+    assert bad.is_error
+
+
+async def test_a_namespace_offers_its_agents_under_their_short_names() -> None:
+    async with Client(serve_command("--namespace", "team"), cache=None) as client:
+        tools = [t.name for t in (await client.list_tools()).tools]
+        reply = await client.call_tool("upper", {"message": "quiet"})
+    assert tools == ["upper"]
+    assert reply.content[0].text == "QUIET"
+
+
+@pytest.fixture
+def http_server() -> object:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coagent", "mcp", "serve", "--agents", AGENTS, "--transport", "http",
+         "--listen", f"127.0.0.1:{port}", "--auth", "mcp-token"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **ENV},
+    )
+    try:
+        wait_for_port(port, proc)
+        yield f"http://127.0.0.1:{port}/mcp", proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def test_the_mcp_client_calls_the_agents_over_streamable_http_with_a_token(http_server) -> None:
+    url, proc = http_server
+    async with (httpx2.AsyncClient(headers={"Authorization": "Bearer mcp-token"}) as http,
+                Client(streamable_http_client(url, http_client=http), cache=None) as client):
+        tools = [t.name for t in (await client.list_tools()).tools]
+        reply = await client.call_tool("team.upper", {"message": "over http"})
+    assert sorted(tools) == ["parrot", "sleeper", "team.upper"]
+    assert reply.content[0].text == "OVER HTTP"
+    async with httpx2.AsyncClient() as plain:
+        refused = await plain.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    assert refused.status_code == 401 and refused.json()["code"] == "unauthorized"
+    proc.terminate()
+    assert proc.wait(15) == 0
