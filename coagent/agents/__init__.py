@@ -56,6 +56,7 @@ from coagent.agents.patterns import (
 )
 from coagent.agents.react import ReActAgent
 from coagent.agents.tools import Tool, ToolResult, ToolSource, tool
+from coagent.interop import errors as _interop_errors  # noqa: F401  (registers the MCP/A2A error codes)
 
 __all__ = [
     # agents

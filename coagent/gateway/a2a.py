@@ -52,7 +52,7 @@ def session_for_context(context_id: str) -> str:
 
 def _sdk() -> Any:
     try:
-        import a2a.server.request_handlers  # noqa: F401
+        import a2a.server.request_handlers
         import starlette  # noqa: F401
     except ImportError:  # pragma: no cover - the dev extra installs it
         raise InteropNotInstalled("A2A needs the a2a SDK: pip install 'coagent[a2a]'") from None

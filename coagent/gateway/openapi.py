@@ -136,7 +136,7 @@ def _a2a_paths() -> dict[str, Any]:
         ("/a2a/{name}", rpc, "a2aAgentRpc", name),
     ):
         method, body = next(iter(op.items()))
-        entry = {**body, "operationId": op_id}
+        entry: dict[str, Any] = {**body, "operationId": op_id}
         if params:
             entry["parameters"] = params
         out[path] = {method: entry}

@@ -176,3 +176,24 @@ async def test_streaming_and_react_agents_use_mcp_tools_too(runtime, agent):
         chunks = [c async for c in spec.run_stream(user("1+1").encode(), timeout=60)]
     assert chunks
     assert model.requests[1].tool_results[0]["content"] == "2"
+
+
+async def test_a_handoff_agent_uses_mcp_tools_and_hands_over(runtime):
+    from coagent.agents import HandoffAgent, Handoffs
+
+    model = ScriptedModel([
+        Reply(tool_calls=[tool_call("shout", text="refund")]),
+        Reply(tool_calls=[tool_call("transfer_to_refunds")]),
+        "refunds here",
+    ])
+    async with stdio_tools() as tools:
+        desk = AgentSpec("desk", new(Handoffs,
+                                     AgentSpec("front", new(HandoffAgent, system="front", client=model,
+                                                            tools=[tools])),
+                                     AgentSpec("refunds", new(HandoffAgent, system="refunds", client=model))))
+        await runtime.register(desk)
+        reply = ChatMessage.decode(await desk.run(user("money back").encode(), timeout=60))
+    assert reply.content == "refunds here"
+    assert "shout" in model.requests[0].tool_names and "transfer_to_refunds" in model.requests[0].tool_names
+    assert model.requests[1].tool_results[0]["content"] == "REFUND"
+    assert "shout" not in model.requests[2].tool_names
