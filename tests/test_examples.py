@@ -55,6 +55,7 @@ def test_every_example_is_covered(path: Path) -> None:
         "ping_pong.py", "stream_ping_pong.py", "supervision.py",  # here
         "translator.py",  # tests/agents/test_quick_start.py
         "chaining.py", "parallelization.py", "triaging.py", "handoffs.py", "group_chat.py",  # test_pattern_examples.py
+        "mcp_tools.py", "a2a_agents.py",  # tests/interop/test_examples_interop.py
     }
     assert path.name in covered, f"add a test that runs {path}"
 
