@@ -83,3 +83,23 @@ async def test_the_mcp_client_calls_the_agents_over_streamable_http_with_a_token
     assert refused.status_code == 401 and refused.json()["code"] == "unauthorized"
     proc.terminate()
     assert proc.wait(15) == 0
+
+
+async def test_with_a_nats_server_the_tools_are_the_agents_of_the_cluster(nats_server) -> None:
+    from coagent.runtimes import NATSRuntime
+    from tests.interop.agents import parrot, upper
+
+    node = NATSRuntime.from_servers(nats_server.url, name="mcp-node", prefix="mcpt")
+    async with node:
+        await node.register(parrot)
+        await node.register(upper)
+        params = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "coagent", "mcp", "serve", "--server", nats_server.url, "--prefix", "mcpt",
+                  "--namespace", "team"],
+            env=ENV)
+        async with Client(params, cache=None) as client:
+            tools = [t.name for t in (await client.list_tools()).tools]
+            reply = await client.call_tool("upper", {"message": "from the cluster"})
+    assert tools == ["upper"]
+    assert reply.content[0].text == "FROM THE CLUSTER"
