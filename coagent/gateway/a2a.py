@@ -14,8 +14,9 @@ task into a call of the agent: the message's text parts become a ``ChatMessage``
 context is the session (so one context is one conversation with one session actor), the
 agent's streamed chunks become artifact updates, and its reply completes the task. A
 cancelled task cancels the agent's handler. Cards are public (clients read them before they
-authenticate); when the gateway has tokens, every card declares the bearer scheme and every
-JSON-RPC call needs the token. Starlette is the SDK's web layer: its app is called as ASGI
+authenticate); when the gateway has tokens, every card declares the bearer scheme, every
+JSON-RPC call needs the token, and each token is its own A2A user: the tasks it made and
+the sessions of its contexts are invisible to the others. Starlette is the SDK's web layer: its app is called as ASGI
 from the aiohttp handler, so nothing else listens.
 """
 
@@ -32,6 +33,7 @@ from aiohttp import web
 from coagent.actors.address import Address
 from coagent.agents.messages import ChatMessage
 from coagent.errors import AgentNotFound, CoagentError
+from coagent.gateway.routes import CALLER
 from coagent.interop.errors import InteropNotInstalled
 
 if TYPE_CHECKING:
@@ -150,7 +152,9 @@ class A2ARoutes:
         if app is None:
             app = self._apps[name or ""] = self._build_app(request, name)
         body = await self.gw.read_body(request)
-        return await _call_asgi(app, request, body)
+        # With tokens, each token is its own A2A user: its tasks and contexts are its own.
+        user = f"t{request[CALLER]}" if self.gw.tokens is not None else None
+        return await _call_asgi(app, request, body, user)
 
     def _build_app(self, request: web.Request, name: str | None) -> Any:
         _sdk()
@@ -196,7 +200,8 @@ def _executor(routes: A2ARoutes, name: str | None) -> Any:
                     task_id, context_id, TaskState.TASK_STATE_SUBMITTED, history=history))
             try:
                 agent = name or await routes.pick_agent(_skill(context))
-                address = Address(agent, session_for_context(context_id))
+                user = getattr(context.call_context.user, "user_name", "") if context.call_context else ""
+                address = Address(agent, session_for_context(f"{user}-{context_id}" if user else context_id))
             except CoagentError as exc:
                 await updater.reject(new_text_message(f"{exc.code}: {exc}", context_id=context_id,
                                                       task_id=task_id, role=Role.ROLE_AGENT))
@@ -208,8 +213,9 @@ def _executor(routes: A2ARoutes, name: str | None) -> Any:
             held = ""  # one piece is held back, so the last one can say it is the last
 
             try:
+                # A2A clients send no Coagent-Timeout: tasks may take the longest a call may take
                 async with routes.runtime.stream(address, message,
-                                                 timeout=routes.gw.default_timeout) as replies:
+                                                 timeout=routes.gw.max_timeout) as replies:
                     async for chunk in replies:
                         piece = _text(chunk)
                         if not piece:
@@ -259,7 +265,8 @@ def _text(chunk: Any) -> str:
     return str(chunk)
 
 
-async def _call_asgi(app: Any, request: web.Request, body: bytes) -> web.StreamResponse:
+async def _call_asgi(app: Any, request: web.Request, body: bytes,
+                     user: str | None = None) -> web.StreamResponse:
     """Serve ``request`` with the ASGI ``app``; its response is written through aiohttp.
 
     A client that goes away cancels this handler (the gateway runs with handler
@@ -273,6 +280,10 @@ async def _call_asgi(app: Any, request: web.Request, body: bytes) -> web.StreamR
                     for k, v in request.headers.items()],
         "client": (request.remote or "", 0), "server": (request.host, 0), "state": {},
     }
+    if user is not None:
+        from starlette.authentication import AuthCredentials, SimpleUser
+
+        scope["user"], scope["auth"] = SimpleUser(user), AuthCredentials(["authenticated"])
     delivered = False
     never = asyncio.Event()
     response: web.StreamResponse | None = None

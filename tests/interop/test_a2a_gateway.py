@@ -12,6 +12,7 @@ import pytest
 from a2a.client import A2AClientError, ClientConfig, create_client
 from a2a.helpers import get_artifact_text, get_message_text
 from a2a.types import a2a_pb2 as pb
+from a2a.utils.errors import TaskNotFoundError
 
 from coagent.gateway import Gateway, Tokens
 from coagent.runtimes import LocalRuntime
@@ -135,3 +136,26 @@ async def test_the_gateway_endpoint_routes_by_skill_and_json_rpc_needs_the_token
         with pytest.raises(A2AClientError):
             _ = [r async for r in client.send_message(message("hi"))]
         await client.close()
+
+
+async def test_each_token_has_its_own_tasks_and_contexts() -> None:
+    async with LocalRuntime(default_timeout=10.0) as runtime:
+        await runtime.register(parrot)
+        gw = Gateway(runtime, tokens=Tokens(["alice-token", "bob-token"]))
+        await gw.start("127.0.0.1", 0)
+        try:
+            async with http("alice-token") as a, http("bob-token") as b:
+                alice = await create_client(f"{gw.url}/a2a/parrot", ClientConfig(httpx_client=a, streaming=False))
+                bob = await create_client(f"{gw.url}/a2a/parrot", ClientConfig(httpx_client=b, streaming=False))
+                mine = [r async for r in alice.send_message(message("hi", context_id="shared"))][-1].task
+                theirs = [r async for r in bob.send_message(message("hi", context_id="shared"))][-1].task
+                with pytest.raises(TaskNotFoundError):
+                    await bob.get_task(pb.GetTaskRequest(id=mine.id))
+                assert (await alice.get_task(pb.GetTaskRequest(id=mine.id))).id == mine.id
+                await alice.close()
+                await bob.close()
+        finally:
+            await gw.stop()
+    # the same context id under two tokens is two conversations: each parrot counts one turn
+    assert get_message_text(mine.status.message) == "turn 1: hi"
+    assert get_message_text(theirs.status.message) == "turn 1: hi"
