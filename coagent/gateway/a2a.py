@@ -272,7 +272,7 @@ async def _call_asgi(app: Any, request: web.Request, body: bytes,
     A client that goes away cancels this handler (the gateway runs with handler
     cancellation), which cancels the app, an SSE stream and the task's agent call with it.
     """
-    scope = {
+    scope: dict[str, Any] = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
         "method": request.method, "scheme": request.scheme, "path": "/", "raw_path": b"/",
         "root_path": "", "query_string": request.query_string.encode(),

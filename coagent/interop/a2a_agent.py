@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 from coagent import Actor, Context, handler
@@ -99,8 +99,35 @@ class A2AAgent(Actor):
         return self._client
 
     @handler
-    async def chat(self, msg: ChatMessage | ChatHistory, ctx: Context) -> ChatMessage:
-        """Send the message to the remote agent; its answer is the reply."""
+    async def chat(self, msg: ChatMessage | ChatHistory, ctx: Context
+                   ) -> ChatMessage | AsyncIterator[ChatMessage]:
+        """Send the message to the remote agent; its answer is the reply.
+
+        A caller that streams (``run_stream``, a streamed ``Sequential``) gets the remote
+        agent's artifact chunks as ``ChatMessage`` deltas as they arrive.
+        """
+        if ctx.streaming and self.streaming:
+            return self._deltas(msg, ctx)
+        progress = _Progress()
+        async with contextlib.aclosing(self._exchange(msg, ctx, progress)) as pieces:
+            async for _piece in pieces:
+                pass
+        return ChatMessage(role="assistant", content=progress.text(), sender=ctx.address.name)
+
+    async def _deltas(self, msg: ChatMessage | ChatHistory, ctx: Context
+                      ) -> AsyncGenerator[ChatMessage, None]:
+        progress = _Progress()
+        sent = False
+        async with contextlib.aclosing(self._exchange(msg, ctx, progress)) as pieces:
+            async for piece in pieces:
+                sent = True
+                yield ChatMessage(role="assistant", content=piece, sender=ctx.address.name)
+        if not sent:  # no artifact chunks: the answer was a message or a final status
+            yield ChatMessage(role="assistant", content=progress.text(), sender=ctx.address.name)
+
+    async def _exchange(self, msg: ChatMessage | ChatHistory, ctx: Context,
+                        progress: _Progress) -> AsyncGenerator[str, None]:
+        """One call: yields the text of each artifact chunk; ``progress`` holds the rest."""
         from a2a.types import a2a_pb2 as pb
 
         last = msg.messages[-1] if isinstance(msg, ChatHistory) and msg.messages else msg
@@ -112,20 +139,24 @@ class A2AAgent(Actor):
         ))
         remaining = ctx.remaining()
         deadline = self.timeout if remaining is None else remaining
-        progress = _Progress()
+        finished = False
         try:
             async with asyncio.timeout(deadline):
                 async for event in client.send_message(request):
-                    progress.add(event)
-        except asyncio.CancelledError:
-            await self._cancel_remote(client, progress.task_id)
-            raise
+                    piece = progress.add(event)
+                    if piece:
+                        yield piece
+            finished = True
         except TimeoutError:
-            await self._cancel_remote(client, progress.task_id)
             raise RemoteAgentError(f"{self.url} did not answer within {deadline:g}s",
                                    url=self.url) from None
+        except (asyncio.CancelledError, GeneratorExit):
+            raise
         except Exception as exc:
             raise _client_error(exc, self.url) from None
+        finally:
+            if not finished:  # cancelled, timed out or closed early: the remote task need not run on
+                await self._cancel_remote(client, progress.task_id)
         if progress.context_id:
             self.context_id = progress.context_id
         state = progress.state
@@ -134,7 +165,6 @@ class A2AAgent(Actor):
                 f"the task of {self.url} {_TERMINAL_FAILURES[state]}: {progress.status_text}".rstrip(": "),
                 url=self.url, state=state,
             )
-        return ChatMessage(role="assistant", content=progress.text(), sender=ctx.address.name)
 
     async def _cancel_remote(self, client: Any, task_id: str) -> None:
         """Best effort, within 5 s: the caller is gone, the remote task need not run on."""
@@ -161,7 +191,8 @@ class _Progress:
         self.message_text: str | None = None
         self.artifacts: dict[str, list[str]] = {}
 
-    def add(self, event: Any) -> None:
+    def add(self, event: Any) -> str:
+        """Take in one event; the text of an artifact chunk it carried ("" otherwise)."""
         from a2a.types import a2a_pb2 as pb
 
         kind = event.WhichOneof("payload")
@@ -185,7 +216,10 @@ class _Progress:
             pieces = self.artifacts.setdefault(update.artifact.artifact_id, [])
             if not update.append:
                 pieces.clear()
-            pieces.append(_parts_text(update.artifact.parts))
+            piece = _parts_text(update.artifact.parts)
+            pieces.append(piece)
+            return piece
+        return ""
 
     def _status(self, status: Any, pb: Any) -> None:
         self.state = pb.TaskState.Name(status.state)

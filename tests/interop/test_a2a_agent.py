@@ -85,3 +85,24 @@ async def test_a_remote_a2a_agent_is_a_triage_target(runtime):
         reply = ChatMessage.decode(await triage.run(user("my essay").encode(), timeout=30))
     assert reply.content == "reviewed (turn 1): my essay"
     assert model.requests[0].tool_names == ["transfer_to_reviewer"]
+
+
+async def test_a_streaming_caller_gets_the_remote_chunks_as_they_come(runtime):
+    from coagent.gateway import Gateway
+    from coagent.runtimes import LocalRuntime
+    from tests.interop.agents import parrot
+
+    async with LocalRuntime() as remote_side:
+        await remote_side.register(parrot)
+        gateway = Gateway(remote_side)
+        url = await gateway.start("127.0.0.1", 0)
+        try:
+            remote = AgentSpec("parrot", new(A2AAgent, f"{url}/a2a/parrot"))
+            await runtime.register(remote)
+            chunks = [ChatMessage.decode(c).content
+                      async for c in remote.run_stream(user("a b").encode(), session_id="s", timeout=30)]
+            whole = ChatMessage.decode(await remote.run(user("c").encode(), session_id="s", timeout=30))
+        finally:
+            await gateway.stop()
+    assert chunks == ["turn 1:", " a", " b"]
+    assert whole.content == "turn 2: c"  # the same session, so the same remote context
