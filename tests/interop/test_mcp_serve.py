@@ -103,3 +103,27 @@ async def test_with_a_nats_server_the_tools_are_the_agents_of_the_cluster(nats_s
             reply = await client.call_tool("upper", {"message": "from the cluster"})
     assert tools == ["upper"]
     assert reply.content[0].text == "FROM THE CLUSTER"
+
+
+async def test_a_cancelled_mcp_call_cancels_the_agent_handler(runtime) -> None:
+    import asyncio
+
+    from coagent.interop.mcp_serve import agents_server
+    from tests.interop.agents import SLEEPER_EVENTS, sleeper
+
+    SLEEPER_EVENTS.clear()
+    await runtime.register(sleeper)
+    async with Client(agents_server(runtime), cache=None) as client:  # the SDK's in-process client
+        call = asyncio.create_task(client.call_tool("sleeper", {"message": "60"}))
+        for _ in range(200):
+            if SLEEPER_EVENTS:
+                break
+            await asyncio.sleep(0.02)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        for _ in range(200):
+            if "cancelled" in SLEEPER_EVENTS:
+                break
+            await asyncio.sleep(0.02)
+    assert SLEEPER_EVENTS == ["started", "cancelled"]
