@@ -34,6 +34,7 @@ from coagent.actors.address import Address
 from coagent.agents.messages import ChatMessage
 from coagent.errors import AgentNotFound, CoagentError
 from coagent.gateway.routes import CALLER
+from coagent.interop._common import version
 from coagent.interop.errors import InteropNotInstalled
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ class A2ARoutes:
         card = pb.AgentCard(
             name=name or "coagent gateway",
             description=description,
-            version=_version(),
+            version=version(),
             supported_interfaces=[pb.AgentInterface(
                 url=f"{base}/a2a/{name}" if name else f"{base}/a2a",
                 protocol_binding="JSONRPC", protocol_version="1.0",
@@ -315,12 +316,3 @@ async def _call_asgi(app: Any, request: web.Request, body: bytes,
     if response is None:
         raise RuntimeError("the A2A app sent no response")
     return response
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("coagent")
-    except Exception:  # an uninstalled checkout
-        return "0"

@@ -31,6 +31,7 @@ from typing import Any
 
 from coagent import Actor, Context, handler
 from coagent.agents.messages import ChatHistory, ChatMessage
+from coagent.interop._common import describe
 from coagent.interop.errors import (
     InteropNotInstalled,
     RemoteAgentError,
@@ -94,7 +95,7 @@ class A2AAgent(Actor):
             await self._http.aclose()
             self._http = None
             raise RemoteAgentUnavailable(
-                f"cannot read the A2A agent card of {self.url}: {_describe(exc)}", url=self.url,
+                f"cannot read the A2A agent card of {self.url}: {describe(exc)}", url=self.url,
             ) from None
         return self._client
 
@@ -242,12 +243,5 @@ def _client_error(exc: Exception, url: str) -> Exception:
     import httpx
 
     if isinstance(exc, httpx.TransportError) or "connect" in type(exc).__name__.lower():
-        return RemoteAgentUnavailable(f"cannot reach {url}: {_describe(exc)}", url=url)
-    return RemoteAgentError(f"{url} answered with an error: {_describe(exc)}", url=url)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        return _describe(exc.exceptions[0])
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        return RemoteAgentUnavailable(f"cannot reach {url}: {describe(exc)}", url=url)
+    return RemoteAgentError(f"{url} answered with an error: {describe(exc)}", url=url)

@@ -25,6 +25,7 @@ from typing import Any
 from coagent.actors.address import Address, new_session_id
 from coagent.agents.messages import ChatMessage
 from coagent.errors import CoagentError, InvalidAddress
+from coagent.interop._common import version
 
 __all__ = ["agents_server", "serve_stdio", "serve_http", "tool_name", "INPUT_SCHEMA"]
 
@@ -102,7 +103,7 @@ def agents_server(runtime: Any, *, namespace: str = "", timeout: float = 300.0,
         return types.CallToolResult(content=[types.TextContent(type="text", text=reply)],
                                     structured_content={"reply": reply, "session": session})
 
-    return Server(name, version=_version(), on_list_tools=list_tools, on_call_tool=call_tool,
+    return Server(name, version=version(), on_list_tools=list_tools, on_call_tool=call_tool,
                   instructions="Each tool is a Coagent agent; pass `session` to continue a conversation.")
 
 
@@ -182,12 +183,3 @@ def _text(chunk: Any) -> str:
     if encode is not None:
         return bytes(encode().content).decode()
     return str(chunk)
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("coagent")
-    except Exception:  # an uninstalled checkout
-        return "0"

@@ -43,6 +43,7 @@ import msgspec
 
 from coagent.actors.context import Context
 from coagent.agents.tools import Tool, ToolSource
+from coagent.interop._common import HTTPTransport, describe, render_tool_result, version
 from coagent.interop.errors import InteropNotInstalled, MCPServerUnavailable, MCPToolError
 
 if TYPE_CHECKING:
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MCPTools", "MCPTool"]
 
-_encoder = msgspec.json.Encoder()
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -228,7 +228,7 @@ class MCPTools(ToolSource):
         except Exception as exc:
             self._check_connection(conn, exc)
             raise
-        text = _render(result)
+        text = render_tool_result(result)
         if result.is_error:
             raise MCPToolError(text or f"{tool} failed", server=self.name)
         return text
@@ -294,7 +294,7 @@ class MCPTools(ToolSource):
 
         try:
             async with mcp.Client(self._target(), message_handler=on_message, cache=None,
-                                  client_info=mcp.Implementation(name="coagent", version=_version())
+                                  client_info=mcp.Implementation(name="coagent", version=version())
                                   ) as client:
                 conn.client = client
                 async with anyio.create_task_group() as group:
@@ -304,7 +304,7 @@ class MCPTools(ToolSource):
                     group.cancel_scope.cancel()
         except BaseException as exc:
             _fail(conn, MCPServerUnavailable(
-                f"cannot connect to the MCP server {self.name}: {_describe(exc)}", server=self.name,
+                f"cannot connect to the MCP server {self.name}: {describe(exc)}", server=self.name,
             ))
             if isinstance(exc, asyncio.CancelledError):
                 raise
@@ -335,7 +335,7 @@ class MCPTools(ToolSource):
             from mcp.client.streamable_http import streamable_http_client
             from mcp.shared._httpx_utils import create_mcp_http_client
 
-            return _HTTPTransport(streamable_http_client, create_mcp_http_client, self.url,
+            return HTTPTransport(streamable_http_client, create_mcp_http_client, self.url,
                                   self.headers)
         return mcp.StdioServerParameters(command=self.argv[0], args=self.argv[1:], env=self.env,
                                          cwd=self.cwd)
@@ -351,7 +351,7 @@ class MCPTools(ToolSource):
         if closed or not conn.alive:
             conn.closing.set()
             raise MCPServerUnavailable(
-                f"the connection to the MCP server {self.name} failed: {_describe(exc)}",
+                f"the connection to the MCP server {self.name} failed: {describe(exc)}",
                 server=self.name,
             ) from None
 
@@ -395,24 +395,6 @@ class MCPTools(ToolSource):
         return tools
 
 
-class _HTTPTransport:
-    """The SDK's Streamable HTTP transport with our headers, entered once per connection."""
-
-    def __init__(self, transport: Any, make_client: Any, url: str, headers: dict[str, str]) -> None:
-        self._transport = transport
-        self._make_client = make_client
-        self._url = url
-        self._headers = headers
-        self._stack = contextlib.AsyncExitStack()
-
-    async def __aenter__(self) -> Any:
-        http = await self._stack.enter_async_context(self._make_client(headers=self._headers))
-        return await self._stack.enter_async_context(self._transport(self._url, http_client=http))
-
-    async def __aexit__(self, *exc: Any) -> bool | None:
-        return await self._stack.__aexit__(*exc)
-
-
 _CONNECTION_CLOSED = -32000  # mcp_types.CONNECTION_CLOSED, without importing the SDK here
 
 
@@ -427,40 +409,3 @@ def _timeout(ctx: Context | None, limit: float | None) -> float | None:
     if remaining is None:
         return limit
     return remaining if limit is None else min(remaining, limit)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        return _describe(exc.exceptions[0])
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _render(result: Any) -> str:
-    """The text a model reads for a tool result: text blocks, then placeholders for media."""
-    parts: list[str] = []
-    for block in result.content:
-        kind = getattr(block, "type", "")
-        if kind == "text":
-            parts.append(block.text)
-        elif kind in ("image", "audio"):
-            parts.append(f"[{kind} {block.mime_type}, {len(block.data)} base64 characters]")
-        elif kind == "resource_link":
-            parts.append(f"[resource {block.uri}]")
-        elif kind == "resource":
-            inner = block.resource
-            text = getattr(inner, "text", None)
-            parts.append(text if isinstance(text, str) else f"[resource {inner.uri}]")
-    if not parts and result.structured_content is not None:
-        return _encoder.encode(result.structured_content).decode()
-    return "\n".join(parts)
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("coagent")
-    except Exception:  # an uninstalled checkout
-        return "0"
-
