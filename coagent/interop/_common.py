@@ -64,10 +64,11 @@ def render_tool_result(result: Any) -> str:
 
 
 def version() -> str:
+    """The installed coagent's version, for the MCP server info and the A2A cards."""
     try:
-        from importlib.metadata import version
+        from importlib.metadata import version as installed
 
-        return version("coagent")
+        return installed("coagent")
     except Exception:  # an uninstalled checkout
         return "0"
 

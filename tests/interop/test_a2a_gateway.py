@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,6 +21,7 @@ from a2a.utils.errors import TaskNotFoundError
 from coagent.gateway import Gateway, Tokens
 from coagent.runtimes import LocalRuntime
 from tests.interop.agents import SLEEPER_EVENTS, parrot, sleeper, upper
+from tests.interop.conftest import free_port, wait_for_port
 
 TOKEN = "a2a-test-token"
 
@@ -159,3 +164,26 @@ async def test_each_token_has_its_own_tasks_and_contexts() -> None:
     # the same context id under two tokens is two conversations: each parrot counts one turn
     assert get_message_text(mine.status.message) == "turn 1: hi"
     assert get_message_text(theirs.status.message) == "turn 1: hi"
+
+
+async def test_the_coagent_gateway_command_serves_a2a() -> None:
+    port = free_port()
+    agents = str(Path(__file__).with_name("agents.py"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coagent", "gateway", "--agents", agents, "--listen", f"127.0.0.1:{port}",
+         "--auth", TOKEN],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    try:
+        await asyncio.to_thread(wait_for_port, port, proc)
+        async with http() as transport:
+            client = await create_client(f"http://127.0.0.1:{port}/a2a/team.upper",
+                                         ClientConfig(httpx_client=transport, streaming=True))
+            events = [r async for r in client.send_message(message("from the command"))]
+            await client.close()
+    finally:
+        proc.terminate()
+        assert proc.wait(15) == 0
+    texts = [get_artifact_text(e.artifact_update.artifact) for e in events if e.HasField("artifact_update")]
+    assert texts == ["FROM THE COMMAND"]
