@@ -137,6 +137,9 @@ class MCPTools(ToolSource):
         connect_timeout: seconds to start and initialize the server.
         call_timeout: the most seconds one call may take (the turn's deadline applies too).
         name: what errors and ``repr`` call the server (default: the command or URL).
+        mode: how the protocol version is chosen, as the SDK's ``Client(mode=...)``:
+            ``"auto"`` (probe, fall back to the initialize handshake), ``"legacy"`` (the
+            handshake of 2025 servers only) or a version string to adopt directly.
     """
 
     def __init__(
@@ -152,6 +155,7 @@ class MCPTools(ToolSource):
         connect_timeout: float = 30.0,
         call_timeout: float | None = None,
         name: str | None = None,
+        mode: str = "auto",
     ) -> None:
         if (command is None) == (url is None):
             raise ValueError("give either a command (stdio) or a url (Streamable HTTP)")
@@ -174,6 +178,7 @@ class MCPTools(ToolSource):
         self.connect_timeout = connect_timeout
         self.call_timeout = call_timeout
         self.name = name or (url if url is not None else shlex.join(argv))
+        self.mode = mode
         self._conn: _Connection | None = None
         self._locks: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
 
@@ -293,7 +298,7 @@ class MCPTools(ToolSource):
                 conn.stale = True
 
         try:
-            async with mcp.Client(self._target(), message_handler=on_message, cache=None,
+            async with mcp.Client(self._target(), message_handler=on_message, cache=None, mode=self.mode,
                                   client_info=mcp.Implementation(name="coagent", version=version())
                                   ) as client:
                 conn.client = client

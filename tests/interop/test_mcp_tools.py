@@ -89,9 +89,10 @@ async def test_a_tool_that_raises_and_bad_arguments_go_back_to_the_model_as_tool
     assert invalid.startswith("Error: invalid arguments for add:") and "'two' is not of type 'integer'" in invalid
 
 
-async def test_the_tool_list_is_fetched_again_after_the_server_says_it_changed(runtime):
+@pytest.mark.parametrize("mode", ["auto", "legacy"])  # a listen event, or a 2025-style notification
+async def test_the_tool_list_is_fetched_again_after_the_server_says_it_changed(runtime, mode):
     model = ScriptedModel([Reply(tool_calls=[tool_call("grow")]), "grown", "ok"])
-    async with stdio_tools() as tools:
+    async with stdio_tools(mode=mode) as tools:
         spec = AgentSpec("assistant", new(ChatAgent, client=model, tools=[tools]))
         await runtime.register(spec)
         await spec.run(user("grow").encode(), timeout=60)
@@ -133,13 +134,14 @@ async def test_a_cancelled_turn_cancels_the_mcp_call_in_flight(runtime, tmp_path
     assert len(model.requests) == 1
 
 
-async def test_a_killed_server_gives_a_typed_error_and_the_next_turn_reconnects(runtime):
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_killed_server_gives_a_typed_error_and_the_next_turn_reconnects(runtime, mode):
     model = ScriptedModel([
         Reply(tool_calls=[tool_call("pid")]), "first",
         Reply(tool_calls=[tool_call("slow", seconds=60)]), "second",
         Reply(tool_calls=[tool_call("pid")]), "third",
     ])
-    async with stdio_tools() as tools:
+    async with stdio_tools(mode=mode) as tools:
         spec = AgentSpec("assistant", new(ChatAgent, client=model, tools=[tools]))
         await runtime.register(spec)
         await spec.run(user("who").encode(), timeout=60)
