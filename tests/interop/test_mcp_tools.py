@@ -199,3 +199,32 @@ async def test_a_handoff_agent_uses_mcp_tools_and_hands_over(runtime):
     assert "shout" in model.requests[0].tool_names and "transfer_to_refunds" in model.requests[0].tool_names
     assert model.requests[1].tool_results[0]["content"] == "REFUND"
     assert "shout" not in model.requests[2].tool_names
+
+
+async def test_a_streamable_http_server_that_restarts_is_reconnected_on_the_next_call() -> None:
+    import subprocess
+
+    from tests.interop.conftest import free_port, wait_for_port
+
+    port = free_port()
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([sys.executable, MCP_SERVER, "http", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(port, proc)
+        return proc
+
+    server = await asyncio.to_thread(start)
+    tools = MCPTools.http(f"http://127.0.0.1:{port}/mcp", call_timeout=30)
+    try:
+        assert await tools.call("add", {"a": 1, "b": 2}) == "3"
+        server.kill()
+        server.wait()
+        with pytest.raises(MCPServerUnavailable):
+            await tools.call("add", {"a": 1, "b": 2})
+        server = await asyncio.to_thread(start)
+        assert await tools.call("add", {"a": 2, "b": 2}) == "4"
+    finally:
+        await tools.aclose()
+        server.kill()
+        server.wait()
