@@ -14,6 +14,8 @@ def parse_args(description: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop")
     parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
+    parser.add_argument("--no-upkeep", action="store_true",
+                        help="benchmarks/nats.py: skip the claim-upkeep figure (100,000 sessions)")
     return parser.parse_args()
 
 

@@ -8,14 +8,13 @@ against the input schema, the shared connection, the result rendered for a model
 
 A2A: the same ``a2a-sdk`` client sends non-streaming messages. The floor is an agent
 served by the SDK's own server (Starlette routes on uvicorn) whose executor sends the
-events ours sends (task, working, one artifact, completed) without any agent; ours is ``coagent gateway``'s A2A endpoint in front of an actor that answers the
-same (the SDK's request handler, plus the ASGI bridge in aiohttp and the actor hop).
+events ours sends (task, working, one artifact, completed) without any agent; ours is
+``coagent gateway``'s A2A endpoint in front of an actor that answers the same (the SDK's request handler, plus the ASGI bridge in aiohttp and the actor hop).
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import sys
 import time
 import uuid
@@ -31,6 +30,7 @@ sys.path.insert(0, str(_HERE.parent))
 
 from coagent import Actor, Context, handler  # noqa: E402
 from coagent.agents import ChatMessage  # noqa: E402
+from coagent.testing import free_port  # noqa: E402
 
 SERVER = str(_HERE.parent / "examples" / "interop" / "_weather_mcp.py")
 
@@ -120,9 +120,8 @@ async def a2a_figures(n: int) -> None:
             await client.close()
             return result
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
     card = pb.AgentCard(
         name="quick", description="answers at once", version="1",
         supported_interfaces=[pb.AgentInterface(url=base, protocol_binding="JSONRPC", protocol_version="1.0")],
@@ -133,8 +132,6 @@ async def a2a_figures(n: int) -> None:
     app = Starlette(routes=create_agent_card_routes(card) + create_jsonrpc_routes(handler_, rpc_url="/"))
     # uvicorn binds the port itself: given our bound socket instead, it answered ~20 msgs/s
     # here (about 48 ms a message, the mark of a delayed-ACK stall).
-    port = sock.getsockname()[1]
-    sock.close()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="off"))
     task = asyncio.create_task(server.serve())

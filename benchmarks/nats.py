@@ -3,7 +3,7 @@
 Starts its own nats-server (JetStream on, free port), a plain nats-py responder process
 (the floors) and a coagent node process serving benchmarks/nats_node.py.
 
-    .venv/bin/python benchmarks/nats.py [--uvloop] [--quick]
+    .venv/bin/python benchmarks/nats.py [--uvloop] [--quick] [--no-upkeep]
 """
 
 from __future__ import annotations
@@ -226,6 +226,46 @@ async def same_node(args, url: str, verdicts: Verdicts) -> None:  # type: ignore
     verdicts.check("same node", rate, floor_c, 0.8)
 
 
+async def claim_upkeep(args, url: str) -> None:  # type: ignore[no-untyped-def]
+    """The upkeep of a node's claims per interval, with 100,000 live sessions on it.
+
+    The floor is one KV put on the same bucket kind; the upkeep is whatever the node does
+    once per ``claim_ttl / 3`` to keep every claim it holds (one lease put).
+    """
+    live = 10_000 if args.quick else 100_000
+    async with NATSRuntime.from_servers(url, name="bench-upkeep", prefix="upkeep") as rt:
+        await rt.register(echo_spec("held"))
+        start = time.perf_counter()
+        window = 500
+        for first in range(0, live, window):
+            await asyncio.gather(*(rt.ask(Address("held", f"s{i}"), BenchPing(n=1))
+                                   for i in range(first, min(live, first + window))))
+        claiming = time.perf_counter() - start
+        placement = rt.transport.placement
+        claims = placement.claims
+        assert claims is not None and len(placement.claimed) == live
+        sessions = len(rt.sessions_of("held"))
+
+        async def one_put(n: int) -> float:
+            t = time.perf_counter()
+            for _ in range(n):
+                await claims.leases.put("bench-floor", b"x")
+            return time.perf_counter() - t
+
+        async def upkeep(n: int) -> float:
+            t = time.perf_counter()
+            for _ in range(n):
+                await claims.renew()  # the whole per-interval upkeep of keep_lease()
+            return time.perf_counter() - t
+
+        floor, rate = await paired(one_put, upkeep, 200, 5)
+    print(f"claim upkeep with {sessions:,} live sessions (claimed in {claiming:.1f}s):")
+    put_ms, upkeep_ms = 1e3 / floor, 1e3 / rate
+    print(f"{'floor D: one KV put':<48} {put_ms:>12.3f} ms")
+    print(f"{'claim upkeep per interval (all sessions)':<48} {upkeep_ms:>12.3f} ms"
+          f"          {upkeep_ms / put_ms:5.2f}x floor  (one lease put, whatever the sessions)")
+
+
 async def main(args) -> None:  # type: ignore[no-untyped-def]
     loop = "uvloop" if args.uvloop else "asyncio"
     print(f"Python {sys.version.split()[0]}, {loop}, nats-py {NATS_PY_VERSION}\n", flush=True)
@@ -241,6 +281,8 @@ async def main(args) -> None:  # type: ignore[no-untyped-def]
             for child in reversed(children):
                 child.stop()
         await same_node(args, server.url, verdicts)
+        if not args.no_upkeep:
+            await claim_upkeep(args, server.url)
     print(f"\n{verdicts.summary()}  ({time.perf_counter() - started:.1f}s)")
 
 

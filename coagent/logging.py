@@ -1,14 +1,73 @@
-"""Logging set-up: structured lines on stderr, via structlog over the standard library."""
+"""Logging set-up: structured lines on stderr, via structlog over the standard library.
+
+::
+
+    from coagent.core import logger, set_stderr_logger
+
+    set_stderr_logger("TRACE")          # the original Coagent's level names work too
+    logger.info("node up")
+    logger.trace("every message")       # below DEBUG
+    logger.success("all agents ready")  # between INFO and WARNING
+
+Level names are the standard library's plus the original Coagent's (loguru's)
+``TRACE`` (5) and ``SUCCESS`` (25); unknown names raise ``ValueError`` naming the known ones.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
-__all__ = ["set_stderr_logger"]
+__all__ = ["set_stderr_logger", "logger", "CoagentLogger", "TRACE", "SUCCESS", "LEVELS"]
+
+#: Below DEBUG: per-message tracing (loguru's level number).
+TRACE = 5
+#: Between INFO and WARNING: something finished well (loguru's level number).
+SUCCESS = 25
+
+logging.addLevelName(TRACE, "TRACE")
+logging.addLevelName(SUCCESS, "SUCCESS")
+
+#: The level names ``set_stderr_logger`` accepts, and their numbers.
+LEVELS: dict[str, int] = {
+    "TRACE": TRACE,
+    "DEBUG": logging.DEBUG,
+    "INFO": logging.INFO,
+    "SUCCESS": SUCCESS,
+    "WARNING": logging.WARNING,
+    "WARN": logging.WARNING,
+    "ERROR": logging.ERROR,
+    "CRITICAL": logging.CRITICAL,
+    "FATAL": logging.CRITICAL,
+}
 
 
-def set_stderr_logger(level: int | str = logging.INFO) -> None:
+class CoagentLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """The ``coagent`` logger with the original's ``trace`` and ``success`` methods."""
+
+    def trace(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self.log(TRACE, msg, *args, **kwargs)
+
+    def success(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        self.log(SUCCESS, msg, *args, **kwargs)
+
+
+#: The original Coagent's ``coagent.core.logger``: ``logger.info(...)``, ``logger.trace(...)``.
+logger = CoagentLogger(logging.getLogger("coagent"), {})
+
+
+def _level_number(level: int | str) -> int:
+    if isinstance(level, int):
+        return level
+    number = LEVELS.get(level.upper())
+    if number is None:
+        known = ", ".join(n for n in LEVELS if n not in ("WARN", "FATAL"))
+        raise ValueError(f"unknown log level {level!r}; use one of {known}")
+    return number
+
+
+def set_stderr_logger(level: int | str = "INFO") -> None:
     """Send Coagent's logs (and the root logger's) to stderr as readable key=value lines.
 
     ::
@@ -18,8 +77,7 @@ def set_stderr_logger(level: int | str = logging.INFO) -> None:
     """
     import structlog
 
-    if isinstance(level, str):
-        level = logging.getLevelName(level.upper())
+    number = _level_number(level)
     formatter = structlog.stdlib.ProcessorFormatter(
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
@@ -37,4 +95,4 @@ def set_stderr_logger(level: int | str = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers = [h for h in root.handlers if not getattr(h, "_coagent", False)]
     root.addHandler(handler)
-    root.setLevel(level)
+    root.setLevel(number)

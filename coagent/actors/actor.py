@@ -31,7 +31,8 @@ import weakref
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from coagent.actors.handler import HandlerInfo, collect_handlers
-from coagent.actors.message import Message, lookup_message_type
+from coagent.actors.message import GenericMessage, Message, lookup_message_type
+from coagent.actors.original import ChannelAttribute, IdAttribute
 from coagent.errors import NotHosted
 
 if TYPE_CHECKING:
@@ -49,11 +50,12 @@ _HOSTS: dict[int, tuple[weakref.ref[Actor], Cell]] = {}
 def host(actor: Actor, cell: Cell) -> None:
     """Record that ``cell`` hosts ``actor`` (the cell calls it before ``started()``)."""
     key = id(actor)
+    hosts = _HOSTS  # bound now: at interpreter exit the module's globals are already None
 
     def gone(ref: weakref.ref[Actor]) -> None:
-        entry = _HOSTS.get(key)
+        entry = hosts.get(key)
         if entry is not None and entry[0] is ref:
-            del _HOSTS[key]
+            del hosts[key]
 
     _HOSTS[key] = (weakref.ref(actor, gone), cell)
 
@@ -73,10 +75,32 @@ def _host_of(actor: Actor) -> Cell | None:
 
 
 class Actor:
-    """Base class of every actor (``coagent.core.BaseAgent`` is the same class)."""
+    """Base class of every actor (``coagent.core.BaseAgent`` is the same class).
 
-    # Weak references let the registry of hosted instances forget an instance with it.
-    __slots__ = ("__weakref__",)
+    ``timeout`` (the original's ``BaseAgent(timeout=...)``): seconds without mail after
+    which this instance is passivated, instead of its spec's ``idle_timeout``;
+    ``float("inf")`` keeps it until its node stops.
+    """
+
+    # Weak references let the registry of hosted instances forget an instance with it;
+    # the one slot of its own holds the original's ``BaseAgent(timeout=...)``.
+    __slots__ = ("__weakref__", "_idle_timeout")
+
+    #: The runtime's channel (``self.channel.publish(...)``), as in the original Coagent.
+    channel: Any = ChannelAttribute()
+    #: ``"<name>.<session>"``, as in the original Coagent.
+    id: Any = IdAttribute()
+
+    def __init__(self, timeout: float | None = None) -> None:
+        if timeout is not None:
+            if not timeout > 0:
+                raise ValueError(f"timeout must be positive (float('inf'): never), got {timeout!r}")
+            self._idle_timeout = timeout
+
+    @property
+    def idle_timeout(self) -> float | None:
+        """This instance's idle timeout (``None``: its spec's ``idle_timeout``)."""
+        return getattr(self, "_idle_timeout", None)
 
     __handler_table__: ClassVar[dict[type[Message], HandlerInfo] | None] = None
     __handlers_by_name__: ClassVar[dict[str, HandlerInfo] | None] = None
@@ -128,6 +152,11 @@ class Actor:
                 if info is not None:
                     table[msg_type] = info  # cache the resolution
                     break
+            else:
+                generic = table.get(GenericMessage)
+                if generic is not None:
+                    # The catch-all takes the typed message in its raw form.
+                    info = table[msg_type] = _as_generic(generic)
         return info
 
     @classmethod
@@ -135,17 +164,21 @@ class Actor:
         """The handler for wire type ``name`` and the class to decode the bytes with.
 
         Resolves as a typed message would: the exact type, then (for a type known in this
-        process) the handler of one of its bases, including a catch-all ``Message`` handler.
+        process) the handler of one of its bases, including a catch-all ``Message`` handler,
+        and last a ``GenericMessage`` handler, which takes any type, known here or not.
         """
         cls._handler_table()
         info = cls.__dict__["__handlers_by_name__"].get(name)
         if info is not None:
             return info, info.msg_type
         known = lookup_message_type(name)
-        if known is None:
-            return None
-        info = cls.handler_for(known)
-        return (info, known) if info is not None else None
+        if known is not None:
+            info = cls.handler_for(known)
+            if info is not None and info.msg_type is not GenericMessage:
+                return info, known
+        # A GenericMessage handler takes the raw form of any other type, known here or not.
+        generic = cls.__dict__["__handler_table__"].get(GenericMessage)
+        return (generic, GenericMessage) if generic is not None else None
 
     @classmethod
     def message_types(cls) -> list[str]:
@@ -158,3 +191,13 @@ class Actor:
 
     async def stopped(self) -> None:
         """Called once per instance when it stops, is passivated, or has crashed."""
+
+
+def _as_generic(info: HandlerInfo) -> HandlerInfo:
+    """``info`` (a ``GenericMessage`` handler) adapted to take any typed message."""
+    func = info.func
+
+    def call(inst: Any, msg: Any, ctx: Any) -> Any:
+        return func(inst, GenericMessage.of(msg), ctx)
+
+    return HandlerInfo(call, GenericMessage, info.streams)

@@ -69,7 +69,11 @@ class Address:
     session: str
     _hash: int
 
-    def __init__(self, name: str, session: str = "default") -> None:
+    def __init__(self, name: str, session: str = "default", *, id: str | None = None) -> None:
+        # ``id=`` is the original Coagent's name for the session (``Address(name=..., id=...)``);
+        # its empty id (a "factory" address) is our default session.
+        if id is not None:
+            session = id or "default"
         object.__setattr__(self, "name", validate_name(name))
         object.__setattr__(self, "session", validate_session(session))
         object.__setattr__(self, "_hash", hash((name, session)))
@@ -88,6 +92,11 @@ class Address:
         """Parse ``"name"`` or ``"name:session"`` (the CLI's form)."""
         name, sep, session = text.partition(":")
         return cls(name, session) if sep else cls(name)
+
+    @property
+    def id(self) -> str:
+        """The session id under the original Coagent's name for it."""
+        return self.session
 
     def child(self, name: str) -> Address:
         """The address of child ``name`` in the same session (``team`` -> ``team.a``)."""

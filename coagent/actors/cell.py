@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, assert_never
 from coagent.actors.actor import host, unhost
 from coagent.actors.address import Address, validate_name
 from coagent.actors.context import ActorSystem, Context
+from coagent.actors.control import ControlLane, is_control
 from coagent.actors.envelope import (
     ASK,
     STREAM,
@@ -74,6 +75,7 @@ class Cell:
         "__weakref__",
         "_cancel_target",
         "_control",
+        "_control_lane",
         "_current",
         "_final_error",
         "_gate",
@@ -123,6 +125,7 @@ class Cell:
         self.restart_log: deque[float] | None = None
         self.children: dict[str, Cell] | None = None
         self._control: deque[Callable[[], Awaitable[None]]] | None = None
+        self._control_lane: ControlLane | None = None
         self._put_waiters: deque[asyncio.Future[None]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._current: Envelope | None = None
@@ -153,6 +156,14 @@ class Cell:
         """Queue ``env`` if there is room; ``False`` when the mailbox is full."""
         if self.status == CellStatus.STOPPED:
             raise self._final_error or AgentStopped(f"{self.address} has stopped")
+        inst = self.instance
+        if inst is not None and is_control(inst.__class__, env.msg):
+            # ControlMessage handlers do not wait for the running data handler (control.py).
+            lane = self._control_lane
+            if lane is None:
+                lane = self._control_lane = ControlLane(self)
+            lane.put(env)
+            return True
         mailbox = self.mailbox
         if self.capacity and len(mailbox) >= self.capacity:
             return False
@@ -557,7 +568,7 @@ class Cell:
                 return
             info, mtype = found
             try:
-                msg = mtype.decode_content(msg.content)
+                msg = mtype.from_raw(msg)
             except MessageDecodeError as exc:
                 env.fail(exc)
                 return

@@ -17,6 +17,7 @@
 """
 
 from coagent.agents.chat import ChatAgent, StreamChatAgent
+from coagent.agents.confirm import RunContext, confirm, submit
 from coagent.agents.errors import (
     BadModelRequest,
     MaxTurnsExceeded,
@@ -42,6 +43,7 @@ from coagent.agents.messages import (
 from coagent.agents.model import ChatModel, ModelClient, ModelResponse, ModelStream, ToolCall
 from coagent.agents.patterns import (
     Aggregate,
+    AggregationResult,
     Aggregator,
     DynamicTriage,
     GroupChat,
@@ -68,6 +70,7 @@ __all__ = [
     "Parallel",
     "Aggregator",
     "Aggregate",
+    "AggregationResult",
     "DynamicTriage",
     "Handoffs",
     "HandoffAgent",
@@ -97,6 +100,9 @@ __all__ = [
     "ToolResult",
     "ToolSource",
     "tool",
+    "confirm",
+    "submit",
+    "RunContext",
     # errors
     "ModelError",
     "ModelNotConfigured",

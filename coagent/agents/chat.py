@@ -29,14 +29,17 @@ Send :class:`GetUsage` to a session to read its accumulated tokens and cost.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from coagent import Actor, Context, Message, handler
+from coagent.agents.confirm import PendingCall, RunContext, is_affirmative, resumed_call
 from coagent.agents.errors import MaxTurnsExceeded, OutputValidationError
 from coagent.agents.messages import ChatHistory, ChatMessage, GetUsage, Usage, UsageReport
-from coagent.agents.model import ChatModel, ModelClient, ModelResponse
+from coagent.agents.model import ChatModel, ModelClient, ModelResponse, ToolCall
+from coagent.agents.settings import UNSET, setting
 from coagent.agents.structured import OutputInvalid, OutputSpec
 from coagent.agents.tools import (
     Tool,
@@ -118,25 +121,54 @@ class ChatAgent(Actor):
         max_history: keep at most this many messages of history (whole turns are dropped
             from the start); ``None`` keeps everything.
         model_kwargs: extra arguments for every model call (``temperature``, ...).
+        name: the original Coagent's agent name (default: the class name in snake_case).
+
+    Every setting can also be a class attribute of a subclass (``system = "..."``);
+    an argument wins over it, and it wins over the default. ``client`` left unset
+    (``new(Cls)``) is ``ModelClient()`` from the ``MODEL_*`` environment.
 
     Handlers: :class:`ChatMessage` (append and answer), :class:`ChatHistory` (adopt
     the given conversation and answer its last message), :class:`GetUsage`.
     """
 
+    # Settings, set per instance by ``setting()`` (annotations only: a class attribute of
+    # that name is a subclass's setting, see coagent.agents.settings).
+    system: str
+    max_turns: int
+    max_parallel_tools: int
+    tool_timeout: float | None
+    output_retries: int
+    max_history: int | None
+
     def __init__(
         self,
-        system: str = "",
-        client: ChatModel | None = None,
-        tools: Sequence[Callable[..., Any] | Tool | ToolSource] = (),
+        system: str = UNSET,
+        client: ChatModel | None = UNSET,
+        tools: Sequence[Callable[..., Any] | Tool | ToolSource] = UNSET,
         *,
-        max_turns: int = 10,
-        max_parallel_tools: int = 8,
-        tool_timeout: float | None = None,
-        output_type: Any = None,
-        output_retries: int = 2,
-        max_history: int | None = None,
-        model_kwargs: Mapping[str, Any] | None = None,
+        max_turns: int = UNSET,
+        max_parallel_tools: int = UNSET,
+        tool_timeout: float | None = UNSET,
+        output_type: Any = UNSET,
+        output_retries: int = UNSET,
+        max_history: int | None = UNSET,
+        model_kwargs: Mapping[str, Any] | None = UNSET,
+        name: str = UNSET,
     ) -> None:
+        # Each setting: the argument, else a subclass's class attribute, else the default.
+        system = setting(self, "system", system, "", base=ChatAgent)
+        client = setting(self, "client", client, None, base=ChatAgent)
+        tools = setting(self, "tools", tools, (), base=ChatAgent)
+        max_turns = setting(self, "max_turns", max_turns, 10, base=ChatAgent)
+        max_parallel_tools = setting(self, "max_parallel_tools", max_parallel_tools, 8,
+                                     base=ChatAgent)
+        self.tool_timeout = setting(self, "tool_timeout", tool_timeout, None, base=ChatAgent)
+        output_type = setting(self, "output_type", output_type, None, base=ChatAgent)
+        output_retries = setting(self, "output_retries", output_retries, 2, base=ChatAgent)
+        max_history = setting(self, "max_history", max_history, None, base=ChatAgent)
+        model_kwargs = setting(self, "model_kwargs", model_kwargs, None, base=ChatAgent)
+        #: The original's agent name (defaults to the class name in snake_case).
+        self.name = name if name is not UNSET else _snake(type(self).__name__)
         if max_turns < 1:
             raise ValueError("max_turns must be >= 1")
         if max_parallel_tools < 1:
@@ -145,22 +177,21 @@ class ChatAgent(Actor):
             raise ValueError("output_retries must be >= 0")
         if max_history is not None and max_history < 1:
             raise ValueError("max_history must be >= 1 or None")
-        self.system = system
         self.client: ChatModel = client if client is not None else ModelClient()
         self.tools: dict[str, Tool] = collect_tools(self, tools)
         self.tool_sources = tool_sources(tools)
         self._own_tools = self.tools
-        self.max_turns = max_turns
-        self.max_parallel_tools = max_parallel_tools
-        self.tool_timeout = tool_timeout
         self.output = OutputSpec(output_type) if output_type is not None else None
-        self.output_retries = output_retries
-        self.max_history = max_history
         self.model_kwargs = dict(model_kwargs or {})
         #: This session's conversation (OpenAI message dicts), without the system prompt.
         self.history: list[dict[str, Any]] = []
         #: Tokens and cost of every model call this session made.
         self.usage = Usage()
+        #: What this session's tools see as ``ctx: RunContext`` (see coagent.agents.confirm).
+        self.run_context = RunContext()
+        #: A ``@confirm``/``@submit`` tool call waiting for the user's next message.
+        self.pending: PendingCall | None = None
+        self._resume: tuple[ToolCall, str] | None = None
         self._tool_schemas = [t.schema() for t in self.tools.values()] or None
 
     # ------------------------------------------------------------- handlers
@@ -180,19 +211,51 @@ class ChatAgent(Actor):
 
     def begin_turn(self, msg: ChatMessage | ChatHistory) -> Callable[[], None]:
         """Put ``msg`` into the history; return what undoes that if the turn fails."""
+        pending = self.pending
+        self._answer_pending(msg)
         if isinstance(msg, ChatHistory):
             previous = self.history
             self.history = [m.to_model() for m in msg.messages]
 
             def undo() -> None:
                 self.history = previous
+                self.pending, self._resume = pending, None
         else:
             mark = len(self.history)
             self.history.append(msg.to_model())
 
             def undo() -> None:
                 del self.history[mark:]
+                self.pending, self._resume = pending, None
         return undo
+
+    def is_confirmation(self, text: str) -> bool:
+        """Whether the user's reply ``text`` confirms a ``@confirm`` tool call (a plain yes).
+
+        Override it for another rule, e.g. asking a model.
+        """
+        return is_affirmative(text)
+
+    def _answer_pending(self, msg: ChatMessage | ChatHistory) -> None:
+        """Decide what the user's message does to a ``@confirm``/``@submit`` call."""
+        pending, self.pending, self._resume = self.pending, None, None
+        ctx = self.run_context
+        ctx.user_confirmed = ctx.user_submitted = False
+        messages = msg.messages if isinstance(msg, ChatHistory) else [msg]
+        last = messages[-1] if messages else None
+        if last is None or last.role != "user":
+            return
+        if pending is not None:
+            if pending.kind == "submit" or self.is_confirmation(last.content):
+                call = resumed_call(pending, last)
+                if call is not None:
+                    self._resume = (call, pending.kind)
+            return
+        # A client that resends the whole conversation to a fresh session (the original's way):
+        # the flags hold for this turn, so the tool runs when the model calls it again.
+        ctx.user_submitted = last.type == "submit"
+        ctx.user_confirmed = (len(messages) > 1 and messages[-2].type == "confirm"
+                              and self.is_confirmation(last.content))
 
     @handler
     async def get_usage(self, msg: GetUsage, ctx: Context) -> UsageReport:
@@ -231,6 +294,9 @@ class ChatAgent(Actor):
         usage = Usage()
         failures = 0
         turn = 0
+        if self._resume is not None:
+            results = await self._run_resumed(ctx)
+            yield ToolResults(results, 0)
         while True:
             if turn >= self.max_turns:
                 raise MaxTurnsExceeded(
@@ -261,6 +327,15 @@ class ChatAgent(Actor):
                 results = await self.call_tools(response, ctx)
                 self.history.extend(r.to_message() for r in results)
                 yield ToolResults(results, turn)
+                asking = next((r for r in results if r.user_message is not None), None)
+                if asking is not None:
+                    # A tool asks the user first: the turn ends with its question.
+                    question = asking.user_message
+                    assert question is not None
+                    self.history.append({"role": "assistant", "content": question.content})
+                    self.pending = PendingCall(call=asking.call, kind=question.type or "confirm")
+                    yield TurnFinished(response, question, question.content, usage, turn)
+                    return
                 continue
             if output is None:
                 yield TurnFinished(response, None, response.content, usage, turn)
@@ -283,8 +358,24 @@ class ChatAgent(Actor):
         """Run the tool calls of ``response`` (override to add approval, logging, ...)."""
         return await run_tool_calls(
             response.tool_calls, self.tools, limit=self.max_parallel_tools,
-            timeout=self.tool_timeout, ctx=ctx,
+            timeout=self.tool_timeout, ctx=ctx, run_context=self.run_context,
         )
+
+    async def _run_resumed(self, ctx: Context | None) -> list[ToolResult]:
+        """Run the call the user just confirmed (or submitted), as if the model made it now."""
+        assert self._resume is not None
+        (call, kind), self._resume = self._resume, None
+        self.history.append({"role": "assistant", "content": None, "tool_calls": [call.to_model()]})
+        run_ctx = self.run_context
+        run_ctx.user_confirmed = kind == "confirm"
+        run_ctx.user_submitted = kind == "submit"
+        try:
+            results = await run_tool_calls([call], self.tools, timeout=self.tool_timeout, ctx=ctx,
+                                           run_context=run_ctx)
+        finally:
+            run_ctx.user_confirmed = run_ctx.user_submitted = False
+        self.history.extend(r.to_message() for r in results)
+        return results
 
     async def _answer(self, ctx: Context) -> Any:
         final: TurnFinished | None = None
@@ -318,6 +409,10 @@ class ChatAgent(Actor):
                 return
 
 
+def _snake(name: str) -> str:
+    return re.sub("([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
 class StreamChatAgent(ChatAgent):
     """A :class:`ChatAgent` that streams its answer as ``ChatMessage`` deltas.
 
@@ -346,7 +441,7 @@ class StreamChatAgent(ChatAgent):
                     elif isinstance(event, TurnFinished):
                         committed = True
                         self._trim()
-                        if self.output is not None:
+                        if self.output is not None or isinstance(event.value, ChatMessage):
                             yield self.final_reply(event.response, event.value, event.text,
                                                    event.usage)
                         else:

@@ -90,6 +90,9 @@ class ChatMessage(Message, omit_defaults=True):
     type: str = ""
     #: Which agent produced the message, when it matters (patterns set it).
     sender: str = ""
+    #: Meant for the user, not the model: e.g. a tool's request for confirmation
+    #: (``type="confirm"``) or for a filled-in form (``type="submit"``).
+    to_user: bool = False
     #: Reasoning text some models return beside the answer.
     reasoning_content: str = ""
     usage: Usage | None = None
@@ -121,6 +124,7 @@ class ChatMessage(Message, omit_defaults=True):
             name=first.name,
             type=first.type,
             sender=first.sender,
+            to_user=first.to_user,
             reasoning_content="".join(i.reasoning_content for i in items),
             usage=usage,
         )

@@ -35,6 +35,7 @@ from coagent.agents.messages import (
     ToolResultStep,
 )
 from coagent.agents.model import ChatModel
+from coagent.agents.settings import UNSET, setting
 from coagent.agents.tools import Tool, ToolSource
 
 __all__ = ["ReActAgent", "REACT_PROMPT"]
@@ -56,13 +57,16 @@ class ReActAgent(ChatAgent):
 
     def __init__(
         self,
-        system: str = "",
-        client: ChatModel | None = None,
-        tools: Sequence[Callable[..., Any] | Tool | ToolSource] = (),
+        system: str = UNSET,
+        client: ChatModel | None = UNSET,
+        tools: Sequence[Callable[..., Any] | Tool | ToolSource] = UNSET,
         *,
-        react_prompt: str = REACT_PROMPT,
+        react_prompt: str = UNSET,
         **kwargs: Any,
     ) -> None:
+        # A subclass's class attributes are settings too (see coagent.agents.settings).
+        system = setting(self, "system", system, "", base=ReActAgent)
+        react_prompt = setting(self, "react_prompt", react_prompt, REACT_PROMPT, base=ReActAgent)
         prompt = "\n\n".join(p for p in (react_prompt, system) if p)
         super().__init__(system=prompt, client=client, tools=tools, **kwargs)
 

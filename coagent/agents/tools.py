@@ -43,6 +43,8 @@ from typing import Any
 import msgspec
 
 from coagent import Context
+from coagent.agents.confirm import RunContext
+from coagent.agents.messages import ChatMessage
 from coagent.agents.model import ToolCall
 
 __all__ = ["Tool", "tool", "ToolResult", "ToolSource", "collect_tools", "tool_sources",
@@ -59,6 +61,8 @@ class ToolResult(msgspec.Struct):
     call: ToolCall
     content: str
     is_error: bool = False
+    #: Set when the tool answered the user instead of the model (``@confirm``/``@submit``).
+    user_message: ChatMessage | None = None
 
     def to_message(self) -> dict[str, Any]:
         """The ``tool`` message answering the call."""
@@ -93,7 +97,7 @@ class Tool:
         self.description = description if description is not None else summary
         self._is_async = inspect.iscoroutinefunction(fn)
         self._args_type, self._context_params = _arguments_struct(fn, self.name)
-        self.parameters = _parameters_schema(self._args_type, param_docs)
+        self.parameters = _parameters_schema(self._args_type, {**param_docs, **_field_descriptions(fn)})
 
     @classmethod
     def from_function(cls, fn: Callable[..., Any] | Tool) -> Tool:
@@ -133,8 +137,12 @@ class Tool:
         bound._is_async = self._is_async
         return bound
 
-    async def call(self, arguments: str | Mapping[str, Any], ctx: Context | None = None) -> Any:
+    async def call(self, arguments: str | Mapping[str, Any], ctx: Context | None = None,
+                   run_context: RunContext | None = None) -> Any:
         """Validate ``arguments`` (JSON text or a mapping) and call the tool.
+
+        A parameter annotated ``Context`` gets ``ctx``; one annotated ``RunContext`` gets
+        ``run_context`` (a fresh, empty one when not given).
 
         Raises ``msgspec.ValidationError``/``DecodeError`` for arguments that do not fit.
         """
@@ -143,8 +151,13 @@ class Tool:
         else:
             args = msgspec.convert(dict(arguments), type=self._args_type)
         kwargs = {f: getattr(args, f) for f in self._args_type.__struct_fields__}
-        for p in self._context_params:
-            kwargs[p] = ctx
+        for p, wants_run_context in self._context_params:
+            if wants_run_context:
+                if run_context is None:
+                    run_context = RunContext()
+                kwargs[p] = run_context
+            else:
+                kwargs[p] = ctx
         result = self.fn(**kwargs)
         if self._is_async or inspect.isawaitable(result):
             result = await result
@@ -247,6 +260,7 @@ async def run_tool_calls(
     limit: int = 8,
     timeout: float | None = None,
     ctx: Context | None = None,
+    run_context: RunContext | None = None,
 ) -> list[ToolResult]:
     """Run the tool calls of one model turn, at most ``limit`` at a time; results in call order.
 
@@ -265,10 +279,10 @@ async def run_tool_calls(
         async with sem:
             try:
                 if timeout is None:
-                    value = await t.call(call.arguments, ctx)
+                    value = await t.call(call.arguments, ctx, run_context)
                 else:
                     async with asyncio.timeout(timeout):
-                        value = await t.call(call.arguments, ctx)
+                        value = await t.call(call.arguments, ctx, run_context)
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
                 return ToolResult(call, f"Error: invalid arguments for {call.name}: {exc}", True)
             except TimeoutError:
@@ -280,6 +294,9 @@ async def run_tool_calls(
                 text = str(exc)
                 return ToolResult(call, f"Error: {type(exc).__name__}: {text}" if text
                                   else f"Error: {type(exc).__name__}", True)
+        if isinstance(value, ChatMessage) and value.to_user:
+            return ToolResult(call, f"Asked the user ({value.type or 'message'}): {value.content}",
+                              user_message=value)
         return ToolResult(call, _render(value))
 
     if len(calls) == 1:
@@ -301,14 +318,16 @@ def _render(value: Any) -> str:
 # ------------------------------------------------------------------ schema
 
 
-def _arguments_struct(fn: Callable[..., Any], name: str) -> tuple[type[msgspec.Struct], tuple[str, ...]]:
+def _arguments_struct(
+    fn: Callable[..., Any], name: str
+) -> tuple[type[msgspec.Struct], tuple[tuple[str, bool], ...]]:
     sig = inspect.signature(fn)
     try:
         hints = typing.get_type_hints(fn, include_extras=True)
     except NameError as exc:
         raise TypeError(f"tool {name}: cannot resolve a type hint: {exc}") from None
     fields: list[tuple[Any, ...]] = []
-    context_params: list[str] = []
+    context_params: list[tuple[str, bool]] = []
     params = list(sig.parameters.values())
     if params and params[0].name in ("self", "cls") and params[0].name not in hints:
         params = params[1:]
@@ -316,16 +335,40 @@ def _arguments_struct(fn: Callable[..., Any], name: str) -> tuple[type[msgspec.S
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             raise TypeError(f"tool {name}: *args/**kwargs cannot be described to a model")
         hint = hints.get(p.name, Any)
-        if hint is Context:
-            context_params.append(p.name)
+        if hint is Context or hint is RunContext:
+            context_params.append((p.name, hint is RunContext))
             continue
-        if p.default is inspect.Parameter.empty:
+        default = _field_default(p.default)
+        if default is inspect.Parameter.empty:
             fields.append((p.name, hint))
         else:
-            fields.append((p.name, hint, p.default))
+            fields.append((p.name, hint, default))
     # required fields must come before optional ones in a Struct; kw_only lifts that rule
     struct = msgspec.defstruct(f"{name}_arguments", fields, kw_only=True, forbid_unknown_fields=False)
     return struct, tuple(context_params)
+
+
+def _field_default(default: Any) -> Any:
+    """A parameter's default, seeing through pydantic's ``Field(...)`` (the original's tools
+    write ``name: str = Field(description=...)``): ``empty`` when the field is required."""
+    if type(default).__name__ != "FieldInfo" or not hasattr(default, "default"):
+        return default
+    factory = getattr(default, "default_factory", None)
+    if factory is not None:
+        return msgspec.field(default_factory=factory)
+    value = default.default
+    if type(value).__name__ == "PydanticUndefinedType" or value is Ellipsis:
+        return inspect.Parameter.empty
+    return value
+
+
+def _field_descriptions(fn: Callable[..., Any]) -> dict[str, str]:
+    out = {}
+    for p in inspect.signature(fn).parameters.values():
+        text = getattr(p.default, "description", None)
+        if type(p.default).__name__ == "FieldInfo" and isinstance(text, str) and text:
+            out[p.name] = text
+    return out
 
 
 def _parameters_schema(struct: type[msgspec.Struct], docs: Mapping[str, str]) -> dict[str, Any]:

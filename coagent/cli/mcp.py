@@ -3,6 +3,7 @@
 ::
 
     coagent mcp serve --server nats://localhost:4222 --namespace team      # stdio, for an IDE
+    coagent mcp serve --server http://localhost:8000 --server-auth TOKEN   # through a gateway
     coagent mcp serve --agents examples/interop/agents.py                  # a hub with its own agents
     coagent mcp serve --transport http --listen 127.0.0.1:8100 --auth-file tokens.txt
 
@@ -28,7 +29,8 @@ def mcp() -> None:
 
 @mcp.command("serve")
 @click.option("--server", "-s", default=None,
-              help="NATS server URL of the cluster (default: an in-process hub serving --agents).")
+              help="A NATS server URL, or a Coagent gateway's http(s):// URL (then --server-auth gives"
+                   " its token). Without it: an in-process hub serving --agents.")
 @click.option("--namespace", "-N", default="", help="Offer only the agent types under this namespace.")
 @click.option("--agents", "targets", multiple=True,
               help="Serve these agents too (FILE.py[:spec] or module[:spec]; repeatable).")
@@ -37,17 +39,20 @@ def mcp() -> None:
 @click.option("--listen", "-l", default="127.0.0.1:8100", show_default=True,
               help="HOST:PORT for --transport http (port 0: a free one).")
 @click.option("--path", default="/mcp", show_default=True, help="The HTTP endpoint's path.")
-@click.option("--auth", default=None, help="Require 'Authorization: Bearer TOKEN' (http).")
+@click.option("--auth", default=None,
+              help="Require 'Authorization: Bearer TOKEN' of MCP clients (--transport http).")
 @click.option("--auth-file", default=None, type=click.Path(dir_okay=False),
-              help="Accepted tokens, one a line (http).")
+              help="Tokens MCP clients may send, one a line (--transport http).")
+@click.option("--server-auth", default="", envvar="COAGENT_AUTH",
+              help="Bearer token of the gateway at an http(s):// --server.")
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds one agent call may take.")
 @click.option("--name", "-n", default=None, help="Node name, unique in the cluster.")
 @click.option("--prefix", default="coagent", show_default=True, help="Subject prefix of the cluster.")
 @click.option("--creds", default=None, type=click.Path(exists=True, dir_okay=False), help="NATS credentials file.")
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-v info, -vv debug).")
 def serve(server: str | None, namespace: str, targets: tuple[str, ...], transport: str, listen: str,
-          path: str, auth: str | None, auth_file: str | None, timeout: float, name: str | None,
-          prefix: str, creds: str | None, verbose: int) -> None:
+          path: str, auth: str | None, auth_file: str | None, server_auth: str, timeout: float,
+          name: str | None, prefix: str, creds: str | None, verbose: int) -> None:
     """Serve the agent types (under --namespace) as MCP tools, one tool per agent type."""
     from coagent.cli.gateway import _split_listen
     from coagent.cli.main import _level, _run, check_server
@@ -86,28 +91,20 @@ def serve(server: str | None, namespace: str, targets: tuple[str, ...], transpor
         except SpecLoadError as exc:
             click.secho(f"Error: {exc}", fg="red", err=True)
             sys.exit(2)
-    _run(_serve(specs, server, namespace, transport, host, port, path, check, timeout, name, prefix, creds))
+    _run(_serve(specs, server, namespace, transport, host, port, path, check, timeout, name, prefix, creds,
+                server_auth))
 
 
 async def _serve(specs: list[Any], server: str | None, namespace: str, transport: str, host: str,
                  port: int, path: str, check: Any, timeout: float, name: str | None, prefix: str,
-                 creds: str | None) -> None:
+                 creds: str | None, server_auth: str = "") -> None:
     import signal
 
+    from coagent.cli.serving import node_runtime
     from coagent.interop.mcp_serve import agents_server, serve_http, serve_stdio
 
-    runtime: Any
-    if server is None:
-        from coagent.runtimes import LocalRuntime
-
-        runtime = LocalRuntime(name=name)
-    else:
-        from coagent.runtimes import NATSRuntime
-
-        options: dict[str, Any] = {"name": name, "prefix": prefix}
-        if creds:
-            options["user_credentials"] = creds
-        runtime = NATSRuntime.from_servers(server, **options)
+    # a NATS node, an HTTPRuntime behind a gateway, or the in-process hub: as `coagent node`
+    runtime = node_runtime(server, name, prefix, creds, server_auth)
     async with runtime:
         for spec in specs:
             await runtime.register(spec)

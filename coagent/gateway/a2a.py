@@ -34,7 +34,7 @@ from coagent.actors.address import Address
 from coagent.agents.messages import ChatMessage
 from coagent.errors import AgentNotFound, CoagentError
 from coagent.gateway.routes import CALLER
-from coagent.interop._common import version
+from coagent.interop._common import reply_text, version
 from coagent.interop.errors import InteropNotInstalled
 
 if TYPE_CHECKING:
@@ -218,7 +218,7 @@ def _executor(routes: A2ARoutes, name: str | None) -> Any:
                 async with routes.runtime.stream(address, message,
                                                  timeout=routes.gw.max_timeout) as replies:
                     async for chunk in replies:
-                        piece = _text(chunk)
+                        piece = reply_text(chunk)
                         if not piece:
                             continue
                         if held:
@@ -255,15 +255,6 @@ def _skill(context: Any) -> str | None:
             skill = metadata["skill"]
             return skill if isinstance(skill, str) else None
     return None
-
-
-def _text(chunk: Any) -> str:
-    if isinstance(chunk, ChatMessage):
-        return chunk.content
-    encode = getattr(chunk, "encode", None)
-    if encode is not None:
-        return bytes(encode().content).decode()
-    return str(chunk)
 
 
 async def _call_asgi(app: Any, request: web.Request, body: bytes,

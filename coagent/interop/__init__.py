@@ -9,7 +9,7 @@
     remote = AgentSpec("reviewer", new(A2AAgent, "https://agents.example.com/a2a/reviewer"))
 
 The SDKs (``mcp``, ``a2a-sdk``) are optional extras, imported only when these are used:
-``pip install 'coagent[mcp]'``, ``'coagent[a2a]'``. The MCP server side is
+``pip install 'coagent[mcp]'``, ``'coagent[a2a]'``, or both: ``'coagent[interop]'``. The MCP server side is
 ``coagent mcp serve``; the A2A server side is part of ``coagent gateway``.
 """
 

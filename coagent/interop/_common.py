@@ -12,7 +12,9 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["HTTPTransport", "describe", "render_tool_result", "version"]
+from coagent.agents.messages import ChatMessage
+
+__all__ = ["HTTPTransport", "describe", "render_tool_result", "reply_text", "version"]
 
 _encoder = msgspec.json.Encoder()
 
@@ -61,6 +63,16 @@ def render_tool_result(result: Any) -> str:
     if not parts and result.structured_content is not None:
         return _encoder.encode(result.structured_content).decode()
     return "\n".join(parts)
+
+
+def reply_text(chunk: Any) -> str:
+    """The text of one reply of an agent: a ``ChatMessage``'s content, else the message's body."""
+    if isinstance(chunk, ChatMessage):
+        return chunk.content
+    encode = getattr(chunk, "encode", None)
+    if encode is not None:
+        return bytes(encode().content).decode()
+    return str(chunk)
 
 
 def version() -> str:

@@ -25,7 +25,7 @@ from typing import Any
 from coagent.actors.address import Address, new_session_id
 from coagent.agents.messages import ChatMessage
 from coagent.errors import CoagentError, InvalidAddress
-from coagent.interop._common import version
+from coagent.interop._common import reply_text, version
 
 __all__ = ["agents_server", "serve_stdio", "serve_http", "tool_name", "INPUT_SCHEMA"]
 
@@ -96,7 +96,7 @@ def agents_server(runtime: Any, *, namespace: str = "", timeout: float = 300.0,
             async with runtime.stream(address, ChatMessage(role="user", content=message),
                                       timeout=timeout) as replies:
                 async for chunk in replies:
-                    pieces.append(_text(chunk))
+                    pieces.append(reply_text(chunk))
         except CoagentError as exc:
             return failed(f"{exc.code}: {exc}")
         reply = "".join(pieces)
@@ -174,12 +174,3 @@ def _bearer(app: Any, check: Callable[[str | None], object]) -> Any:
         await app(scope, receive, send)
 
     return guarded
-
-
-def _text(chunk: Any) -> str:
-    if isinstance(chunk, ChatMessage):
-        return chunk.content
-    encode = getattr(chunk, "encode", None)
-    if encode is not None:
-        return bytes(encode().content).decode()
-    return str(chunk)

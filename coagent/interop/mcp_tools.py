@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from coagent.actors.context import Context
+from coagent.agents.confirm import RunContext
 from coagent.agents.tools import Tool, ToolSource
 from coagent.interop._common import HTTPTransport, describe, render_tool_result, version
 from coagent.interop.errors import InteropNotInstalled, MCPServerUnavailable, MCPToolError
@@ -89,8 +90,13 @@ class MCPTool(Tool):
         except jsonschema.SchemaError:
             self._validator = None  # the server validates; a schema we cannot read is its business
 
-    async def call(self, arguments: str | Mapping[str, Any], ctx: Context | None = None) -> Any:
-        """Validate ``arguments`` against the tool's input schema and call it on the server."""
+    async def call(self, arguments: str | Mapping[str, Any], ctx: Context | None = None,
+                   run_context: RunContext | None = None) -> Any:
+        """Validate ``arguments`` against the tool's input schema and call it on the server.
+
+        ``run_context`` is accepted for the agents' tool loop and unused: a remote tool
+        cannot ask the user to confirm through it.
+        """
         args = msgspec.json.decode(arguments or "{}") if isinstance(arguments, str) else dict(arguments)
         if not isinstance(args, dict):
             raise msgspec.ValidationError("the arguments must be a JSON object")

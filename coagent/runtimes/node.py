@@ -1,7 +1,15 @@
-"""``Node``: the agent types registered in this process and in-process delivery.
+"""``Node``: the agent types registered in this process, routing, and in-process delivery.
 
-Every runtime is a node; the distributed ones add transports for addresses
-that live elsewhere. Calls to actors on this node never serialise anything.
+Every runtime is a node plus one :class:`~coagent.transport.base.Transport`::
+
+    node = Node(transport=LocalTransport())        # LocalRuntime
+    node = Node(transport=NATSTransport(...))      # NATSRuntime (see runtimes/nats.py)
+
+A call to an actor served here never serialises anything; for any other address
+the node asks its transport where it lives and hands the call over, without
+knowing which transport that is. Deadlines, on every path, go to the node's one
+:class:`~coagent.transport.deadlines.DeadlineWheel` (:meth:`Node.expire_at`): the
+mechanism behind ``ctx.remaining()`` and expiry, whichever transport carried the call.
 """
 
 from __future__ import annotations
@@ -9,21 +17,34 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from coagent.actors.address import Address
 from coagent.actors.cell import Cell
 from coagent.actors.envelope import ASK, STREAM, TELL, Envelope, ReplyChannel, ReplyStream
+from coagent.actors.message import RawMessage
 from coagent.errors import (
     AgentAlreadyRegistered,
     AgentNotFound,
     DeadlineExceeded,
-    InvalidAddress,
     RuntimeNotStarted,
 )
+from coagent.runtimes.calls import (
+    _as_address,
+    _expire_ask,
+    _expire_remote_stream,
+    _expire_stream,
+    _under,
+    decode_reply,
+)
+from coagent.runtimes.channel import OriginalRuntimeAPI
 from coagent.supervision.session import SessionSupervisor
 from coagent.supervision.spec import AgentSpec
 from coagent.supervision.tree import NodeTree
+from coagent.transport.base import Transport
+from coagent.transport.deadlines import Cancellable, DeadlineWheel
+from coagent.transport.local import LocalTransport
 
 __all__ = ["Node", "DEFAULT_TIMEOUT"]
 
@@ -31,32 +52,7 @@ __all__ = ["Node", "DEFAULT_TIMEOUT"]
 DEFAULT_TIMEOUT = 60.0
 
 
-def _expire_ask(env: Envelope, cell: Cell, address: Address, timeout: float) -> None:
-    fut = env.reply
-    if not fut.done():
-        fut.set_exception(DeadlineExceeded(
-            f"no reply from {address} within {timeout:g}s", address=str(address), timeout=timeout,
-        ))
-    cell.cancel(env)
-
-
-def _expire_stream(env: Envelope, cell: Cell, address: Address, timeout: float) -> None:
-    env.reply.close(DeadlineExceeded(
-        f"stream from {address} did not finish within {timeout:g}s",
-        address=str(address), timeout=timeout,
-    ))
-    cell.cancel(env)
-
-
-def _as_address(address: Address | str) -> Address:
-    if address.__class__ is Address:
-        return address  # type: ignore[return-value]
-    if isinstance(address, str):
-        return Address.parse(address)
-    raise InvalidAddress(f"expected an Address or 'name[:session]', got {address!r}")
-
-
-class Node:
+class Node(OriginalRuntimeAPI):
     """Registry of agent types plus in-process delivery (the ``ActorSystem`` of its cells).
 
     Use it through a runtime::
@@ -68,12 +64,17 @@ class Node:
 
     runtime_kind = "node"
 
-    def __init__(self, *, name: str | None = None, default_timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, *, name: str | None = None, default_timeout: float = DEFAULT_TIMEOUT,
+                 transport: Transport | None = None) -> None:
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.default_timeout = default_timeout
+        #: Carries calls to addresses not served here, and brings calls in.
+        self.transport: Transport = transport if transport is not None else LocalTransport()
         self._types: dict[str, SessionSupervisor] = {}
         self._cells: dict[Address, Cell] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Every deadline of this node's calls, on every path (see ``expire_at``).
+        self.deadlines = DeadlineWheel()
         self._started = False
 
     # ------------------------------------------------------------- lifecycle
@@ -81,17 +82,28 @@ class Node:
     async def start(self) -> None:
         """Start the node (``async with runtime:`` does this)."""
         self._loop = asyncio.get_running_loop()
+        self.deadlines.bind(self._loop)
         self._started = True
+        try:
+            await self.transport.start(self)
+        except BaseException:
+            self._started = False
+            raise
+        self._install_builtins()
 
     async def stop(self, timeout: float | None = None) -> None:
         """Stop every agent type: session actors stop (``stopped()`` runs), callers get errors."""
-        self._started = False
+        was_started, self._started = self._started, False
+        if was_started:
+            await self.transport.stop_intake()
         types = list(self._types.values())
         for spec_sup in types:
             spec_sup.spec.detach_runtime(self)
         self._types.clear()
         await asyncio.gather(*(sup.stop(timeout) for sup in types), return_exceptions=True)
         self._cells.clear()
+        if was_started:
+            await self.transport.stop()
 
     async def __aenter__(self) -> Any:
         await self.start()
@@ -110,7 +122,16 @@ class Node:
             raise TypeError(f"register() takes an AgentSpec, got {type(spec).__name__}")
         if spec.name in self._types:
             raise AgentAlreadyRegistered(f"agent {spec.name!r} is already registered on {self.name}")
-        self._types[spec.name] = SessionSupervisor(spec, self)
+        sup = self._types[spec.name] = SessionSupervisor(spec, self)
+        name, ended = spec.name, self.transport.session_ended
+        sup.on_session_end = lambda session: ended(name, session)
+        try:
+            await self.transport.serve(spec)
+        except BaseException:
+            if self._types.get(name) is sup:
+                del self._types[name]
+                await sup.stop()
+            raise
         spec.attach_runtime(self)
 
     async def deregister(self, *names: str) -> None:
@@ -122,6 +143,7 @@ class Node:
                 raise AgentNotFound(f"agent {name!r} is not registered on {self.name}")
             sup.spec.detach_runtime(self)
             sups.append(sup)
+        await self.transport.withdraw(names)
         await asyncio.gather(*(sup.stop() for sup in sups))
 
     def specs(self) -> list[AgentSpec]:
@@ -129,8 +151,15 @@ class Node:
         return [sup.spec for sup in self._types.values()]
 
     async def discover(self, namespace: str = "") -> list[tuple[str, str]]:
-        """``(name, description)`` of the agent types under ``namespace`` (all when empty)."""
-        return _under(namespace, ((s.name, s.description) for s in self.specs()))
+        """``(name, description)`` of the agent types under ``namespace`` (all when empty),
+        on this node and wherever the transport reaches."""
+        local = [(s.name, s.description) for s in self.specs()]
+        return _under(namespace, local + await self.transport.discover(namespace))
+
+    def sessions_of(self, type_name: str) -> list[str]:
+        """The live sessions of agent type ``type_name`` on this node."""
+        sup = self._types.get(type_name)
+        return list(sup.sessions) if sup is not None else []
 
     def supervisor(self, name: str) -> SessionSupervisor:
         """The session supervisor of agent type ``name`` on this node."""
@@ -147,6 +176,28 @@ class Node:
         if self._cells.get(cell.address) is cell:
             del self._cells[cell.address]
 
+    # ---------------------------------------------------- for the transport (InboundNode)
+
+    async def resolve(self, address: Address) -> Cell:
+        """The cell for ``address`` here, starting its session (``AgentNotFound`` if not served)."""
+        return await self._resolve(address)
+
+    def deliver(self, cell: Cell, env: Envelope) -> bool:
+        """Queue an inbound ``env`` if there is room (``False``: use :meth:`deliver_later`)."""
+        return cell.deliver_nowait(env)
+
+    async def deliver_later(self, cell: Cell, env: Envelope) -> None:
+        """Queue an inbound ``env``, waiting for room until its deadline."""
+        await cell.deliver(env, env.deadline)
+
+    def expire_at(self, deadline: float, callback: Callable[..., None], *args: Any) -> Cancellable:
+        """Run ``callback(*args)`` at ``deadline`` (``loop.time()`` s); the handle cancels it.
+
+        Every deadline of every path (local and remote asks, tells, streams, served calls)
+        goes through here, to one wheel per node.
+        """
+        return self.deadlines.at(deadline, callback, *args)
+
     # ---------------------------------------------------------------- routing
 
     def _local_cell(self, address: Address) -> Cell | None:
@@ -160,7 +211,11 @@ class Node:
         """The cell for ``address`` if it is alive on this node (never starts a session)."""
         sup = self._types.get(address.name)
         if sup is not None:
-            return sup.sessions.get(address.session)
+            sessions = sup.sessions
+            cell = sessions.get(address.session)
+            if cell is not None:
+                sessions.move_to_end(address.session)  # a use: max_sessions evicts the least recent
+            return cell
         return self._cells.get(address)
 
     def _type_of(self, name: str) -> str | None:
@@ -171,6 +226,10 @@ class Node:
             if "." not in name:
                 return None
             name = name.rpartition(".")[0]
+
+    # What transports call (InboundNode); the same functions, without a wrapper's call.
+    live_cell = _live_cell
+    type_of = _type_of
 
     async def _resolve(self, address: Address) -> Cell:
         """Find (or start) the cell for ``address`` on this node, or raise ``AgentNotFound``."""
@@ -205,13 +264,25 @@ class Node:
         if address.__class__ is not Address:
             address = _as_address(address)
         loop = self._loop or asyncio.get_running_loop()
+        explicit = timeout is not None
         if timeout is None:
             timeout = self.default_timeout
         deadline = loop.time() + timeout
-        cell = self._local_cell(address)  # type: ignore[arg-type]
+        cell = self._live_cell(address)
         if cell is None:
-            cell = await self._resolve_within(address, deadline)  # type: ignore[arg-type]
-        return await self._ask_cell(cell, address, msg, deadline, timeout, sender)  # type: ignore[arg-type]
+            route = await self.transport.place(address, deadline)
+            if route is not None:
+                typed = msg.__class__ is not RawMessage
+                reply = await self.transport.ask(
+                    route, address, msg.encode() if typed else msg, deadline, sender, explicit,
+                )
+                if reply is None or not typed:
+                    return reply
+                return decode_reply(reply)
+            cell = self._local_cell(address)  # starts the session without a wait when it can
+            if cell is None:
+                cell = await self._resolve_within(address, deadline)
+        return await self._ask_cell(cell, address, msg, deadline, timeout, sender)
 
     async def _ask_cell(self, cell: Cell, address: Address, msg: Any, deadline: float,
                         timeout: float, sender: Address | None) -> Any:
@@ -220,31 +291,42 @@ class Node:
         env = Envelope(msg, ASK, fut, sender, deadline)
         if not cell.deliver_nowait(env):
             await cell.deliver(env, deadline)
-        timer = loop.call_at(deadline, _expire_ask, env, cell, address, timeout)
+        expiry = self.deadlines.at(deadline, _expire_ask, env, cell, address, timeout)
         try:
             return await fut
         except asyncio.CancelledError:
             cell.cancel(env)
             raise
         finally:
-            timer.cancel()
+            expiry.cancel()
 
     async def tell(
         self, address: Address | str, msg: Any, *, timeout: float | None = None,
         sender: Address | None = None,
     ) -> None:
-        """Send ``msg`` without waiting for a reply (waits only for mailbox room)."""
+        """Send ``msg`` without waiting for a reply (waits only for mailbox room).
+
+        The message carries its deadline like an ask does (the handler sees it as
+        ``ctx.remaining()``, and calls it makes inherit it); a tell is never cancelled.
+        """
         if address.__class__ is not Address:
             address = _as_address(address)
-        cell = self._local_cell(address)  # type: ignore[arg-type]
-        env = Envelope(msg, TELL, None, sender, None)
-        if cell is not None and cell.deliver_nowait(env):
-            return
         loop = self._loop or asyncio.get_running_loop()
-        deadline = loop.time() + (self.default_timeout if timeout is None else timeout)
+        explicit = timeout is not None
+        deadline = loop.time() + (timeout if timeout is not None else self.default_timeout)
+        cell = self._live_cell(address)
         if cell is None:
-            cell = await self._resolve_within(address, deadline)  # type: ignore[arg-type]
-        await cell.deliver(env, deadline)
+            route = await self.transport.place(address, deadline)
+            if route is not None:
+                raw = msg if msg.__class__ is RawMessage else msg.encode()
+                await self.transport.tell(route, address, raw, deadline, sender, explicit)
+                return
+            cell = self._local_cell(address)  # starts the session without a wait when it can
+            if cell is None:
+                cell = await self._resolve_within(address, deadline)
+        env = Envelope(msg, TELL, None, sender, deadline)
+        if not cell.deliver_nowait(env):
+            await cell.deliver(env, deadline)
 
     def stream(
         self, address: Address | str, msg: Any, *, timeout: float | None = None,
@@ -252,28 +334,38 @@ class Node:
     ) -> ReplyStream:
         """Stream replies to ``msg``; the whole stream must end within ``timeout`` s."""
         address = _as_address(address)
-        return ReplyStream(lambda: self._open_local_stream(address, msg, timeout, sender))
+        return ReplyStream(lambda: self._open_stream(address, msg, timeout, sender))
 
-    async def _open_local_stream(
+    async def _open_stream(
         self, address: Address, msg: Any, timeout: float | None, sender: Address | None
     ) -> tuple[ReplyChannel, Any, Any]:
         loop = self._loop or asyncio.get_running_loop()
         limit = self.default_timeout if timeout is None else timeout
         deadline = loop.time() + limit
-        cell = self._local_cell(address)
+        cell = self._live_cell(address)
         if cell is None:
-            cell = await self._resolve_within(address, deadline)
+            route = await self.transport.place(address, deadline)
+            if route is not None:
+                typed = msg.__class__ is not RawMessage
+                opened = await self.transport.open_stream(
+                    route, address, msg.encode() if typed else msg, deadline, sender,
+                    timeout is not None, decode_reply if typed else None,
+                )
+                return opened.chan, opened.cancel, self.expire_at(
+                    deadline, _expire_remote_stream, opened, address, limit)
+            cell = self._local_cell(address)  # starts the session without a wait when it can
+            if cell is None:
+                cell = await self._resolve_within(address, deadline)
         chan = ReplyChannel()
         env = Envelope(msg, STREAM, chan, sender, deadline)
         if not cell.deliver_nowait(env):
             await cell.deliver(env, deadline)
-        timer = loop.call_at(deadline, _expire_stream, env, cell, address, limit)
 
         def cancel() -> None:
             chan.abandon()
             cell.cancel(env)
 
-        return chan, cancel, timer
+        return chan, cancel, self.expire_at(deadline, _expire_stream, env, cell, address, limit)
 
     async def _resolve_within(self, address: Address, deadline: float) -> Cell:
         try:
@@ -297,12 +389,3 @@ class Node:
     async def passivate(self, address: Address) -> bool:
         """Passivate one idle session actor now (``stopped()`` runs); ``True`` if it was."""
         return await self.supervisor(address.name).passivate(address.session)
-
-
-def _under(namespace: str, pairs: Any) -> list[tuple[str, str]]:
-    prefix = namespace.rstrip(".") + "." if namespace else ""
-    seen: dict[str, str] = {}
-    for name, description in pairs:
-        if name.startswith(prefix) and name not in seen:
-            seen[name] = description
-    return sorted(seen.items())

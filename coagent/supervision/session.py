@@ -203,6 +203,11 @@ class SessionSupervisor:
     def _schedule_sweep(self) -> None:
         timeout = self.spec.idle_timeout
         assert timeout is not None
+        # An instance may ask for a shorter idle timeout (the original's BaseAgent(timeout=...)).
+        for cell in self.sessions.values():
+            own = getattr(cell.instance, "idle_timeout", None)
+            if own is not None and own < timeout:
+                timeout = own
         interval = max(0.05, min(timeout / 2, 30.0))
         loop = asyncio.get_running_loop()
         self._sweeper = loop.call_later(interval, self._sweep)
@@ -213,10 +218,10 @@ class SessionSupervisor:
             return
         timeout = self.spec.idle_timeout
         assert timeout is not None
-        horizon = time.monotonic() - timeout
+        now = time.monotonic()
         expired = [
             (session, cell) for session, cell in self.sessions.items()
-            if cell.idle and _quiet(cell, horizon)
+            if cell.idle and _quiet(cell, now - _idle_timeout(cell, timeout))
         ]
         for session, cell in expired:
             self._passivate(session, cell)
@@ -299,6 +304,12 @@ class SessionSupervisor:
     def __repr__(self) -> str:
         return f"<SessionSupervisor {self.spec.name} sessions={len(self.sessions)}>"
 
+
+
+def _idle_timeout(cell: Cell, default: float) -> float:
+    """The instance's own idle timeout if it set one (``inf``: never), else the spec's."""
+    own = getattr(cell.instance, "idle_timeout", None)
+    return default if own is None else float(own)
 
 
 def _quiet(cell: Cell, horizon: float) -> bool:

@@ -1,15 +1,17 @@
-"""What crosses NATS: headers for metadata, the message's own bytes as the body.
+"""What crosses NATS: every header name and marker of the wire, in one place.
 
-A request carries ``type`` (wire type name), ``kind`` (ask, tell or stream), ``session``,
-``timeout`` (seconds left: deadlines cross the wire, clocks need not agree), ``call``
-(an id the caller can cancel by) and optionally ``sender`` and ``target``. A reply
-carries ``type`` (absent for no reply), ``owner`` (the node that serves the session),
-and for streams ``seq`` and an ``end`` or ``error`` marker. An error is ``error: <code>``
-with a JSON body ``{"message": ...}``; no traceback crosses unless debugging is on.
-
-So any NATS client can talk to an agent::
+The wire protocol is written down for implementers of other-language clients in
+``docs/wire.md``; every constant here appears there (a test checks it). Any NATS
+client can talk to an agent::
 
     nats req coagent.a.echo '{"n": 1}' -H type:Ping -H session:s1
+
+A request carries ``type`` (wire type name), ``kind`` (ask, tell or stream), ``session``,
+``timeout`` (seconds left: deadlines cross the wire, clocks need not agree) and optionally
+``sender`` and ``target``. A reply carries ``type`` (absent for no reply), ``owner`` (the
+node that serves the session), and for streams ``seq`` and an ``end`` or ``error`` marker.
+An error is ``error: <code>`` with a JSON body ``{"message": ...}``; no traceback crosses
+unless debugging is on.
 """
 
 from __future__ import annotations
@@ -20,11 +22,55 @@ import msgspec
 
 from coagent.errors import AgentCrashed, CoagentError, WireValue, error_class
 
-__all__ = ["encode_error", "decode_error", "KIND_ASK", "KIND_TELL", "KIND_STREAM"]
+__all__ = [
+    "encode_error", "decode_error", "KIND_ASK", "KIND_TELL", "KIND_STREAM",
+    "H_TYPE", "H_KIND", "H_SESSION", "H_TIMEOUT", "H_SENDER", "H_TARGET", "H_OWNER", "H_ERROR",
+    "H_SEQ", "H_END", "H_RETRY", "H_STATUS", "STATUS_NO_RESPONDERS", "END_MARKER", "RETRY_MARKER",
+    "RESERVED_HEADERS",
+]
 
+# -- values of the ``kind`` header (absent means ``ask``)
 KIND_ASK = "ask"
 KIND_TELL = "tell"
 KIND_STREAM = "stream"
+
+# -- request headers
+#: The wire type name of the body (``Message.__message_type__``); on replies too.
+H_TYPE = "type"
+#: ``ask`` (default), ``tell`` or ``stream``.
+H_KIND = "kind"
+#: The session id, on messages to an agent type's queue-group subject.
+H_SESSION = "session"
+#: Seconds the caller still waits (decimal text); the receiver's own default when absent.
+H_TIMEOUT = "timeout"
+#: The calling actor's address (``name:session``), when the caller is an actor.
+H_SENDER = "sender"
+#: The addressed actor's name when it differs from the subject's type (a supervisor's child).
+H_TARGET = "target"
+
+# -- reply headers
+#: The node that serves the session; on replies to queue-group calls (and first stream items).
+H_OWNER = "owner"
+#: An error code (``CoagentError.code``); the body is ``{"message": ..., "details": {...}}``.
+H_ERROR = "error"
+#: The 1-based position of a stream message (items, then the end or error marker).
+H_SEQ = "seq"
+#: Present (value ``1``) on the last message of a stream that ended normally.
+H_END = "end"
+#: Present (value ``1``) on an error from a node that does not serve the session (any more):
+#: send the call again to the agent type's queue group.
+H_RETRY = "retry"
+#: Set by the NATS server itself: ``503`` means nobody subscribes to the subject.
+H_STATUS = "Status"
+STATUS_NO_RESPONDERS = "503"
+END_MARKER = "1"
+RETRY_MARKER = "1"
+
+#: Headers the protocol uses; any other header of a request travels as a message header.
+RESERVED_HEADERS = frozenset((
+    H_TYPE, H_KIND, H_SESSION, H_TIMEOUT, H_SENDER, H_TARGET, H_OWNER, H_ERROR, H_SEQ, H_END,
+    H_RETRY,
+))
 
 _json = msgspec.json.Encoder()
 

@@ -4,12 +4,11 @@
 
 The agent gets an ``MCPTools`` (the weather server in ``_weather_mcp.py``, started over
 stdio) beside a plain Python function. With ``MODEL_NAME`` (and ``MODEL_API_BASE``, ...)
-set it asks that model; with none set, a local fake model plays one that calls the tools.
+set it asks that model; with no ``MODEL_*`` set, a local fake model plays one that calls the tools.
 """
 
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from coagent.agents import ChatAgent, ChatMessage, ModelClient
 from coagent.core import AgentSpec, new
 from coagent.interop import MCPTools
 from coagent.runtimes import LocalRuntime
+from coagent.testing import serve_offline
 
 SERVER = str(Path(__file__).with_name("_weather_mcp.py"))
 
@@ -41,12 +41,7 @@ def fake_model(request):  # the offline stand-in: call the tools, then answer fr
 
 
 async def main() -> None:
-    offline = None
-    if not os.getenv("MODEL_NAME"):
-        from coagent.testing import FakeOpenAIServer
-
-        offline = FakeOpenAIServer(default=fake_model).start_in_thread()
-        os.environ.update(offline.env())
+    offline = serve_offline(fake_model)  # None when MODEL_* names a provider
     weather = MCPTools.stdio(sys.executable, SERVER)
     assistant = AgentSpec("assistant", new(
         ChatAgent, system="You help travellers. Use the tools.", client=ModelClient(),

@@ -12,14 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from coagent.testing import free_port
+
 HERE = Path(__file__).parent
 MCP_SERVER = str(HERE / "mcp_server.py")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:

@@ -9,9 +9,9 @@ import pytest
 from coagent.agents import ChatMessage, Parallel, Sequential
 from coagent.core import AgentSpec, new
 from coagent.interop import A2AAgent, RemoteAgentError, RemoteAgentUnavailable
+from coagent.testing import free_port
 from tests.interop.a2a_server import serve_reviewer
 from tests.interop.agents import Upper, upper
-from tests.interop.conftest import free_port
 
 
 def user(text: str) -> ChatMessage:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -20,8 +21,9 @@ from a2a.utils.errors import TaskNotFoundError
 
 from coagent.gateway import Gateway, Tokens
 from coagent.runtimes import LocalRuntime
+from coagent.testing import free_port
 from tests.interop.agents import SLEEPER_EVENTS, parrot, sleeper, upper
-from tests.interop.conftest import free_port, wait_for_port
+from tests.interop.conftest import wait_for_port
 
 TOKEN = "a2a-test-token"
 
@@ -187,3 +189,71 @@ async def test_the_coagent_gateway_command_serves_a2a() -> None:
         assert proc.wait(15) == 0
     texts = [get_artifact_text(e.artifact_update.artifact) for e in events if e.HasField("artifact_update")]
     assert texts == ["FROM THE COMMAND"]
+
+
+async def test_the_coagent_gateway_command_bridging_a_nats_cluster_serves_its_agents_over_a2a(
+        nats_server) -> None:
+    from coagent.runtimes import NATSRuntime
+
+    SLEEPER_EVENTS.clear()
+    port = free_port()
+    node = NATSRuntime.from_servers(nats_server.url, name="a2a-cluster-node", prefix="a2an")
+    async with node:
+        for spec in (parrot, sleeper):
+            await node.register(spec)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "coagent", "gateway", "--server", nats_server.url, "--prefix", "a2an",
+             "--listen", f"127.0.0.1:{port}", "--auth", TOKEN],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            await asyncio.to_thread(wait_for_port, port, proc)
+            async with http() as transport:
+                skills: set[str] = set()
+                for _ in range(100):  # the gateway finds the node's agents once it has announced
+                    card = (await transport.get(f"{base}/.well-known/agent-card.json")).json()
+                    skills = {s["id"] for s in card["skills"]}
+                    if skills == {"parrot", "sleeper"}:
+                        break
+                    await asyncio.sleep(0.1)
+                parrot_client = await create_client(f"{base}/a2a/parrot",
+                                                    ClientConfig(httpx_client=transport, streaming=True))
+                events = [r async for r in parrot_client.send_message(message("over nats"))]
+                context_id = next(e.task.context_id for e in events if e.HasField("task"))
+                again = [r async for r in parrot_client.send_message(message("more", context_id=context_id))]
+                await parrot_client.close()
+
+                sleeper_client = await create_client(f"{base}/a2a/sleeper",
+                                                     ClientConfig(httpx_client=transport, streaming=False))
+                sending = asyncio.create_task(_drain(sleeper_client.send_message(message("60"))))
+                for _ in range(200):  # the handler runs on the NATS node, in this process
+                    if SLEEPER_EVENTS:
+                        break
+                    await asyncio.sleep(0.05)
+                listed = await sleeper_client.list_tasks(pb.ListTasksRequest())
+                task_id = listed.tasks[0].id
+                canceled = await sleeper_client.cancel_task(pb.CancelTaskRequest(id=task_id))
+                sending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, A2AClientError):
+                    await sending
+                await sleeper_client.close()
+                for _ in range(100):
+                    if "cancelled" in SLEEPER_EVENTS:
+                        break
+                    await asyncio.sleep(0.05)
+        finally:
+            proc.terminate()
+            assert proc.wait(15) == 0
+    assert skills == {"parrot", "sleeper"}
+    chunks = [get_artifact_text(e.artifact_update.artifact) for e in events if e.HasField("artifact_update")]
+    assert "".join(chunks) == "turn 1: over nats"
+    texts = [get_artifact_text(e.artifact_update.artifact) for e in again if e.HasField("artifact_update")]
+    assert "".join(texts) == "turn 2: more"  # one A2A context, one session on the NATS node
+    assert canceled.status.state == pb.TaskState.TASK_STATE_CANCELED
+    assert SLEEPER_EVENTS == ["started", "cancelled"]
+
+
+async def _drain(events: AsyncIterator[Any]) -> list[Any]:
+    return [e async for e in events]

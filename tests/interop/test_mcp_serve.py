@@ -12,7 +12,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.interop.conftest import free_port, wait_for_port
+from coagent.testing import free_port
+from tests.interop.conftest import wait_for_port
 
 AGENTS = str(Path(__file__).parent / "agents.py")
 ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONDONTWRITEBYTECODE": "1"}
@@ -127,3 +128,61 @@ async def test_a_cancelled_mcp_call_cancels_the_agent_handler(runtime) -> None:
                 break
             await asyncio.sleep(0.02)
     assert SLEEPER_EVENTS == ["started", "cancelled"]
+
+
+async def test_with_a_gateway_url_the_tools_are_the_agents_behind_the_gateway() -> None:
+    from coagent.gateway import Gateway, Tokens
+    from coagent.runtimes import LocalRuntime
+    from tests.interop.agents import parrot, upper
+
+    async with LocalRuntime() as hub:
+        await hub.register(parrot)
+        await hub.register(upper)
+        gateway = Gateway(hub, tokens=Tokens(["gw-token"]))
+        url = await gateway.start("127.0.0.1", 0)
+        try:
+            # this process also serves its own agent through the gateway (an HTTPRuntime)
+            params = StdioServerParameters(
+                command=sys.executable,
+                args=["-m", "coagent", "mcp", "serve", "--server", url, "--server-auth", "gw-token",
+                      "--agents", f"{AGENTS}:sleeper"],
+                env=ENV)
+            async with Client(params, cache=None) as client:
+                tools = sorted(t.name for t in (await client.list_tools()).tools)
+                first = await client.call_tool("parrot", {"message": "via the gateway"})
+                session = first.structured_content["session"]
+                second = await client.call_tool("parrot", {"message": "again", "session": session})
+                loud = await client.call_tool("team.upper", {"message": "hub"})
+                # the sleeper, served by the command's own process, is an agent of the hub too
+                served_there = {name for name, _ in await hub.discover()}
+        finally:
+            await gateway.stop()
+    assert tools == ["parrot", "sleeper", "team.upper"]
+    assert first.content[0].text == "turn 1: via the gateway"
+    assert second.structured_content == {"reply": "turn 2: again", "session": session}
+    assert loud.content[0].text == "HUB"
+    assert "sleeper" in served_there
+
+
+def test_a_refused_gateway_token_stops_the_command_with_a_clear_error() -> None:
+    import asyncio
+
+    from coagent.gateway import Gateway, Tokens
+    from coagent.runtimes import LocalRuntime
+
+    async def run() -> subprocess.CompletedProcess[str]:
+        async with LocalRuntime() as hub:
+            gateway = Gateway(hub, tokens=Tokens(["gw-token"]))
+            url = await gateway.start("127.0.0.1", 0)
+            try:
+                return await asyncio.to_thread(
+                    subprocess.run,
+                    [sys.executable, "-m", "coagent", "mcp", "serve", "--server", url, "--server-auth", "wrong"],
+                    stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+                    env={**os.environ, **ENV})
+            finally:
+                await gateway.stop()
+
+    done = asyncio.run(run())
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == "Error: the token is not accepted by this gateway"

@@ -204,7 +204,8 @@ async def test_a_handoff_agent_uses_mcp_tools_and_hands_over(runtime):
 async def test_a_streamable_http_server_that_restarts_is_reconnected_on_the_next_call() -> None:
     import subprocess
 
-    from tests.interop.conftest import free_port, wait_for_port
+    from coagent.testing import free_port
+    from tests.interop.conftest import wait_for_port
 
     port = free_port()
 

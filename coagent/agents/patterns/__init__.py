@@ -12,6 +12,7 @@ from coagent.agents.patterns.handoffs import HandoffAgent, Handoffs
 from coagent.agents.patterns.messages import (
     AgentRef,
     Aggregate,
+    AggregationResult,
     Handoff,
     HandoffTurn,
     MaxHandoffsExceeded,
@@ -28,6 +29,6 @@ from coagent.agents.patterns.triage import DynamicTriage
 __all__ = [
     "Pattern", "Sequential", "Parallel", "Aggregator", "DynamicTriage", "Handoffs", "HandoffAgent",
     "GroupChat", "Termination", "MaxRounds", "TextMention", "Predicate",
-    "Aggregate", "ParallelResult", "StepEvent", "Handoff", "HandoffTurn", "AgentRef",
+    "Aggregate", "AggregationResult", "ParallelResult", "StepEvent", "Handoff", "HandoffTurn", "AgentRef",
     "PatternError", "StepFailed", "MaxHandoffsExceeded", "NoRoute",
 ]

@@ -20,6 +20,7 @@ from coagent.agents.patterns.messages import (
     PatternError,
 )
 from coagent.agents.patterns.triage import transfer_tool_name
+from coagent.agents.settings import UNSET, setting
 from coagent.agents.tools import (
     Tool,
     ToolSource,
@@ -41,14 +42,21 @@ class HandoffAgent(Actor):
     with a :class:`Handoff`; answering in text ends it with a ``ChatMessage``.
     """
 
-    def __init__(self, system: str = "", client: Any = None,
-                 tools: Sequence[Callable[..., Any] | Tool | ToolSource] = (),
-                 *, max_turns: int = 10) -> None:
-        self.system = system
+    # Settings, set per instance by ``setting()`` (see coagent.agents.settings).
+    system: str
+    max_turns: int
+
+    def __init__(self, system: str = UNSET, client: Any = UNSET,
+                 tools: Sequence[Callable[..., Any] | Tool | ToolSource] = UNSET, *,
+                 max_turns: int = UNSET) -> None:
+        # Each setting: the argument, else a subclass's class attribute, else the default.
+        setting(self, "system", system, "", base=HandoffAgent)
+        client = setting(self, "client", client, None, base=HandoffAgent)
+        tools = setting(self, "tools", tools, (), base=HandoffAgent)
+        setting(self, "max_turns", max_turns, 10, base=HandoffAgent)
         self.client = client if client is not None else ModelClient()
         self.tools = collect_tools(self, tools)
         self.tool_sources = tool_sources(tools)
-        self.max_turns = max_turns
 
     @handler
     async def turn(self, msg: HandoffTurn, ctx: Context) -> ChatMessage | Handoff:

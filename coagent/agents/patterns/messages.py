@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import msgspec
 
-from coagent.actors import Message
+from coagent.actors import Message, RawMessage
 from coagent.agents.messages import ChatMessage
 from coagent.errors import CoagentError
 
 __all__ = [
-    "ParallelResult", "Aggregate", "StepEvent", "Handoff", "HandoffTurn", "AgentRef",
+    "ParallelResult", "Aggregate", "AggregationResult", "StepEvent", "Handoff", "HandoffTurn", "AgentRef",
     "PatternError", "StepFailed", "MaxHandoffsExceeded", "NoRoute",
 ]
 
@@ -40,6 +40,23 @@ class Aggregate(Message):
     @property
     def failed(self) -> list[ParallelResult]:
         return [r for r in self.results if not r.ok]
+
+
+class AggregationResult(ChatMessage, omit_defaults=False):
+    """What the default ``Aggregator`` replies: the joined text (``content``, one section per
+    branch) and, as the original Coagent's ``AggregationResult``, each branch's reply in
+    branch order as a ``RawMessage``::
+
+        result = AggregationResult.decode(await parallel.run(ChatMessage(...).encode()))
+        for raw in result.results:
+            print(ChatMessage.decode(raw).content)
+
+    It is a ``ChatMessage``, so code that reads the reply as one keeps working (it encodes
+    every field, so ``ChatMessage.decode`` finds ``role`` in it).
+    """
+
+    role: str = "assistant"
+    results: list[RawMessage] = []
 
 
 class StepEvent(Message):

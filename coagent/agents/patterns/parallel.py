@@ -9,7 +9,12 @@ from typing import Any, Literal
 from coagent.actors import Actor, Context, Message, handler
 from coagent.agents.messages import ChatMessage
 from coagent.agents.patterns.base import Pattern, Step, as_chat, step_failed
-from coagent.agents.patterns.messages import Aggregate, ParallelResult, StepFailed
+from coagent.agents.patterns.messages import (
+    Aggregate,
+    AggregationResult,
+    ParallelResult,
+    StepFailed,
+)
 from coagent.errors import CoagentError, UnknownMessage
 from coagent.supervision import AgentSpec
 
@@ -127,7 +132,8 @@ def _as_prompt(aggregate: Aggregate) -> ChatMessage:
 class Aggregator(Actor):
     """The default aggregator: joins the branches' answers, one section per branch.
 
-    Subclass it and override :meth:`aggregate` to combine differently.
+    Subclass it and override :meth:`aggregate` to combine differently. Its reply is an
+    :class:`AggregationResult` (a ``ChatMessage`` that also carries each branch's reply).
     """
 
     @handler
@@ -135,4 +141,9 @@ class Aggregator(Actor):
         return await self.aggregate(msg)
 
     async def aggregate(self, msg: Aggregate) -> ChatMessage:
-        return aggregate_text(msg)
+        """The joined text, with every successful branch's reply in ``results``."""
+        text = aggregate_text(msg)
+        return AggregationResult(
+            content=text.content,
+            results=[r.message.encode() for r in msg.results if r.ok and r.message is not None],
+        )

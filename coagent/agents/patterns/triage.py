@@ -10,6 +10,7 @@ from coagent.actors import Address, Context, handler
 from coagent.agents.messages import ChatHistory, ChatMessage
 from coagent.agents.patterns.base import Pattern, Step, step_failed
 from coagent.agents.patterns.messages import NoRoute
+from coagent.agents.settings import UNSET, setting
 from coagent.errors import CoagentError
 from coagent.supervision import AgentSpec
 
@@ -36,17 +37,34 @@ class DynamicTriage(Pattern):
     The model sees one ``transfer_to_<agent>`` tool per candidate (described by the agent's
     description) and must call one. If it answers in text instead, that text is the reply.
     The chosen agent gets the conversation so far (a ``ChatHistory``) in the same session.
+
+    Settings (``system``, ``client``, ``namespace``, ``agents``, ``max_history``, ``inclusive``)
+    come from the arguments, else from a subclass's class attributes, else the defaults;
+    ``inclusive=True`` also offers the agent named exactly ``namespace``.
     """
 
-    def __init__(self, system: str = "", client: Any = None, namespace: str = "", *,
-                 agents: Sequence[Step] = (), max_history: int = 50, **options: Any) -> None:
+    # Settings, set per instance by ``setting()`` (see coagent.agents.settings).
+    system: str
+    namespace: str
+    max_history: int
+    inclusive: bool
+
+    def __init__(self, system: str = UNSET, client: Any = UNSET, namespace: str = UNSET, *,
+                 agents: Sequence[Step] = UNSET, max_history: int = UNSET,
+                 inclusive: bool = UNSET, **options: Any) -> None:
+        # Each setting: the argument, else a subclass's class attribute, else the default, so
+        # ``class Router(DynamicTriage): system = "..."`` (and ``Router.namespace = x``
+        # before the runtime starts) configure every session.
+        agents = setting(self, "agents", agents, (), base=DynamicTriage)
         super().__init__(list(agents), **options)
         from coagent.agents.model import ModelClient
 
-        self.system = system
+        setting(self, "system", system, "", base=DynamicTriage)
+        client = setting(self, "client", client, None, base=DynamicTriage)
+        setting(self, "namespace", namespace, "", base=DynamicTriage)
+        setting(self, "max_history", max_history, 50, base=DynamicTriage)
+        setting(self, "inclusive", inclusive, False, base=DynamicTriage)
         self.client = client if client is not None else ModelClient()
-        self.namespace = namespace
-        self.max_history = max_history
         self._inline_descriptions = {
             a.name: a.description for a in agents if isinstance(a, AgentSpec)
         }
@@ -57,7 +75,11 @@ class DynamicTriage(Pattern):
         """``tool name -> (agent name, address)`` of the agents requests may go to."""
         found: dict[str, tuple[str, Address]] = {}
         if self.namespace or not self._inline:
-            for name, description in await ctx.discover(self.namespace):
+            listed = await ctx.discover(self.namespace)
+            if self.inclusive and self.namespace:
+                # The original's ``inclusive``: the agent named exactly like the namespace too.
+                listed += [(n, d) for n, d in await ctx.discover() if n == self.namespace]
+            for name, description in listed:
                 if name == ctx.address.name:
                     continue
                 found[transfer_tool_name(name)] = (description, Address(name, ctx.session))

@@ -1,26 +1,19 @@
-"""The seed-compatible public surface.
+"""``idle_loop`` and ``exit_loop``: keep a node serving until a signal, and send that signal.
 
 ::
 
-    from coagent.core import AgentSpec, BaseAgent, Context, Message, handler, new, idle_loop, set_stderr_logger
+    async with NATSRuntime.from_servers() as runtime:
+        await runtime.register(translator)
+        await idle_loop()            # until Ctrl-C, SIGTERM, or exit_loop() from anywhere
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 
-from coagent.actors import Actor, Address, Context, Message, RawMessage, handler
-from coagent.logging import set_stderr_logger
-from coagent.supervision import AgentSpec, ChildSpec, Supervisor, new
-
-#: The seed's name for :class:`~coagent.actors.Actor`.
-BaseAgent = Actor
-
-__all__ = [
-    "Actor", "BaseAgent", "Address", "AgentSpec", "ChildSpec", "Context", "Message",
-    "RawMessage", "Supervisor", "handler", "idle_loop", "new", "set_stderr_logger",
-]
+__all__ = ["idle_loop", "exit_loop"]
 
 
 async def idle_loop(*, signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> None:
@@ -46,3 +39,8 @@ async def idle_loop(*, signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+def exit_loop() -> None:
+    """End a running :func:`idle_loop` of this process (it sends this process SIGINT)."""
+    os.kill(os.getpid(), signal.SIGINT)
