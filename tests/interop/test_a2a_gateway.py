@@ -257,3 +257,27 @@ async def test_the_coagent_gateway_command_bridging_a_nats_cluster_serves_its_ag
 
 async def _drain(events: AsyncIterator[Any]) -> list[Any]:
     return [e async for e in events]
+
+
+async def test_an_agent_served_through_the_gateway_by_an_http_runtime_is_an_a2a_agent_too() -> None:
+    from coagent.runtimes.http import HTTPRuntime
+
+    async with LocalRuntime(default_timeout=10.0) as hub:
+        gw = Gateway(hub, tokens=Tokens([TOKEN]))
+        url = await gw.start("127.0.0.1", 0)
+        try:
+            async with HTTPRuntime.from_server(url, TOKEN, name="a2a-http-node") as remote:
+                await remote.register(parrot)
+                async with http() as transport:
+                    card = (await transport.get(f"{url}/a2a/parrot/.well-known/agent-card.json")).json()
+                    client = await create_client(f"{url}/a2a/parrot",
+                                                 ClientConfig(httpx_client=transport, streaming=True))
+                    events = [r async for r in client.send_message(message("served elsewhere"))]
+                    await client.close()
+        finally:
+            await gw.stop()
+    assert card["description"] == "Repeats what it is told."
+    chunks = [get_artifact_text(e.artifact_update.artifact) for e in events if e.HasField("artifact_update")]
+    assert "".join(chunks) == "turn 1: served elsewhere"
+    states = [e.status_update.status.state for e in events if e.HasField("status_update")]
+    assert states[-1] == pb.TaskState.TASK_STATE_COMPLETED

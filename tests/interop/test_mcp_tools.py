@@ -229,3 +229,34 @@ async def test_a_streamable_http_server_that_restarts_is_reconnected_on_the_next
         await tools.aclose()
         server.kill()
         server.wait()
+
+
+async def test_a_cancelled_turn_cancels_the_call_on_a_streamable_http_server_too(runtime, tmp_path: Path):
+    import subprocess
+
+    from coagent.testing import free_port
+    from tests.interop.conftest import wait_for_port
+
+    marks = tmp_path / "marks"
+    port = free_port()
+    server = subprocess.Popen([sys.executable, MCP_SERVER, "http", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env={**os.environ, "MCP_TEST_MARKS": str(marks), "PYTHONDONTWRITEBYTECODE": "1"})
+    try:
+        await asyncio.to_thread(wait_for_port, port, server)
+        model = ScriptedModel([Reply(tool_calls=[tool_call("slow", seconds=60)]), "never"])
+        async with MCPTools.http(f"http://127.0.0.1:{port}/mcp") as tools:
+            spec = AgentSpec("assistant", new(ChatAgent, client=model, tools=[tools]))
+            await runtime.register(spec)
+            turn = asyncio.create_task(spec.run(user("wait").encode(), timeout=120))
+            await wait_until(lambda: marks.exists() and "started" in marks.read_text())
+            turn.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await turn
+            await wait_until(lambda: "cancelled" in marks.read_text(), timeout=10)
+            # the connection outlives the cancelled call: the next call answers on it
+            assert await tools.call("add", {"a": 20, "b": 22}) == "42"
+    finally:
+        server.kill()
+        server.wait()
+    assert len(model.requests) == 1
