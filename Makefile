@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/local.py
 	$(BIN)/python benchmarks/nats.py
 	$(BIN)/python benchmarks/http.py
+	$(BIN)/python benchmarks/interop.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

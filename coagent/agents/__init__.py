@@ -58,7 +58,8 @@ from coagent.agents.patterns import (
     TextMention,
 )
 from coagent.agents.react import ReActAgent
-from coagent.agents.tools import Tool, ToolResult, tool
+from coagent.agents.tools import Tool, ToolResult, ToolSource, tool
+from coagent.interop import errors as _interop_errors  # noqa: F401  (registers the MCP/A2A error codes)
 
 __all__ = [
     # agents
@@ -98,6 +99,7 @@ __all__ = [
     # tools
     "Tool",
     "ToolResult",
+    "ToolSource",
     "tool",
     "confirm",
     "submit",

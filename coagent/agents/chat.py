@@ -59,7 +59,15 @@ from coagent.agents.messages import ChatHistory, ChatMessage, GetUsage, Usage, U
 from coagent.agents.model import ChatModel, ModelClient, ModelResponse, ToolCall
 from coagent.agents.settings import UNSET, setting
 from coagent.agents.structured import OutputInvalid, OutputSpec
-from coagent.agents.tools import Tool, ToolResult, collect_tools, run_tool_calls
+from coagent.agents.tools import (
+    Tool,
+    ToolResult,
+    ToolSource,
+    collect_tools,
+    run_tool_calls,
+    tool_sources,
+    with_source_tools,
+)
 
 __all__ = [
     "ChatAgent", "StreamChatAgent", "TurnEvent", "TextDelta", "ToolActions", "ToolResults",
@@ -119,7 +127,8 @@ class ChatAgent(Actor):
             or anything with its ``complete``/``stream`` methods, e.g.
             :class:`coagent.testing.ScriptedModel`.
         tools: functions (or :class:`Tool`) the model may call; ``@tool`` methods of a
-            subclass are added automatically.
+            subclass are added automatically. A :class:`ToolSource` (such as
+            :class:`coagent.interop.MCPTools`) adds its current tools before each model call.
         max_turns: model calls allowed for one message before :class:`MaxTurnsExceeded`.
         max_parallel_tools: tool calls of one model turn that run at the same time.
         tool_timeout: seconds one tool call may take (its timeout goes back to the model).
@@ -153,7 +162,7 @@ class ChatAgent(Actor):
         self,
         system: str = UNSET,
         client: ChatModel | None = UNSET,
-        tools: Sequence[Callable[..., Any] | Tool] = UNSET,
+        tools: Sequence[Callable[..., Any] | Tool | ToolSource] = UNSET,
         *,
         max_turns: int = UNSET,
         max_parallel_tools: int = UNSET,
@@ -188,6 +197,8 @@ class ChatAgent(Actor):
             raise ValueError("max_history must be >= 1 or None")
         self.client: ChatModel = client if client is not None else ModelClient()
         self.tools: dict[str, Tool] = collect_tools(self, tools)
+        self.tool_sources = tool_sources(tools)
+        self._own_tools = self.tools
         self.output = OutputSpec(output_type) if output_type is not None else None
         self.model_kwargs = dict(model_kwargs or {})
         #: This session's conversation (OpenAI message dicts), without the system prompt.
@@ -325,6 +336,9 @@ class ChatAgent(Actor):
                     f"no final answer after {self.max_turns} model calls", max_turns=self.max_turns,
                 )
             turn += 1
+            if self.tool_sources:  # the sources' lists may have changed since the last call
+                self.tools = await with_source_tools(self._own_tools, self.tool_sources, ctx)
+                schemas = [t.schema() for t in self.tools.values()] or None
             timeout = ctx.remaining() if ctx is not None else None
             if stream:
                 async with client.stream(

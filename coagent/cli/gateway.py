@@ -73,7 +73,7 @@ def gateway(listen: str, server: str | None, auth: str | None, auth_file: str | 
             prefix: str, creds: str | None, max_body: int, default_timeout: float, max_timeout: float,
             access_log: bool, store: str | None, redeliver_after: float, uvloop: bool,
             verbose: int) -> None:
-    """Serve the agents over HTTP: our API (/openapi.json) and the original's CoS endpoints."""
+    """Serve the agents over HTTP: our API (/openapi.json), A2A (/a2a/NAME) and the original's CoS endpoints."""
     from coagent.cli.main import _level, _run
     from coagent.logging import set_stderr_logger
 

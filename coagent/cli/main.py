@@ -396,10 +396,12 @@ def send(address: str, headers: tuple[str, ...], data: str, stream: bool, onelin
 
 
 from coagent.cli.gateway import gateway  # noqa: E402  (the group must exist first)
+from coagent.cli.mcp import mcp  # noqa: E402
 
 cli.add_command(gateway)
 from coagent.cli.sessions import sessions  # noqa: E402
 
+cli.add_command(mcp)
 cli.add_command(sessions)
 
 

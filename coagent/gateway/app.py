@@ -25,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from coagent.errors import CoagentError, MessageTooLarge
+from coagent.gateway.a2a import CARD_PATH, A2ARoutes
 from coagent.gateway.auth import Tokens
 from coagent.gateway.calls import Calls, IdempotencyKeys
 from coagent.gateway.errors import EndpointNotFound, InternalError, MethodNotAllowed, RequestTimeout
@@ -105,6 +106,7 @@ class Gateway:
         # aiohttp enforces the limit itself as it reads, chunked bodies included.
         self.app = web.Application(middlewares=[self._middleware], client_max_size=max_body)
         Routes(self).add_to(self.app)
+        A2ARoutes(self).add_to(self.app)
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -161,7 +163,8 @@ class Gateway:
         """Authentication, then typed error bodies for whatever the handler raised."""
         try:
             tokens = self.tokens
-            if tokens is None or request.path in PUBLIC_PATHS:
+            # A2A cards are public: a client reads one to learn how to authenticate.
+            if tokens is None or request.path in PUBLIC_PATHS or request.path.endswith(CARD_PATH):
                 request[CALLER] = 0
             else:
                 request[CALLER] = tokens.check(request.headers.get("Authorization"))

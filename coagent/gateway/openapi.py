@@ -108,6 +108,41 @@ _TELL = {
 }
 
 
+def _a2a_paths() -> dict[str, Any]:
+    """The A2A endpoints (their protocol is A2A's own JSON-RPC; see coagent/gateway/a2a.py)."""
+    tag = ["A2A"]
+    card = {"get": {
+        "operationId": "", "tags": tag, "security": [],
+        "summary": "An A2A agent card (needs no token; declares the bearer scheme when one is needed)",
+        "responses": {"200": _json_ok("The agent card (A2A 1.0).", {"type": "object"}),
+                      "404": _ERRORS["404"]},
+    }}
+    rpc = {"post": {
+        "operationId": "", "tags": tag,
+        "summary": "A2A JSON-RPC: SendMessage, SendStreamingMessage (SSE), GetTask, ListTasks, CancelTask",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+        "responses": {"200": {"description": "A JSON-RPC response, or an SSE stream of them.",
+                              "content": {"application/json": {"schema": {"type": "object"}},
+                                          "text/event-stream": {"schema": {"type": "string"}}}},
+                      "401": _ERRORS["401"], "404": _ERRORS["404"], "413": _ERRORS["413"]},
+    }}
+    name = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
+    out: dict[str, Any] = {}
+    for path, op, op_id, params in (
+        ("/.well-known/agent-card.json", card, "a2aGatewayCard", []),
+        ("/a2a/.well-known/agent-card.json", card, "a2aGatewayCardAlias", []),
+        ("/a2a/{name}/.well-known/agent-card.json", card, "a2aAgentCard", name),
+        ("/a2a", rpc, "a2aRpc", []),
+        ("/a2a/{name}", rpc, "a2aAgentRpc", name),
+    ):
+        method, body = next(iter(op.items()))
+        entry: dict[str, Any] = {**body, "operationId": op_id}
+        if params:
+            entry["parameters"] = params
+        out[path] = {method: entry}
+    return out
+
+
 def _json_ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -243,6 +278,7 @@ def document() -> dict[str, Any]:
                       "404": _error("No such call in flight (call_not_found): it ended or was cancelled."),
                       "400": _ERRORS["400"], "401": _ERRORS["401"], "413": _ERRORS["413"]},
     }}
+    paths.update(_a2a_paths())
     return {
         "openapi": "3.1.0",
         "info": {
