@@ -30,6 +30,7 @@ from coagent.errors import (
     DeadlineExceeded,
     RuntimeNotStarted,
 )
+from coagent.observability.switch import state as _obs
 from coagent.runtimes.calls import (
     _as_address,
     _expire_ask,
@@ -89,6 +90,7 @@ class Node(OriginalRuntimeAPI):
             self._started = False
             raise
         self._install_builtins()
+        _obs.nodes.add(self)  # read by the metrics' gauges (mailbox depth, live sessions)
 
     async def stop(self, timeout: float | None = None) -> None:
         """Stop every agent type: session actors stop (``stopped()`` runs), callers get errors."""

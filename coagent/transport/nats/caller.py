@@ -41,6 +41,7 @@ from coagent.errors import (
     RuntimeNotStarted,
     TransportError,
 )
+from coagent.observability.switch import state as _obs
 from coagent.transport.base import OpenStream, Route, StreamDecoder
 from coagent.transport.nats.connection import Connection, publish_error
 from coagent.transport.nats.placement import Placement
@@ -193,6 +194,8 @@ class Caller:
                     headers[key] = value
         if sender is not None:
             headers[H_SENDER] = str(sender)
+        if _obs.tracing:
+            _obs.hooks.inject(headers)
         if owner:
             return self.subjects.session(owner, address), headers
         headers[H_SESSION] = address.session
