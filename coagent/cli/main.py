@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -152,15 +153,27 @@ def demo(uvloop: bool) -> None:
 @click.option("--creds", default=None, type=click.Path(exists=True, dir_okay=False), help="NATS credentials file.")
 @click.option("--uvloop/--no-uvloop", default=False, help="Run on uvloop.")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+@click.option("--log-format", type=click.Choice(["console", "json"]), default="console",
+              show_default=True, help="json: one JSON object a line (with trace_id/span_id).")
 def node(target: str, server: str | None, name: str | None, prefix: str, creds: str | None,
-         uvloop: bool, verbose: int) -> None:
-    """Serve the AgentSpecs found in TARGET (module or file.py, optionally :attr) until SIGINT/SIGTERM."""
+         uvloop: bool, verbose: int, log_format: str) -> None:
+    """Serve the AgentSpecs found in TARGET (module or file.py, optionally :attr) until SIGINT/SIGTERM.
+
+    Tracing follows the standard OTEL_* variables (e.g. OTEL_EXPORTER_OTLP_ENDPOINT), with
+    the coagent[otel] extra installed.
+    """
     from coagent.cli.loader import SpecLoadError, load_specs
     from coagent.logging import set_stderr_logger
+    from coagent.observability import ObservabilityUnavailable, configure_from_env
 
     if server is not None:
         check_server(server)
-    set_stderr_logger(_level(verbose))
+    set_stderr_logger(_level(verbose), fmt=log_format)
+    try:
+        configure_from_env(service_name=os.getenv("OTEL_SERVICE_NAME") or f"coagent-node-{name or 'node'}")
+    except ObservabilityUnavailable as exc:
+        click.secho(f"Error: {exc}", fg="red", err=True)
+        sys.exit(2)
     try:
         specs = load_specs(target)
     except SpecLoadError as exc:

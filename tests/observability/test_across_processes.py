@@ -1,0 +1,96 @@
+"""One trace across processes: a Sequential whose steps live on two ``coagent node``
+processes, exported to a real OTLP/HTTP receiver."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace import SpanKind
+
+from coagent import Address
+from coagent.agents import ChatMessage
+from coagent.observability import disable_tracing, enable_tracing
+from coagent.testing import NATSServer
+from tests.cluster import wait_for_nodes
+from tests.observability.otlp_receiver import OTLPReceiver
+
+ROOT = Path(__file__).resolve().parents[2]
+AGENTS = Path(__file__).resolve().parent / "trace_agents.py"
+
+
+def start_node(url: str, prefix: str, name: str, role: str, receiver: OTLPReceiver) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+           "OTEL_SERVICE_NAME": name, "OTEL_BSP_SCHEDULE_DELAY": "50"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "coagent", "node", f"{AGENTS}:{role}", "--server", url,
+         "--name", name, "--prefix", prefix],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+
+
+async def test_a_sequential_over_two_node_processes_exports_one_trace_with_correct_parents(
+    nats_server: NATSServer,
+) -> None:
+    from coagent.runtimes import NATSRuntime
+
+    prefix = "otel1"
+    with OTLPReceiver() as receiver:
+        procs = [start_node(nats_server.url, prefix, "node-a", "node_a", receiver),
+                 start_node(nats_server.url, prefix, "node-b", "node_b", receiver)]
+        provider = TracerProvider(resource=Resource.create({"service.name": "cli"}))
+        provider.add_span_processor(SimpleSpanProcessor(
+            OTLPSpanExporter(endpoint=f"{receiver.url}/v1/traces")))
+        enable_tracing(provider)
+        try:
+            client = NATSRuntime.from_servers(nats_server.url, prefix=prefix, announce=False,
+                                              default_timeout=30)
+            async with client:
+                await wait_for_nodes(client, {"node-a", "node-b"})
+                tracer = provider.get_tracer("test")
+                with tracer.start_as_current_span("cli call", kind=SpanKind.CLIENT) as root:
+                    reply = await client.ask(Address("chain", "s1"),
+                                             ChatMessage(role="user", content="go"))
+                trace_id = format(root.get_span_context().trace_id, "032x")
+            assert reply.content == "from second"
+            wanted = {"cli call", "handle chain", "step chain/first", "step chain/second",
+                      "invoke_agent first", "invoke_agent second"}
+            spans = receiver.wait_for(lambda got: wanted <= {s.name for s in got})
+        finally:
+            disable_tracing()
+            provider.shutdown()
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait(15)
+                assert p.stderr is not None
+                p.stderr.close()
+
+    assert {s.trace_id for s in spans} == {trace_id}
+    by_name = {s.name: s for s in spans}
+    by_id = {s.span_id: s for s in spans}
+
+    def parent(name: str) -> str:
+        return by_id[by_name[name].parent_id].name
+
+    assert by_name["cli call"].parent_id == ""
+    assert parent("handle chain") == "cli call"
+    assert parent("step chain/first") == "handle chain"
+    assert parent("step chain/second") == "handle chain"
+    assert parent("invoke_agent first") == "step chain/first"
+    assert parent("invoke_agent second") == "step chain/second"
+    # Each span was exported by the process that made it.
+    assert by_name["cli call"].service == "cli"
+    assert {by_name[n].service for n in ("handle chain", "step chain/first", "step chain/second",
+                                         "invoke_agent first")} == {"node-a"}
+    assert by_name["invoke_agent second"].service == "node-b"
+    # A span whose parent is in another process is the server side of the call.
+    assert by_name["handle chain"].kind == SpanKind.SERVER.value + 1  # OTLP enums count from 1
+    assert by_name["invoke_agent second"].kind == SpanKind.SERVER.value + 1
+    assert by_name["invoke_agent second"].attributes["gen_ai.agent.name"] == "second"

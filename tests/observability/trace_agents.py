@@ -1,0 +1,18 @@
+"""Agents of the cross-process trace test: ``coagent node trace_agents.py:node_a`` / ``:node_b``.
+
+Node A serves the Sequential ``chain`` and its first step, node B the second step, so a
+call through ``chain`` crosses from A to B over NATS.
+"""
+
+from __future__ import annotations
+
+from coagent.agents import ChatAgent, Sequential
+from coagent.core import AgentSpec, new
+from coagent.testing import ScriptedModel
+
+chain = AgentSpec("chain", new(Sequential, "first", "second"))
+first = AgentSpec("first", new(ChatAgent, client=ScriptedModel(default="from first")))
+second = AgentSpec("second", new(ChatAgent, client=ScriptedModel(default="from second")))
+
+node_a = [chain, first]
+node_b = [second]
