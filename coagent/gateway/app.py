@@ -29,6 +29,7 @@ from coagent.gateway.auth import Tokens
 from coagent.gateway.calls import Calls, IdempotencyKeys
 from coagent.gateway.errors import EndpointNotFound, InternalError, MethodNotAllowed, RequestTimeout
 from coagent.gateway.routes import CALLER, Routes, error_response
+from coagent.observability.switch import state as _obs
 
 __all__ = ["Gateway", "DEFAULT_MAX_BODY", "tls_context"]
 
@@ -158,6 +159,8 @@ class Gateway:
                 request[CALLER] = 0
             else:
                 request[CALLER] = tokens.check(request.headers.get("Authorization"))
+            if _obs.tracing:  # a server span, child of the client's ``traceparent``
+                return await _obs.hooks.traced_http(request, handler)
             return await handler(request)
         except CoagentError as exc:
             return error_response(exc)

@@ -28,7 +28,7 @@ from coagent.observability.genai import model_span, step_span, traced_model_stre
 from coagent.observability.switch import state
 
 __all__ = ["dispatch", "capture", "inject", "extract", "after_crash", "Instruments",
-           "model_span", "traced_model_stream", "traced_tool", "step_span"]
+           "model_span", "traced_model_stream", "traced_tool", "step_span", "traced_http"]
 
 _propagator = TraceContextTextMapPropagator()
 _EMPTY = otel_context.Context()
@@ -245,3 +245,23 @@ def after_crash(cell: Any, exc: BaseException, restarted: bool) -> None:
         inst.crashes.add(1, {c.ACTOR_TYPE: kind})
         if restarted:
             inst.restarts.add(1, {c.ACTOR_TYPE: kind})
+
+
+async def traced_http(request: Any, handler: Any) -> Any:
+    """An HTTP request to the gateway in a SERVER span (HTTP semantic conventions), whose
+    parent is the client's ``traceparent``; the calls the handler makes are its children."""
+    if tracer is None:
+        return await handler(request)
+    parent = extract(request.headers) or _EMPTY
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else request.path
+    attributes = {"http.request.method": request.method, "url.path": request.path,
+                  "http.route": route}
+    with tracer.start_as_current_span(f"{request.method} {route}", context=parent,
+                                      kind=SpanKind.SERVER, attributes=attributes) as span:
+        response = await handler(request)
+        status = getattr(response, "status", 0)
+        span.set_attribute("http.response.status_code", status)
+        if status >= 500:
+            span.set_status(Status(StatusCode.ERROR))
+        return response
