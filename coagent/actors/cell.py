@@ -624,6 +624,8 @@ class Cell:
         """Handle an abnormal exit; ``True`` if a fresh instance now serves the mailbox."""
         self.last_error = _describe(exc)
         log.warning("%s crashed: %s", self.address, self.last_error)
+        if _obs.active:
+            _obs.hooks.crashed(self, exc)
         await self._stop_children()
         inst, self.instance = self.instance, None
         if inst is not None:

@@ -210,22 +210,24 @@ async def dispatch(cell: Any, env: Any) -> None:
                 span.set_attribute(c.OUTCOME, c.OK)
             span.end()
         if inst is not None:
-            attrs = {c.ACTOR_TYPE: type(cell.instance).__name__ if cell.instance is not None
-                     else cell.kind(), c.OUTCOME: outcome}
-            inst.handled.add(1, attrs)
-            inst.duration.record(time.perf_counter() - start, {c.ACTOR_TYPE: attrs[c.ACTOR_TYPE]})
+            # Per agent type: the registered name (many agent types share ChatAgent's class).
+            name = cell.address.name
+            inst.handled.add(1, {c.ACTOR_NAME: name, c.OUTCOME: outcome})
+            inst.duration.record(time.perf_counter() - start, {c.ACTOR_NAME: name})
 
 
-def after_crash(cell: Any, exc: BaseException, restarted: bool) -> None:
-    """The supervisor has decided about a crashed actor: events on the message's span."""
-    span = _crashing.pop(cell, None)
-    if span is None:
-        current = trace.get_current_span()
-        span = current if current.is_recording() else None
-        owned = False
-    else:
-        owned = True
-    kind = cell.kind()
+def _crash_span(cell: Any) -> tuple[Span | None, bool]:
+    """The span a crash belongs to: the failed message's (owned here), else the current one."""
+    span = _crashing.get(cell)
+    if span is not None:
+        return span, True
+    current = trace.get_current_span()
+    return (current if current.is_recording() else None), False
+
+
+def crashed(cell: Any, exc: BaseException) -> None:
+    """An actor crashed (before its supervisor decides): an event and the crash counter."""
+    span, _ = _crash_span(cell)
     if span is not None:
         span.add_event(c.EVENT_CRASHED, {
             "exception.type": type(exc).__name__,
@@ -233,6 +235,17 @@ def after_crash(cell: Any, exc: BaseException, restarted: bool) -> None:
             c.ACTOR_NAME: cell.address.name,
             c.SESSION: cell.address.session,
         })
+    inst = instruments
+    if inst is not None:
+        inst.crashes.add(1, {c.ACTOR_NAME: cell.address.name})
+
+
+def after_crash(cell: Any, exc: BaseException, restarted: bool) -> None:
+    """The supervisor has decided about a crashed actor: restarted or terminated, as an
+    event on the failed message's span (which ends here), and the restart counter."""
+    span, owned = _crash_span(cell)
+    _crashing.pop(cell, None)
+    if span is not None:
         status = cell.status.value
         if restarted:
             span.add_event(c.EVENT_RESTARTED, {c.RESTARTS: cell.restarts})
@@ -241,10 +254,8 @@ def after_crash(cell: Any, exc: BaseException, restarted: bool) -> None:
         if owned:
             span.end()
     inst = instruments
-    if inst is not None:
-        inst.crashes.add(1, {c.ACTOR_TYPE: kind})
-        if restarted:
-            inst.restarts.add(1, {c.ACTOR_TYPE: kind})
+    if inst is not None and restarted:
+        inst.restarts.add(1, {c.ACTOR_NAME: cell.address.name})
 
 
 async def traced_http(request: Any, handler: Any) -> Any:

@@ -46,12 +46,12 @@ def create(meter: Any) -> dict[str, Any]:
     def mailbox(options: CallbackOptions) -> Iterable[Observation]:
         for node, agent in _agents():
             depth = sum(a.mailbox for s in agent.sessions for a in s.walk())
-            yield Observation(depth, {c.ACTOR_TYPE: agent.name, "coagent.node": node.name})
+            yield Observation(depth, {c.ACTOR_NAME: agent.name, "coagent.node": node.name})
 
     def sessions(options: CallbackOptions) -> Iterable[Observation]:
         for node, agent in _agents():
             yield Observation(len(agent.sessions),
-                              {c.ACTOR_TYPE: agent.name, "coagent.node": node.name})
+                              {c.ACTOR_NAME: agent.name, "coagent.node": node.name})
 
     def in_flight(options: CallbackOptions) -> Iterable[Observation]:
         for node in list(state.nodes):
