@@ -247,9 +247,26 @@ def client_options(func: _F) -> _F:
 @click.option("--timeout", default=1.0, show_default=True, help="Seconds to wait for nodes to answer.")
 @click.option("--sessions", "max_sessions", default=20, show_default=True, type=click.IntRange(min=0),
               help="Sessions shown per agent type; the rest fold into one line (--json lists all).")
-def tree(server: str, prefix: str, creds: str | None, as_json: bool, timeout: float, max_sessions: int) -> None:
+@click.option("--watch", "-w", is_flag=True, help="Redraw the tree in place until Ctrl-C.")
+@click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(min=0.05),
+              help="Seconds between redraws with --watch.")
+def tree(server: str, prefix: str, creds: str | None, as_json: bool, timeout: float, max_sessions: int,
+         watch: bool, interval: float) -> None:
     """Show the supervision tree of every node: agent types, sessions, children."""
     check_server(server)
+    if watch and as_json:
+        raise click.UsageError("--watch redraws the tree on a terminal; it does not go with --json")
+
+    async def watching() -> None:
+        from coagent.cli.watch import watch_trees
+
+        async with await _client(server, prefix, creds) as rt:
+            await watch_trees(lambda: rt.cluster_tree(timeout=timeout), server, interval=interval,
+                              max_sessions=max_sessions)
+
+    if watch:
+        _run(watching())
+        return
 
     async def go() -> None:
         async with await _client(server, prefix, creds) as rt:

@@ -160,7 +160,8 @@ class Gateway:
             else:
                 request[CALLER] = tokens.check(request.headers.get("Authorization"))
             if _obs.tracing:  # a server span, child of the client's ``traceparent``
-                return await _obs.hooks.traced_http(request, handler)
+                traced: web.StreamResponse = await _obs.hooks.traced_http(request, handler)
+                return traced
             return await handler(request)
         except CoagentError as exc:
             return error_response(exc)
