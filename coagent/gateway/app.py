@@ -29,6 +29,7 @@ from coagent.gateway.auth import Tokens
 from coagent.gateway.calls import Calls, IdempotencyKeys
 from coagent.gateway.errors import EndpointNotFound, InternalError, MethodNotAllowed, RequestTimeout
 from coagent.gateway.routes import CALLER, Routes, error_response
+from coagent.gateway.web import PAGE_PATHS, add_web_page
 from coagent.observability.switch import state as _obs
 
 __all__ = ["Gateway", "DEFAULT_MAX_BODY", "tls_context"]
@@ -38,8 +39,9 @@ log = logging.getLogger("coagent.gateway")
 #: Bytes a request body may have (the default ``max_payload`` of a NATS server).
 DEFAULT_MAX_BODY = 1024 * 1024
 
-#: Paths that need no token: a load balancer's health probe has none.
-PUBLIC_PATHS = frozenset(("/v1/health",))
+#: Paths that need no token: a load balancer's health probe has none, nor has a browser
+#: opening the web page (which then calls the API with the token its user types in).
+PUBLIC_PATHS = frozenset(("/v1/health",)) | PAGE_PATHS
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -100,6 +102,7 @@ class Gateway:
         # aiohttp enforces the limit itself as it reads, chunked bodies included.
         self.app = web.Application(middlewares=[self._middleware], client_max_size=max_body)
         Routes(self).add_to(self.app)
+        add_web_page(self.app)
         self._runner: web.AppRunner | None = None
         self.url = ""
 

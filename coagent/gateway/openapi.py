@@ -161,6 +161,13 @@ def document() -> dict[str, Any]:
         "operationId": "openapi", "summary": "This document",
         "responses": {"200": _json_ok("The OpenAPI document.", {"type": "object"}), "401": _ERRORS["401"]},
     }}
+    for path, (op, summary, media) in {
+        "/": ("webPage", "The web page: live tree, agent types, chat (needs no token)", "text/html"),
+        "/ui/app.js": ("webPageScript", "The web page's script", "text/javascript"),
+        "/ui/style.css": ("webPageStyle", "The web page's style sheet", "text/css"),
+    }.items():
+        paths[path] = {"get": {"operationId": op, "summary": summary, "security": [], "responses": {
+            "200": {"description": "The file.", "content": {media: {"schema": {"type": "string"}}}}}}}
     cos_errors = {"400": _ERRORS["400"], "401": _ERRORS["401"], "413": _ERRORS["413"],
                   "404": _error("Any error of the call itself, as the original answered it.")}
     paths["/runtime/channel/publish"] = {"post": {
