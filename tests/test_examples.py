@@ -57,6 +57,7 @@ def test_every_example_is_covered(path: Path) -> None:
         "chaining.py", "parallelization.py", "triaging.py", "handoffs.py", "group_chat.py",  # test_pattern_examples.py
         # examples/original/*: tests/compat/test_original_examples.py
         "server.py", "client.py", "notification.py", "subscriber.py", "notifier.py", "triage.py", "confirm.py",
+        "tracing.py",  # tests/observability/test_example.py
     }
     assert path.name in covered, f"add a test that runs {path}"
 
