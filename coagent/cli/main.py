@@ -344,6 +344,13 @@ def send(address: str, headers: tuple[str, ...], data: str, stream: bool, onelin
 
     check_server(server)
     set_stderr_logger(level)
+    from coagent.observability import ObservabilityUnavailable, configure_from_env, span
+
+    try:
+        # With OTEL_* set, the call is the root of its trace across every node it reaches.
+        configure_from_env(service_name=os.getenv("OTEL_SERVICE_NAME") or "coagent-cli")
+    except ObservabilityUnavailable as exc:
+        raise click.UsageError(str(exc)) from None
     if chat:
         stream, oneline, filter_ = True, True, ".content.content"
     header: dict[str, str] = {}
@@ -397,14 +404,18 @@ def send(address: str, headers: tuple[str, ...], data: str, stream: bool, onelin
 
     async def go() -> None:
         async with await _client(server, prefix, creds) as rt:
-            if stream:
-                async with rt.stream(addr, msg, timeout=timeout) as replies:
-                    async for chunk in replies:
-                        show(chunk)
-                if oneline and matched:
-                    click.echo()
-            else:
-                show(await rt.ask(addr, msg, timeout=timeout))
+            with span(f"send {addr.name}", client=True, **{"coagent.session": addr.session}):
+                await call(rt)
+
+    async def call(rt: Any) -> None:
+        if stream:
+            async with rt.stream(addr, msg, timeout=timeout) as replies:
+                async for chunk in replies:
+                    show(chunk)
+            if oneline and matched:
+                click.echo()
+        else:
+            show(await rt.ask(addr, msg, timeout=timeout))
 
     _run(go())
     check_matched()

@@ -17,13 +17,15 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mappi
 from contextlib import contextmanager
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from coagent.observability import conventions as c
 from coagent.observability.switch import state
 
-__all__ = ["model_span", "traced_model_stream", "traced_tool", "step_span", "ModelCall"]
+__all__ = ["model_span", "traced_model_stream", "traced_tool", "step_span", "traced_step_stream",
+           "ModelCall"]
 
 
 def _tracer() -> trace.Tracer | None:
@@ -197,6 +199,13 @@ async def traced_tool(call: Any, tools: Mapping[str, Any],
         return result
 
 
+def _step(pattern: Any, step: str) -> tuple[str, dict[str, Any]]:
+    address = getattr(pattern, "address", None)
+    own = address.name if address is not None else type(pattern).__name__
+    return f"step {own}/{step}", {c.PATTERN: own, c.GEN_AI_WORKFLOW_NAME: own, c.STEP: step,
+                                  c.ACTOR_TYPE: type(pattern).__name__}
+
+
 @contextmanager
 def step_span(pattern: Any, step: str) -> Iterator[Span | None]:
     """A span for one step of a pattern (the step's own handling span is its child)."""
@@ -204,9 +213,50 @@ def step_span(pattern: Any, step: str) -> Iterator[Span | None]:
     if tracer is None:
         yield None
         return
-    address = getattr(pattern, "address", None)
-    own = address.name if address is not None else type(pattern).__name__
-    attributes = {c.PATTERN: own, c.GEN_AI_WORKFLOW_NAME: own, c.STEP: step,
-                  c.ACTOR_TYPE: type(pattern).__name__}
-    with tracer.start_as_current_span(f"step {own}/{step}", attributes=attributes) as span:
+    name, attributes = _step(pattern, step)
+    with tracer.start_as_current_span(name, attributes=attributes) as span:
         yield span
+
+
+_END = object()
+
+
+async def traced_step_stream(pattern: Any, step: str, stream: Any) -> AsyncGenerator[Any, None]:
+    """A streamed pattern step (``stream`` is the unopened ``ctx.stream(...)``) in its span.
+
+    The span is current only while the first item is awaited, which is when the stream
+    opens and its envelope (or NATS request) takes the parent: a context attached across a
+    ``yield`` could be detached from another task if the consumer drops the generator.
+    """
+    tracer = _tracer()
+    if tracer is None:
+        async for item in stream:
+            yield item
+        return
+    name, attributes = _step(pattern, step)
+    span = tracer.start_span(name, attributes=attributes)
+    try:
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            first = await stream.__anext__()
+        except StopAsyncIteration:
+            first = _END
+        finally:
+            otel_context.detach(token)
+        if first is not _END:
+            yield first
+            async for item in stream:
+                yield item
+    except GeneratorExit:
+        span.set_attribute(c.OUTCOME, c.CANCELLED)
+        raise
+    except BaseException as exc:
+        span.set_attribute(c.ERROR_TYPE, getattr(exc, "code", None) or type(exc).__name__)
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, str(exc)))
+        raise
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+        span.end()

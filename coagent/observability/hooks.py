@@ -24,11 +24,18 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from coagent.observability import conventions as c
-from coagent.observability.genai import model_span, step_span, traced_model_stream, traced_tool
+from coagent.observability.genai import (
+    model_span,
+    step_span,
+    traced_model_stream,
+    traced_step_stream,
+    traced_tool,
+)
 from coagent.observability.switch import state
 
 __all__ = ["dispatch", "capture", "inject", "extract", "after_crash", "Instruments",
-           "model_span", "traced_model_stream", "traced_tool", "step_span", "traced_http"]
+           "model_span", "traced_model_stream", "traced_tool", "step_span", "traced_step_stream",
+           "traced_http"]
 
 _propagator = TraceContextTextMapPropagator()
 _EMPTY = otel_context.Context()

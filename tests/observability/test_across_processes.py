@@ -1,8 +1,10 @@
 """One trace across processes: a Sequential whose steps live on two ``coagent node``
-processes, exported to a real OTLP/HTTP receiver."""
+processes, exported to a real OTLP/HTTP receiver; and a CLI call through a Sequential
+over three node processes."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -94,3 +96,47 @@ async def test_a_sequential_over_two_node_processes_exports_one_trace_with_corre
     assert by_name["handle chain"].kind == SpanKind.SERVER.value + 1  # OTLP enums count from 1
     assert by_name["invoke_agent second"].kind == SpanKind.SERVER.value + 1
     assert by_name["invoke_agent second"].attributes["gen_ai.agent.name"] == "second"
+
+
+async def test_a_cli_call_through_a_sequential_over_three_node_processes_is_one_trace(
+    nats_server: NATSServer,
+) -> None:
+    from coagent.runtimes import NATSRuntime
+
+    prefix = "otel3"
+    with OTLPReceiver() as receiver:
+        procs = [start_node(nats_server.url, prefix, f"node-{role[0]}", role, receiver)
+                 for role in ("chain_only", "first_only", "second_only")]
+        try:
+            client = NATSRuntime.from_servers(nats_server.url, prefix=prefix, announce=False)
+            async with client:
+                await wait_for_nodes(client, {"node-c", "node-f", "node-s"})
+            env = {**os.environ, "PYTHONPATH": str(ROOT), "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url}
+            cli = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "coagent", "chain:s1", "-H", "type:ChatMessage", "--chat",
+                 "-d", '{"role": "user", "content": "go"}', "--server", nats_server.url,
+                 "--prefix", prefix],
+                env=env, cwd=ROOT, capture_output=True, text=True, timeout=90,
+            )
+            assert cli.returncode == 0, cli.stderr
+            assert cli.stdout.strip() == "from second"
+            wanted = {"send chain", "handle chain", "step chain/first", "step chain/second",
+                      "invoke_agent first", "invoke_agent second"}
+            spans = receiver.wait_for(lambda got: wanted <= {s.name for s in got})
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait(15)
+                assert p.stderr is not None
+                p.stderr.close()
+    assert len({s.trace_id for s in spans}) == 1
+    by_name = {s.name: s for s in spans}
+    by_id = {s.span_id: s for s in spans}
+    assert by_name["send chain"].parent_id == "" and by_name["send chain"].service == "coagent-cli"
+    assert by_id[by_name["handle chain"].parent_id].name == "send chain"
+    assert by_id[by_name["invoke_agent first"].parent_id].name == "step chain/first"
+    assert by_id[by_name["invoke_agent second"].parent_id].name == "step chain/second"
+    assert [by_name[n].service for n in ("handle chain", "invoke_agent first", "invoke_agent second")] == [
+        "node-c", "node-f", "node-s"]

@@ -128,6 +128,21 @@ async def test_a_sequential_has_a_span_per_step_parenting_each_steps_handling(sp
     assert len({s.context.trace_id for s in spans.all}) == 1
 
 
+async def test_a_streamed_sequential_has_a_span_for_its_streamed_last_step_too(spans: Spans) -> None:
+    async with LocalRuntime() as runtime:
+        await runtime.register(AgentSpec("first", new(ChatAgent, client=ScriptedModel(default="one"))))
+        await runtime.register(AgentSpec("second", new(StreamChatAgent,
+                                                       client=ScriptedModel(default="two three"))))
+        await runtime.register(AgentSpec("chain", new(Sequential, "first", "second")))
+        chunks = [c.content async for c in runtime.stream(Address("chain", "s"), user("go"))]
+    assert "".join(chunks) == "two three"
+    chain = spans.one("handle chain")
+    last = spans.one("step chain/second")
+    assert spans.parent_of(last) is chain
+    assert spans.parent_of(spans.one("invoke_agent second")) is last
+    assert last.end_time >= spans.one("invoke_agent second").end_time  # type: ignore[operator]
+
+
 class Boom(Message):
     pass
 

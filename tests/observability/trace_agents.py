@@ -1,7 +1,9 @@
-"""Agents of the cross-process trace test: ``coagent node trace_agents.py:node_a`` / ``:node_b``.
+"""Agents of the cross-process trace tests: ``coagent node trace_agents.py:node_a`` / ``:node_b``
+/ ``:node_c``.
 
-Node A serves the Sequential ``chain`` and its first step, node B the second step, so a
-call through ``chain`` crosses from A to B over NATS.
+Two nodes: A serves the Sequential ``chain`` and its first step, B the second step, so a
+call through ``chain`` crosses from A to B over NATS. Three nodes: A serves only ``chain``,
+B ``first`` and C ``second``.
 """
 
 from __future__ import annotations
@@ -16,3 +18,7 @@ second = AgentSpec("second", new(ChatAgent, client=ScriptedModel(default="from s
 
 node_a = [chain, first]
 node_b = [second]
+
+chain_only = [chain]
+first_only = [first]
+second_only = [second]
