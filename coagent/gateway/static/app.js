@@ -134,7 +134,13 @@ async function refreshAgents() {
     const select = $("chat-agent");
     const chosen = select.value;
     select.replaceChildren(...body.agents.map((agent) => el("option", { value: agent.name }, agent.name)));
-    if (chosen && body.agents.some((agent) => agent.name === chosen)) select.value = chosen;
+    if (chosen && body.agents.some((agent) => agent.name === chosen)) {
+      select.value = chosen;
+    } else {
+      // First time: the first agent that takes chat messages.
+      const chatty = body.agents.find((agent) => (agent.message_types || []).includes("ChatMessage"));
+      if (chatty) select.value = chatty.name;
+    }
   } catch (error) {
     failed(error);
   }
@@ -208,6 +214,7 @@ async function send(text) {
       }
     });
   } catch (error) {
+    if (!answer.textContent) answer.remove();
     addMessage("error", error.message);
   } finally {
     answer.classList.remove("streaming");
