@@ -18,6 +18,11 @@ spans per model call, ``execute_tool`` per tool call and one per pattern step; W
 ``traceparent``/``tracestate`` travel in NATS and HTTP headers so one request is one trace
 across processes. Needs the ``coagent[otel]`` extra; without it, or switched off, the
 hot path checks one flag (``switch.state.active``) and does nothing else.
+
+Layering: this package imports nothing of Coagent but ``coagent.errors``, and every
+OpenTelemetry import lives in it (lazily, in ``hooks``/``genai``), so each layer (the cell,
+the transports, the agents, the gateway, the CLI) can hook into it without depending on
+the layers above.
 """
 
 from __future__ import annotations
