@@ -74,13 +74,9 @@ def gateway(listen: str, server: str | None, auth: str | None, auth_file: str | 
     from coagent.logging import set_stderr_logger
 
     set_stderr_logger(_level(verbose))
-    from coagent.observability import ObservabilityUnavailable, configure_from_env
+    from coagent.cli.telemetry import tracing_from_env
 
-    try:
-        configure_from_env(service_name="coagent-gateway")  # tracing from OTEL_*, when set
-    except ObservabilityUnavailable as exc:
-        click.secho(f"Error: {exc}", fg="red", err=True)
-        sys.exit(2)
+    tracing_from_env("coagent-gateway")
     try:
         from coagent.gateway import Gateway, TokenFileError, Tokens, tls_context
     except ImportError as exc:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -23,7 +24,7 @@ from rich.text import Text
 from coagent.cli.render import tree_renderable
 from coagent.supervision.tree import NodeTree
 
-__all__ = ["watch_trees", "watch_view"]
+__all__ = ["watch_trees", "watch_view", "watch_cluster"]
 
 
 def watch_view(trees: list[NodeTree], where: str, interval: float, *,
@@ -55,3 +56,11 @@ async def watch_trees(fetch: Callable[[], Awaitable[list[NodeTree]]], where: str
             live.update(watch_view(trees, where, interval, max_sessions=max_sessions), refresh=True)
             drawn += 1
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+
+
+async def watch_cluster(client: Awaitable[Any], where: str, timeout: float, interval: float,
+                        max_sessions: int) -> None:
+    """``coagent tree --watch``: redraw the trees of every node ``await client`` reaches."""
+    async with await client as rt:
+        await watch_trees(lambda: rt.cluster_tree(timeout=timeout), where, interval=interval,
+                          max_sessions=max_sessions)
