@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: demo test lint bench install install-dev browser clean
+.PHONY: demo test lint bench install install-dev install-clients browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,17 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-dev: $(STAMP)
 
+## install-clients: the Node.js client's dependency (npm ci, from its lockfile) and Go (Debian's
+## golang-go when `go` is missing; the Go client needs no modules: there is no proxy to fetch from)
+NODE_CLIENT := clients/node
+install-clients: $(NODE_CLIENT)/node_modules/.package-lock.json
+	@command -v node >/dev/null || { echo "node (20 or newer) is missing: install Node.js"; exit 1; }
+	@command -v go >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go; }
+	@go version
+
+$(NODE_CLIENT)/node_modules/.package-lock.json: $(NODE_CLIENT)/package.json $(NODE_CLIENT)/package-lock.json
+	cd $(NODE_CLIENT) && npm ci --no-audit --no-fund
+
 ## demo: create the virtualenv, install (with a nats-server), run the demo on the in-process runtime
 demo: $(VENV)/.installed
 	$(BIN)/coagent demo
@@ -38,8 +49,8 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 			--no-install-recommends chromium chromium-driver; }
 
-## test: create the virtualenv, install with the dev extra, run the whole suite
-test: $(STAMP) browser
+## test: create the virtualenv, install with the dev extra and the clients' tools (and the browser), lint, run the whole suite
+test: $(STAMP) install-clients browser lint
 	$(BIN)/python -m pytest -q
 
 ## lint: ruff over the whole tree, mypy (strict) over the package

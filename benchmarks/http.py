@@ -4,7 +4,10 @@
 
 A server process runs the gateway (a LocalRuntime with one agent) and, on another port,
 a bare aiohttp app of the same stack whose endpoints answer the same JSON and the same SSE
-frames without any agent: the floor. This process calls both with the same aiohttp client.
+frames without any agent: the floor. A third process, on HTTPRuntime, serves the same agent
+through the gateway (each call then crosses two HTTP hops: caller -> gateway, and the
+delivery stream plus the answer's POST between gateway and that process). This process
+calls them all with the same aiohttp client.
 For scale: the original Coagent's HTTP runtime answers about 300 sequential requests/s here.
 """
 
@@ -29,6 +32,7 @@ sys.path.insert(0, str(_HERE.parent))
 
 from coagent import Actor, Context, Message, handler  # noqa: E402
 from coagent.core import AgentSpec, new  # noqa: E402
+from coagent.testing.ports import free_port  # noqa: E402
 
 REQUEST = b'{"type":"BPing","content":{"n":1}}'
 REPLY = b'{"type":"BPong","content":{"n":1}}'
@@ -102,31 +106,39 @@ async def serve(port: int, floor_port: int) -> None:
     await runner.cleanup()
 
 
+async def serve_remote(gateway_url: str) -> None:
+    """Another process on HTTPRuntime: serves ``remote_bench`` through the gateway."""
+    from coagent.runtimes import HTTPRuntime
+
+    async with HTTPRuntime.from_server(gateway_url) as rt:
+        await rt.register(AgentSpec("remote_bench", new(Bench), idle_timeout=None))
+        print("ready", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until EOF
+
+
 # ------------------------------------------------------------------ client side
 
 
-def free_port() -> int:
-    import socket
+def _spawn(args: list[str], uvloop: bool) -> subprocess.Popen[str]:
+    cmd = [sys.executable, __file__, *args] + (["--uvloop"] if uvloop else [])
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
-
-def start_server(uvloop: bool) -> tuple[subprocess.Popen[str], int, int]:
+def start_server(uvloop: bool) -> tuple[subprocess.Popen[str], int, int, subprocess.Popen[str]]:
     port, floor_port = free_port(), free_port()
-    cmd = [sys.executable, __file__, "--serve", str(port), str(floor_port)] + (["--uvloop"] if uvloop else [])
-    server = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
-    assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-    return server, port, floor_port
+    server = _spawn(["--serve", str(port), str(floor_port)], uvloop)
+    remote = _spawn(["--remote", f"http://127.0.0.1:{port}"], uvloop)
+    return server, port, floor_port, remote
 
 
 async def main(args) -> None:  # type: ignore[no-untyped-def]
     import aiohttp
 
     scale = 5 if args.quick else 1
-    server, port, floor_port = args.server
+    server, port, floor_port, remote = args.server
     try:
         loop = "uvloop" if args.uvloop else "asyncio"
         print(f"Python {sys.version.split()[0]}, {loop}, aiohttp {aiohttp.__version__} server and client\n")
@@ -179,8 +191,10 @@ async def main(args) -> None:  # type: ignore[no-untyped-def]
                     gateways.append(await gateway_run())
                 return max(floors), max(gateways)
 
+            remote_call = f"{gw}/v1/agents/remote_bench/sessions/one/call"
             for i in range(200):  # warm up both (connections, the sessions)
                 await one(call)
+                await one(remote_call)
                 await one(f"{gw}/v1/agents/bench/sessions/c{i % 100}/call")
                 await one(f"{fl}/plain")
 
@@ -189,6 +203,11 @@ async def main(args) -> None:  # type: ignore[no-untyped-def]
                                            lambda: sequential(call, n_seq))
             report("floor: plain endpoint, sequential", floor_seq, "req/s")
             report("gateway call, sequential", gw_seq, "req/s", floor_seq, "(target >= 0.6x)")
+            floor_seq2, remote_seq = await pair(lambda: sequential(f"{fl}/plain", n_seq),
+                                                lambda: sequential(remote_call, n_seq))
+            report("floor: plain endpoint, sequential (again)", floor_seq2, "req/s")
+            report("gateway call to an HTTPRuntime process", remote_seq, "req/s", floor_seq2,
+                   "(target >= 0.35x)")
             floor_conc, gw_conc = await pair(
                 lambda: concurrent(f"{fl}/plain", n_conc),
                 lambda: concurrent(f"{gw}/v1/agents/bench/sessions/c{{i}}/call", n_conc))
@@ -203,9 +222,10 @@ async def main(args) -> None:  # type: ignore[no-untyped-def]
             print(f"\nfor scale: the original's HTTP runtime, about 300 sequential req/s here"
                   f" (the gateway: {gw_seq / 300:.1f}x that)")
     finally:
-        if server.stdin:
-            server.stdin.close()
-        server.wait(30)
+        for proc in (remote, server):
+            if proc.stdin:
+                proc.stdin.close()
+            proc.wait(30)
 
 
 if __name__ == "__main__":
@@ -215,6 +235,12 @@ if __name__ == "__main__":
 
             uvloop.install()
         asyncio.run(serve(int(sys.argv[2]), int(sys.argv[3])))
+    elif len(sys.argv) >= 3 and sys.argv[1] == "--remote":
+        if "--uvloop" in sys.argv:
+            import uvloop
+
+            uvloop.install()
+        asyncio.run(serve_remote(sys.argv[2]))
     else:
         options = parse_args(__doc__ or "")
         options.server = start_server(options.uvloop)

@@ -49,6 +49,7 @@ __all__ = [
     "NotHosted",
     "CallCancelled",
     "TransportError",
+    "AgentDisconnected",
     "MessageTooLarge",
     "ClaimError",
     "ClaimNotSettled",
@@ -280,6 +281,12 @@ class TransportError(CoagentError):
     """The transport failed: no connection to the server, or the connection was lost."""
 
     code = "transport_error"
+
+
+class AgentDisconnected(TransportError):
+    """The process serving the agent over HTTP went away while the call was in flight."""
+
+    code = "agent_disconnected"
 
 
 class MessageTooLarge(TransportError):

@@ -18,6 +18,7 @@ from coagent.errors import (
     DeadlineExceeded,
     InvalidAddress,
     MessageDecodeError,
+    NodeAlreadyRunning,
     UnknownMessage,
 )
 from coagent.runtimes import LocalRuntime, NATSRuntime
@@ -225,7 +226,7 @@ def test_subjects_round_trip(name: str, session: str) -> None:
 
 async def test_node_names_are_unique(nats_server) -> None:
     async with NATSRuntime.from_servers(nats_server.url, name="unique-1"):
-        with pytest.raises(CoagentError, match="already running"):
+        with pytest.raises(NodeAlreadyRunning, match="already running"):
             async with NATSRuntime.from_servers(nats_server.url, name="unique-1"):
                 pass
 

@@ -17,13 +17,12 @@ from typing import Any
 
 import pytest
 
-from coagent.testing import FakeOpenAIServer, Reply, tool_call
+from coagent.testing import MODEL_VARIABLES, FakeOpenAIServer, Reply, tool_call
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "patterns"
 SEED_PATTERNS = Path(__file__).resolve().parent / "data" / "seed_patterns.md"
 SEED_README = ROOT.parent / "shared" / "seed-README.md"  # beside the repo in the workplace, if at all
-MODEL_VARIABLES = ("MODEL_NAME", "MODEL_API_BASE", "MODEL_API_VERSION", "MODEL_API_KEY")
 EXAMPLE_NAMES = ("chaining", "parallelization", "triaging", "handoffs", "group_chat")
 TIMEOUT = 150
 

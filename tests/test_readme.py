@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from coagent.testing import FakeOpenAIServer, Reply
+from coagent.testing import MODEL_VARIABLES, FakeOpenAIServer, Reply
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -29,7 +29,6 @@ BLOCKS = re.findall(r"```python\n(.*?)```", README, re.S)
 FRAGMENT = re.compile(r"# a fragment of (\S+\.py)")
 SWITCH = re.compile(r"# from (\S+\.py)$")
 NAMED = re.compile(r"# ([\w-]+\.py)\b")
-MODEL_VARIABLES = ("MODEL_NAME", "MODEL_API_BASE", "MODEL_API_VERSION", "MODEL_API_KEY")
 
 # The runnable blocks, by file name, and the test that runs each.
 RUNNABLE = {

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from coagent.actors.address import Address
+from coagent.actors.message import RawMessage
 
 if TYPE_CHECKING:
     from coagent.actors.cell import Cell
@@ -51,6 +52,11 @@ class ActorSystem(Protocol):
 
     def unregister_cell(self, cell: Cell) -> None: ...
 
+    @property
+    def channel(self) -> Any:
+        """The original Coagent's ``publish`` / ``publish_multi`` layer (``actor.channel``)."""
+        ...
+
 
 class Context:
     """The caller, deadline and call helpers of the message being handled."""
@@ -65,6 +71,22 @@ class Context:
         #: Whether the caller consumes a stream (``stream``/``run_stream``) rather than one reply.
         #: A coroutine handler may return an async iterator when it is ``True``.
         self.streaming = streaming
+
+    @property
+    def expects_reply(self) -> bool:
+        """Whether a caller waits for what the handler returns (``False`` for a tell).
+
+        A relay to another process (the HTTP gateway's) asks for an answer only then.
+        """
+        current = self._cell._current
+        return current is None or current.reply is not None
+
+    @property
+    def from_wire(self) -> bool:
+        """Whether the message arrived in its wire form (``RawMessage``: another process or a
+        raw caller), so the reply goes back as bytes; ``False`` for an in-process typed call."""
+        current = self._cell._current
+        return current is not None and current.msg.__class__ is RawMessage
 
     @property
     def address(self) -> Address:

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import sys
 from typing import Any
@@ -90,7 +89,7 @@ def gateway(listen: str, server: str | None, auth: str | None, auth_file: str | 
         raise click.UsageError("TLS needs both --tls-cert and --tls-key")
     if server is not None and not server.startswith(("nats://", "tls://")):
         raise click.BadParameter(
-            f"expected a nats:// (or tls://) URL, got {server!r}; HTTP upstreams come with the HTTP runtime",
+            f"expected a nats:// (or tls://) URL, got {server!r} (a gateway bridges into NATS, not into another gateway)",
             param_hint="--server",
         )
     tokens = None
@@ -130,27 +129,11 @@ def gateway(listen: str, server: str | None, auth: str | None, auth_file: str | 
 async def _serve(gateway_cls: Any, options: dict[str, Any], host: str, port: int, ssl_context: Any,
                  specs: list[Any], server: str | None, name: str | None, prefix: str,
                  creds: str | None) -> None:
-    import signal
+    from coagent.cli.serving import node_runtime, stop_on_signals
 
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    # Installed before the "listening" line, so a signal sent right after it stops cleanly.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    runtime: Any
-    if server is None:
-        from coagent.runtimes import LocalRuntime
-
-        runtime = LocalRuntime(name=name)
-        where = "the hub (in-process runtime)"
-    else:
-        from coagent.runtimes import NATSRuntime
-
-        nats_options: dict[str, Any] = {"name": name, "prefix": prefix}
-        if creds:
-            nats_options["user_credentials"] = creds
-        runtime = NATSRuntime.from_servers(server, **nats_options)
-        where = server
+    stop = stop_on_signals()
+    runtime = node_runtime(server, name, prefix, creds)
+    where = server or "the hub (in-process runtime)"
     async with runtime:
         for spec in specs:
             await runtime.register(spec)

@@ -6,6 +6,7 @@
     coagent tree --server nats://localhost:4222
     coagent agents --namespace team
     coagent tree --watch                    # redrawn in place until Ctrl-C
+    coagent server -H type:Ping --server http://localhost:8000 --auth TOKEN   # through a gateway
     coagent translator -H type:ChatMessage --chat -d '{"role": "user", "content": "你好"}'
 
 A little over 400 lines: one click declaration per command with its options and help text,
@@ -26,13 +27,14 @@ import click
 from coagent.errors import CoagentError
 
 if TYPE_CHECKING:
-    from coagent.runtimes import NATSRuntime
     from coagent.supervision.spec import AgentSpec
 
 __all__ = ["main", "cli"]
 
 DEFAULT_SERVER = "nats://localhost:4222"
-SERVER_HELP = "NATS server URL (user:password@ or a token in the URL authenticate)."
+SERVER_HELP = ("NATS server URL (user:password@ or a token in the URL authenticate), or a Coagent"
+               " gateway's http(s):// URL (then --auth gives its token).")
+AUTH_HELP = "Bearer token of the gateway (with an http(s):// --server)."
 
 
 class _Group(click.Group):
@@ -100,22 +102,29 @@ def _run(coro: Coroutine[Any, Any, Any], use_uvloop: bool = False) -> Any:
 _NATS_SCHEMES = ("nats://", "tls://", "ws://", "wss://")
 
 
+def is_http(url: str | None) -> bool:
+    """Whether ``url`` names a Coagent gateway (``http://`` or ``https://``)."""
+    return url is not None and url.strip().lower().startswith(("http://", "https://"))
+
+
 def check_server(url: str) -> str:
-    """``url`` if it names a NATS server, else a one-line usage error saying what is supported.
+    """``url`` if it names a NATS server or one gateway, else a one-line usage error.
 
     >>> check_server("nats://localhost:4222")
     'nats://localhost:4222'
+    >>> check_server("http://localhost:8000")
+    'http://localhost:8000'
     """
+    if is_http(url):
+        if "," in url:
+            raise click.UsageError(f"--server {url}: give one gateway URL (http://host:8000)")
+        return url.strip()
     for part in url.split(","):
         part = part.strip()
-        if part.lower().startswith(("http://", "https://")):
-            raise click.UsageError(
-                f"--server {part}: HTTP servers are not supported yet; give a NATS URL "
-                "(nats://host:4222, tls://, ws:// or wss://)"
-            )
         if "://" in part and not part.lower().startswith(_NATS_SCHEMES):
             raise click.UsageError(
-                f"--server {part}: unsupported scheme; give a NATS URL (nats://host:4222, tls://, ws:// or wss://)"
+                f"--server {part}: unsupported scheme; give a NATS URL (nats://host:4222, tls://, ws://"
+                " or wss://) or a gateway's http:// or https:// URL"
             )
     return url
 
@@ -155,12 +164,13 @@ def demo(uvloop: bool) -> None:
 @click.option("--name", "-n", default=None, help="Node name, unique in the cluster.")
 @click.option("--prefix", default="coagent", show_default=True, help="Subject prefix of the cluster.")
 @click.option("--creds", default=None, type=click.Path(exists=True, dir_okay=False), help="NATS credentials file.")
+@click.option("--auth", default="", envvar="COAGENT_AUTH", help=AUTH_HELP)
 @click.option("--uvloop/--no-uvloop", default=False, help="Run on uvloop.")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 @click.option("--log-format", type=click.Choice(["console", "json"]), default="console",
               show_default=True, help="json: one JSON object a line (with trace_id/span_id).")
 def node(target: str, server: str | None, name: str | None, prefix: str, creds: str | None,
-         uvloop: bool, verbose: int, log_format: str) -> None:
+         auth: str, uvloop: bool, verbose: int, log_format: str) -> None:
     """Serve the AgentSpecs found in TARGET (module or file.py, optionally :attr) until SIGINT/SIGTERM.
 
     Tracing follows the standard OTEL_* variables (e.g. OTEL_EXPORTER_OTLP_ENDPOINT), with
@@ -179,33 +189,18 @@ def node(target: str, server: str | None, name: str | None, prefix: str, creds: 
     except SpecLoadError as exc:
         click.secho(f"Error: {exc}", fg="red", err=True)
         sys.exit(2)
-    _run(_serve(specs, server, name, prefix, creds), uvloop)
+    _run(_serve(specs, server, name, prefix, creds, auth), uvloop)
 
 
 async def _serve(specs: list[AgentSpec], server: str | None, name: str | None, prefix: str,
-                 creds: str | None) -> None:
-    import signal
+                 creds: str | None, auth: str = "") -> None:
+    from coagent.cli.serving import node_runtime, stop_on_signals
 
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    # Installed before anything is announced, so that a signal sent right after the
-    # "serving" line is always a graceful stop.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    runtime: Any
-    if server is None:
-        from coagent.runtimes import LocalRuntime
-
-        runtime = LocalRuntime(name=name)
-        where = "the in-process runtime (no --server: nothing outside this process can reach it)"
-    else:
-        from coagent.runtimes import NATSRuntime
-
-        options: dict[str, Any] = {"name": name, "prefix": prefix}
-        if creds:
-            options["user_credentials"] = creds
-        runtime = NATSRuntime.from_servers(server, **options)
-        where = server
+    stop = stop_on_signals()
+    runtime = node_runtime(server, name, prefix, creds, auth)
+    where = server or "the in-process runtime (no --server: nothing outside this process can reach it)"
+    if server is not None and is_http(server):
+        where = f"the gateway {server}"
     async with runtime:
         for spec in specs:
             await runtime.register(spec)
@@ -215,7 +210,12 @@ async def _serve(specs: list[AgentSpec], server: str | None, name: str | None, p
         click.echo(f"node {runtime.name} stopping", err=True)
 
 
-async def _client(server: str, prefix: str, creds: str | None) -> NATSRuntime:
+async def _client(server: str, prefix: str, creds: str | None, auth: str = "") -> Any:
+    """A runtime that only calls: a NATS client connection, or an HTTPRuntime of a gateway."""
+    if is_http(server):
+        from coagent.runtimes.http import HTTPRuntime
+
+        return HTTPRuntime.from_server(server, auth, connect_deadline=3.0)
     from coagent.runtimes import NATSRuntime
 
     options: dict[str, Any] = {"prefix": prefix, "announce": False, "connect_deadline": 3.0}
@@ -228,6 +228,7 @@ _client_options = [
     click.option("--server", "-s", default=DEFAULT_SERVER, show_default=True, help=SERVER_HELP),
     click.option("--prefix", default="coagent", show_default=True, help="Subject prefix of the cluster."),
     click.option("--creds", default=None, type=click.Path(exists=True, dir_okay=False), help="NATS credentials file."),
+    click.option("--auth", default="", envvar="COAGENT_AUTH", help=AUTH_HELP),
 ]
 
 
@@ -235,7 +236,8 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def client_options(func: _F) -> _F:
-    """The options every command talking to a cluster takes (``--server``, ``--prefix``, ``--creds``)."""
+    """The options every command talking to a cluster takes (``--server``, ``--prefix``, ``--creds``,
+    ``--auth``)."""
     for option in reversed(_client_options):
         func = option(func)
     return func
@@ -250,8 +252,8 @@ def client_options(func: _F) -> _F:
 @click.option("--watch", "-w", is_flag=True, help="Redraw the tree in place until Ctrl-C.")
 @click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(min=0.05),
               help="Seconds between redraws with --watch.")
-def tree(server: str, prefix: str, creds: str | None, as_json: bool, timeout: float, max_sessions: int,
-         watch: bool, interval: float) -> None:
+def tree(server: str, prefix: str, creds: str | None, auth: str, as_json: bool, timeout: float,
+         max_sessions: int, watch: bool, interval: float) -> None:
     """Show the supervision tree of every node: agent types, sessions, children."""
     check_server(server)
     if watch and as_json:
@@ -260,11 +262,11 @@ def tree(server: str, prefix: str, creds: str | None, as_json: bool, timeout: fl
     if watch:
         from coagent.cli.watch import watch_cluster
 
-        _run(watch_cluster(_client(server, prefix, creds), server, timeout, interval, max_sessions))
+        _run(watch_cluster(_client(server, prefix, creds, auth), server, timeout, interval, max_sessions))
         return
 
     async def go() -> None:
-        async with await _client(server, prefix, creds) as rt:
+        async with await _client(server, prefix, creds, auth) as rt:
             trees = await rt.cluster_tree(timeout=timeout)
         if as_json:
             click.echo(json.dumps([t.to_dict() for t in trees], indent=2, ensure_ascii=False))
@@ -284,14 +286,20 @@ def tree(server: str, prefix: str, creds: str | None, as_json: bool, timeout: fl
 @click.option("--namespace", "-N", default=None, help="Only agents under this namespace (e.g. team).")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.option("--timeout", default=1.0, show_default=True, help="Seconds to wait for nodes to answer.")
-def agents(server: str, prefix: str, creds: str | None, namespace: str | None, as_json: bool,
+def agents(server: str, prefix: str, creds: str | None, auth: str, namespace: str | None, as_json: bool,
            timeout: float) -> None:
     """List the registered agent types, their descriptions and the nodes serving them."""
     check_server(server)
 
     async def go() -> None:
-        async with await _client(server, prefix, creds) as rt:
+        async with await _client(server, prefix, creds, auth) as rt:
             infos = await rt.agents(timeout=timeout)
+        if is_http(server):  # the gateway's rows: one per type, with its nodes
+            from types import SimpleNamespace
+
+            infos = [SimpleNamespace(name=row["name"], description=row.get("description", ""),
+                                     kind="agent", node=node)
+                     for row in infos for node in row.get("nodes") or ["?"]]
         grouped: dict[str, dict[str, Any]] = {}
         for info in infos:
             if namespace and not info.name.startswith(namespace.rstrip(".") + "."):
@@ -330,7 +338,8 @@ def agents(server: str, prefix: str, creds: str | None, namespace: str | None, a
 @client_options
 @click.option("--level", default="ERROR", show_default=True, help="Logging level.")
 def send(address: str, headers: tuple[str, ...], data: str, stream: bool, oneline: bool, filter_: str,
-         chat: bool, timeout: float, server: str, prefix: str, creds: str | None, level: str) -> None:
+         chat: bool, timeout: float, server: str, prefix: str, creds: str | None, auth: str,
+         level: str) -> None:
     """Send a message to ADDRESS (name[:session]) and print the reply as JSON."""
     from coagent.actors.address import Address
     from coagent.actors.message import RawMessage
@@ -395,7 +404,7 @@ def send(address: str, headers: tuple[str, ...], data: str, stream: bool, onelin
         sys.exit(1)
 
     async def go() -> None:
-        async with await _client(server, prefix, creds) as rt:
+        async with await _client(server, prefix, creds, auth) as rt:
             with span(f"send {addr.name}", client=True, **{"coagent.session": addr.session}):
                 await call(rt)
 

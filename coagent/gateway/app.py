@@ -28,6 +28,7 @@ from coagent.errors import CoagentError, MessageTooLarge
 from coagent.gateway.auth import Tokens
 from coagent.gateway.calls import Calls, IdempotencyKeys
 from coagent.gateway.errors import EndpointNotFound, InternalError, MethodNotAllowed, RequestTimeout
+from coagent.gateway.hosted import Hosted
 from coagent.gateway.routes import CALLER, Routes, error_response
 from coagent.gateway.web import PAGE_PATHS, add_web_page
 from coagent.observability.switch import state as _obs
@@ -70,6 +71,8 @@ class Gateway:
             proxies and clients do not take a slow agent for a dead connection.
         access_log: log one line per request (logger ``coagent.gateway.access``, level INFO);
             off by default (one formatted line of I/O per request).
+        reconnect_grace: seconds a CoS session's messages wait for its subscriber to come
+            back after a disconnect before the session ends (its calls then fail).
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class Gateway:
         body_timeout: float = 30.0,
         sse_heartbeat: float = 15.0,
         access_log: bool = False,
+        reconnect_grace: float = 10.0,
     ) -> None:
         if max_body < 1 or default_timeout <= 0 or max_timeout <= 0:
             raise ValueError("max_body, default_timeout and max_timeout must be positive")
@@ -99,6 +103,8 @@ class Gateway:
         self.access_log = logging.getLogger("coagent.gateway.access") if access_log else None
         self.calls = Calls()
         self.idempotency = IdempotencyKeys(window=idempotency_window)
+        #: Agent types served by outside processes (``/runtime/register``, ``/v1/serve``).
+        self.hosted = Hosted(runtime, grace=reconnect_grace)
         # aiohttp enforces the limit itself as it reads, chunked bodies included.
         self.app = web.Application(middlewares=[self._middleware], client_max_size=max_body)
         Routes(self).add_to(self.app)
@@ -131,6 +137,7 @@ class Gateway:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        await self.hosted.close_all()
 
     async def read_body(self, request: web.Request) -> bytes:
         """The request body, refused with ``MessageTooLarge`` past ``max_body`` before it is read."""

@@ -39,6 +39,7 @@ __all__ = [
     "cos_address",
     "cos_to_raw",
     "raw_to_cos_json",
+    "json_content",
 ]
 
 _EMPTY = msgspec.Raw(b"{}")
@@ -81,7 +82,7 @@ def decode_call(body: bytes) -> RawMessage:
     return RawMessage(header=header, content=content)
 
 
-def _json_content(raw: RawMessage) -> msgspec.Raw:
+def json_content(raw: RawMessage) -> msgspec.Raw:
     """The reply's content as JSON to splice in: itself when it is one-line JSON, else a string."""
     content = raw.content
     if not content:
@@ -102,7 +103,7 @@ def encode_reply(raw: RawMessage | None) -> bytes:
     """``{"type": ..., "content": ...}`` for a reply (``null`` fields when there is none)."""
     if raw is None:
         return b'{"type":null,"content":null}'
-    return _encoder.encode(_Reply(raw.header.get("type"), _json_content(raw)))
+    return _encoder.encode(_Reply(raw.header.get("type"), json_content(raw)))
 
 
 def sse_frame(event_id: int, event: str, data: bytes) -> bytes:
@@ -192,8 +193,8 @@ def cos_to_raw(msg: CosMessage) -> RawMessage:
     return RawMessage(header=header, content=content)
 
 
-def raw_to_cos_json(raw: RawMessage) -> bytes:
-    """Our message in the original's JSON shape (defaults left out)."""
+def raw_to_cos_json(raw: RawMessage, reply: CosAddress | None = None) -> bytes:
+    """Our message in the original's JSON shape (defaults left out), with its reply address."""
     extensions: dict[str, Any] = {}
     text = raw.header.get(_EXTENSIONS)
     if text:
@@ -208,4 +209,5 @@ def raw_to_cos_json(raw: RawMessage) -> bytes:
         content_type=raw.header.get("content_type", CONTENT_TYPE_JSON),
         extensions=extensions,
     )
-    return _encoder.encode(CosMessage(header=header, content=raw.content.decode("utf-8", "replace")))
+    return _encoder.encode(CosMessage(header=header, reply=reply,
+                                      content=raw.content.decode("utf-8", "replace")))

@@ -48,6 +48,7 @@ __all__ = [
     "IdempotencyKeyReused",
     "NotImplementedHere",
     "InternalError",
+    "CallNotFound",
     "status_of",
     "error_body",
     "RETRY_AFTER",
@@ -99,6 +100,12 @@ class NotImplementedHere(CoagentError):
     code = "not_implemented"
 
 
+class CallNotFound(CoagentError, LookupError):
+    """No call with that id is waiting for an answer (it ended, expired or was cancelled)."""
+
+    code = "call_not_found"
+
+
 class InternalError(CoagentError):
     """The gateway failed in a way it did not expect (details are in its log, not here)."""
 
@@ -115,6 +122,7 @@ _STATUS: tuple[tuple[type[CoagentError], int], ...] = (
     (Unauthorized, 401),
     (AgentNotFound, 404),
     (EndpointNotFound, 404),
+    (CallNotFound, 404),
     (MethodNotAllowed, 405),
     (RequestTimeout, 408),
     (AgentAlreadyRegistered, 409),

@@ -188,13 +188,68 @@ def document() -> dict[str, Any]:
         "responses": {"200": {"description": "The event stream.",
                               "content": {"text/event-stream": {"schema": {"type": "string"}}}}, **cos_errors},
     }}
-    for path in ("/runtime/register", "/runtime/channel/subscribe"):
-        paths[path] = {"post": {
-            "operationId": "cos" + path.rsplit("/", 1)[1].title(), "tags": ["CoS (the original's protocol)"],
-            "summary": "Serving agents over HTTP: comes with the HTTP runtime",
-            "responses": {"501": _error("Not served by this gateway yet (not_implemented)."),
-                          "401": _ERRORS["401"]},
-        }}
+    sse = {"description": "The event stream (stays open).",
+           "content": {"text/event-stream": {"schema": {"type": "string"}}}}
+    serving_errors = {"400": _ERRORS["400"], "401": _ERRORS["401"], "413": _ERRORS["413"],
+                      "409": _error("The agent type is already served (agent_already_registered).")}
+    paths["/runtime/register"] = {"post": {
+        "operationId": "cosRegister", "tags": ["CoS (the original's protocol)"],
+        "summary": "Serve an agent type from this connection (the original's register)",
+        "description": "SSE: for each new session of the type an unnamed event whose data is a RawMessage "
+                       "of type AgentCreated with content {\"addr\": CosAddress}; AgentDeleted when the session "
+                       "ends. Closing the stream deregisters the type; its calls in flight fail at once "
+                       "(agent_disconnected).",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["name"],
+            "properties": {"name": {"type": "string"}, "description": {"type": "string"}}}}}},
+        "responses": {"200": sse, **serving_errors},
+    }}
+    paths["/runtime/channel/subscribe"] = {"post": {
+        "operationId": "cosSubscribe", "tags": ["CoS (the original's protocol)"],
+        "summary": "Receive every message of one CoS session",
+        "description": "SSE of RawMessages; one with a `reply` address wants an answer published to it "
+                       "(/runtime/channel/publish; a stream: one publish per item, then StopIteration). "
+                       "Messages wait in a bounded mailbox while no subscriber is connected, for the "
+                       "gateway's reconnect grace; a newer subscriber replaces an older one.",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["addr"], "properties": {"addr": _ref("schemas", "CosAddress")}}}}},
+        "responses": {"200": sse, "404": _error("No such CoS session (agent_not_found)."), **serving_errors},
+    }}
+    paths["/v1/serve"] = {"post": {
+        "operationId": "serve", "tags": ["Serving agents"],
+        "summary": "Serve agent types from this process: one long-lived stream of deliveries",
+        "description": "SSE. First an event `ready` (data {\"provider\", \"agents\", \"node\"}); then an "
+                       "event `deliver` per call (data: a Delivery) and an event `cancel` (data "
+                       "{\"call\": id}) when a caller gives up. Answer a delivery with POST "
+                       "/v1/deliveries/{call}; a `tell` delivery has no call id and wants no answer. "
+                       "Closing the stream deregisters the types and fails their calls in flight at once "
+                       "(agent_disconnected). A process that reconnects with the same `node` replaces "
+                       "its old stream.",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("schemas", "Serve")}}},
+        "responses": {"200": sse, **serving_errors},
+    }}
+    paths["/v1/serve/{provider}/answers"] = {"post": {
+        "operationId": "answers", "tags": ["Serving agents"],
+        "summary": "Answer many delivered calls over one long-lived request",
+        "description": "The body is streamed (chunked) JSON lines, one Answer each with its `call` id "
+                       "added; the gateway applies each line as it arrives, for as long as the provider's "
+                       "/v1/serve stream lives (`provider` is in its `ready` event). Lines up to 64 kB; "
+                       "larger answers and stream items go to /v1/deliveries/{call}. Answers 204 at the end.",
+        "parameters": [{"name": "provider", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "requestBody": {"required": True, "content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
+        "responses": {"204": {"description": "The body ended."},
+                      "404": _error("No such provider (call_not_found)."),
+                      "400": _ERRORS["400"], "401": _ERRORS["401"]},
+    }}
+    paths["/v1/deliveries/{call_id}"] = {"post": {
+        "operationId": "answer", "tags": ["Serving agents"],
+        "summary": "Answer a delivered call: a reply, stream items (and the end), or an error",
+        "parameters": [{"name": "call_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("schemas", "Answer")}}},
+        "responses": {"204": {"description": "Taken."},
+                      "404": _error("No such call in flight (call_not_found): it ended or was cancelled."),
+                      "400": _ERRORS["400"], "401": _ERRORS["401"], "413": _ERRORS["413"]},
+    }}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -274,6 +329,39 @@ def _components() -> dict[str, Any]:
                         "extensions": {"type": "object"}}},
                     "reply": _ref("schemas", "CosAddress"),
                     "content": {"type": "string", "description": "The message body: JSON as a string."},
+                },
+            },
+            "Serve": {
+                "type": "object", "required": ["agents"], "additionalProperties": False,
+                "properties": {
+                    "agents": {"type": "array", "minItems": 1, "items": {
+                        "type": "object", "required": ["name"], "additionalProperties": False,
+                        "properties": {"name": {"type": "string"}, "description": {"type": "string"}}}},
+                    "node": {"type": "string", "description": "This process's node name (reconnects replace)."},
+                },
+                "example": {"agents": [{"name": "echo", "description": "Echoes."}], "node": "worker-1"},
+            },
+            "Delivery": {
+                "type": "object", "required": ["call", "kind", "agent", "session", "type", "content", "timeout"],
+                "properties": {
+                    "call": {"type": "string", "description": "Answer to /v1/deliveries/{call} (empty for a tell)."},
+                    "kind": {"enum": ["ask", "stream", "tell"]},
+                    "agent": {"type": "string"}, "session": {"type": "string"},
+                    "type": {"type": "string"}, "content": {"description": "The message's fields (JSON)."},
+                    "timeout": {"type": "number", "description": "Seconds left before the caller's deadline."},
+                    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "sender": {"type": "string", "description": "The calling actor's address, if any."},
+                },
+            },
+            "Answer": {
+                "type": "object", "additionalProperties": False,
+                "description": "Exactly one of: reply (a Message, or null for none); items (with end: true "
+                               "on the last post of a stream); error.",
+                "properties": {
+                    "reply": {"oneOf": [_ref("schemas", "Message"), {"type": "null"}]},
+                    "items": {"type": "array", "items": _ref("schemas", "Message")},
+                    "end": {"type": "boolean", "default": False},
+                    "error": _ref("schemas", "Error"),
                 },
             },
             "CosPublish": {

@@ -34,7 +34,8 @@ from coagent.gateway.codec import (
     raw_to_cos_json,
     sse_frame,
 )
-from coagent.gateway.errors import BadRequest, NotImplementedHere, error_body, status_of
+from coagent.gateway.errors import BadRequest, error_body, status_of
+from coagent.gateway.hosted import reply_topic
 
 if TYPE_CHECKING:
     from coagent.gateway.app import Gateway
@@ -88,8 +89,10 @@ class Routes:
         r.add_get("/openapi.json", self.openapi)
         r.add_post("/runtime/channel/publish", self.cos_publish)
         r.add_post("/runtime/channel/publish_multi", self.cos_publish_multi)
-        r.add_post("/runtime/register", self.cos_not_here)
-        r.add_post("/runtime/channel/subscribe", self.cos_not_here)
+        from coagent.gateway.serving import Serving  # it imports this module
+
+        self.serving = Serving(self, self.gw.hosted)
+        self.serving.add_to(app)
 
     # ------------------------------------------------------------- helpers
 
@@ -277,10 +280,13 @@ class Routes:
         for spec in self.runtime.specs():
             row = rows.setdefault(spec.name, {"name": spec.name, "description": spec.description,
                                               "nodes": [], "message_types": None})
-            if self.runtime.name not in row["nodes"]:
-                row["nodes"].append(self.runtime.name)
+            provider = self.gw.hosted.providers.get(spec.name)
+            # A type served over HTTP is on the node of the process serving it.
+            node = (provider.node or self.runtime.name) if provider is not None else self.runtime.name
+            if node not in row["nodes"]:
+                row["nodes"].append(node)
             types = getattr(spec.actor_class, "message_types", None)
-            if types is not None:
+            if types is not None and provider is None:
                 row["message_types"] = types()
         return json_response(_encode({"agents": [rows[name] for name in sorted(rows)]}))
 
@@ -311,10 +317,13 @@ class Routes:
     async def cos_publish(self, request: web.Request) -> web.StreamResponse:
         """The original's publish: 200 + RawMessage for a request, 204 otherwise, 404 on an error."""
         body = decode_publish(await self.gw.read_body(request))
+        call_id = reply_topic(body.addr.name)
+        if call_id is not None:  # a CoS agent answering a call it was given
+            return await self.serving.cos_reply(call_id, request[CALLER], body.msg)
         try:
             address = cos_address(body.addr)
             if body.reply or body.msg.reply is not None:
-                raise NotImplementedHere("reply topics come with the HTTP runtime (not served here yet)")
+                raise BadRequest("a publish carries no reply address here: use request=true for an answer")
             raw = cos_to_raw(body.msg)
             self._check_type(address, raw)
             timeout = self._timeout(request, body.timeout if body.timeout is not None else None)
@@ -355,12 +364,6 @@ class Routes:
             heartbeat.cancel()
         # As in the original, the stream ends by closing: its clients read that as StopIteration.
         return resp
-
-    async def cos_not_here(self, request: web.Request) -> web.StreamResponse:
-        raise NotImplementedHere(
-            f"{request.path} (serving agents over HTTP) comes with the HTTP runtime;"
-            " this gateway serves /runtime/channel/publish and /runtime/channel/publish_multi"
-        )
 
 
 _END = object()

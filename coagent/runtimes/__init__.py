@@ -6,8 +6,8 @@
 
 ``LocalRuntime`` is imported eagerly; the distributed runtimes load their
 transport libraries only when first named, so ``import coagent.runtimes`` stays fast.
-Naming ``HTTPRuntime`` always works, so programs written for the original Coagent
-that import it beside ``NATSRuntime`` run; while this build has no HTTP transport,
+``HTTPRuntime`` needs aiohttp (the ``gateway`` extra); without it, naming it still
+works (programs written for the original import it beside ``NATSRuntime``) and
 constructing one raises :class:`HTTPRuntimeUnavailable`.
 """
 
@@ -21,6 +21,7 @@ from coagent.runtimes.local import LocalRuntime
 from coagent.runtimes.node import DEFAULT_TIMEOUT, Node
 
 if TYPE_CHECKING:
+    from coagent.runtimes.http import HTTPRuntime
     from coagent.runtimes.nats import NATSRuntime
 
 __all__ = ["LocalRuntime", "NATSRuntime", "HTTPRuntime", "HTTPRuntimeUnavailable", "Node",
@@ -28,7 +29,7 @@ __all__ = ["LocalRuntime", "NATSRuntime", "HTTPRuntime", "HTTPRuntimeUnavailable
 
 
 class HTTPRuntimeUnavailable(CoagentError):
-    """This build has no HTTP transport; use ``NATSRuntime`` for distributed agents."""
+    """aiohttp is not installed: ``pip install 'coagent[gateway]'`` for ``HTTPRuntime``."""
 
     code = "http_runtime_unavailable"
 
@@ -47,7 +48,7 @@ class _HTTPRuntimePlaceholder:
 
 def _unavailable() -> NoReturn:
     raise HTTPRuntimeUnavailable(
-        "HTTPRuntime is not available in this Coagent build; use NATSRuntime for distributed agents"
+        "HTTPRuntime needs aiohttp: pip install 'coagent[gateway]' (or use NATSRuntime)"
     )
 
 
@@ -58,10 +59,10 @@ def __getattr__(name: str) -> Any:
         return NATSRuntime
     if name == "HTTPRuntime":
         try:
-            from coagent.runtimes.http import HTTPRuntime  # type: ignore[import-not-found,unused-ignore]
+            from coagent.runtimes.http import HTTPRuntime
         except ImportError as exc:
-            if exc.name != "coagent.runtimes.http":
-                raise  # the module exists but something it needs is missing: say so
+            if exc.name not in ("coagent.runtimes.http", "aiohttp"):
+                raise  # something else it needs is missing: say so
             return _HTTPRuntimePlaceholder
         return HTTPRuntime
     raise AttributeError(f"module 'coagent.runtimes' has no attribute {name!r}")

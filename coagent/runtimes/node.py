@@ -74,7 +74,8 @@ class Node(OriginalRuntimeAPI):
         self._types: dict[str, SessionSupervisor] = {}
         self._cells: dict[Address, Cell] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._wheel: DeadlineWheel | None = None
+        #: Every deadline of this node's calls, on every path (see ``expire_at``).
+        self.deadlines = DeadlineWheel()
         self._started = False
 
     # ------------------------------------------------------------- lifecycle
@@ -82,7 +83,7 @@ class Node(OriginalRuntimeAPI):
     async def start(self) -> None:
         """Start the node (``async with runtime:`` does this)."""
         self._loop = asyncio.get_running_loop()
-        self._wheel = DeadlineWheel(self._loop)
+        self.deadlines.bind(self._loop)
         self._started = True
         try:
             await self.transport.start(self)
@@ -197,10 +198,7 @@ class Node(OriginalRuntimeAPI):
         Every deadline of every path (local and remote asks, tells, streams, served calls)
         goes through here, to one wheel per node.
         """
-        wheel = self._wheel
-        if wheel is None:
-            wheel = self._wheel = DeadlineWheel(self._loop or asyncio.get_running_loop())
-        return wheel.at(deadline, callback, *args)
+        return self.deadlines.at(deadline, callback, *args)
 
     # ---------------------------------------------------------------- routing
 
@@ -256,12 +254,6 @@ class Node(OriginalRuntimeAPI):
 
     # ----------------------------------------------------------------- calls
 
-    async def _here(self, address: Address, deadline: float) -> Cell:
-        cell = self._local_cell(address)  # starts the session without a wait when it can
-        if cell is None:
-            cell = await self._resolve_within(address, deadline)
-        return cell
-
     async def ask(
         self, address: Address | str, msg: Any, *, timeout: float | None = None,
         sender: Address | None = None,
@@ -289,7 +281,9 @@ class Node(OriginalRuntimeAPI):
                 if reply is None or not typed:
                     return reply
                 return decode_reply(reply)
-            cell = await self._here(address, deadline)
+            cell = self._local_cell(address)  # starts the session without a wait when it can
+            if cell is None:
+                cell = await self._resolve_within(address, deadline)
         return await self._ask_cell(cell, address, msg, deadline, timeout, sender)
 
     async def _ask_cell(self, cell: Cell, address: Address, msg: Any, deadline: float,
@@ -299,7 +293,7 @@ class Node(OriginalRuntimeAPI):
         env = Envelope(msg, ASK, fut, sender, deadline)
         if not cell.deliver_nowait(env):
             await cell.deliver(env, deadline)
-        expiry = self.expire_at(deadline, _expire_ask, env, cell, address, timeout)
+        expiry = self.deadlines.at(deadline, _expire_ask, env, cell, address, timeout)
         try:
             return await fut
         except asyncio.CancelledError:
@@ -329,7 +323,9 @@ class Node(OriginalRuntimeAPI):
                 raw = msg if msg.__class__ is RawMessage else msg.encode()
                 await self.transport.tell(route, address, raw, deadline, sender, explicit)
                 return
-            cell = await self._here(address, deadline)
+            cell = self._local_cell(address)  # starts the session without a wait when it can
+            if cell is None:
+                cell = await self._resolve_within(address, deadline)
         env = Envelope(msg, TELL, None, sender, deadline)
         if not cell.deliver_nowait(env):
             await cell.deliver(env, deadline)
@@ -359,7 +355,9 @@ class Node(OriginalRuntimeAPI):
                 )
                 return opened.chan, opened.cancel, self.expire_at(
                     deadline, _expire_remote_stream, opened, address, limit)
-            cell = await self._here(address, deadline)
+            cell = self._local_cell(address)  # starts the session without a wait when it can
+            if cell is None:
+                cell = await self._resolve_within(address, deadline)
         chan = ReplyChannel()
         env = Envelope(msg, STREAM, chan, sender, deadline)
         if not cell.deliver_nowait(env):

@@ -5,6 +5,8 @@
   the ``client`` of any agent).
 - :class:`FakeOpenAIServer`: a real HTTP server speaking the OpenAI chat-completions
   protocol, answering from the same scripts, for end-to-end tests and offline examples.
+- :func:`serve_offline`: a fake model for examples unless ``MODEL_*`` names a provider.
+- :func:`free_port`: a loopback port nothing holds, for addresses tests make up.
 - Script steps: :class:`Reply`, :class:`ErrorReply`, :func:`tool_call`, responders that
   see the :class:`ModelRequest`.
 - pytest fixtures (``scripted_model``, ``fake_openai_server``, ``nats_server``) in
@@ -20,12 +22,17 @@
 
 from coagent.testing.fake_openai import FakeOpenAIServer
 from coagent.testing.nats_server import NATSServer, find_nats_server
+from coagent.testing.offline import MODEL_VARIABLES, serve_offline
+from coagent.testing.ports import free_port
 from coagent.testing.script import ErrorReply, ModelRequest, Reply, ScriptExhausted, tool_call
 from coagent.testing.scripted_model import ScriptedModel
 
 __all__ = [
     "NATSServer",
     "find_nats_server",
+    "free_port",
+    "serve_offline",
+    "MODEL_VARIABLES",
     "ScriptedModel",
     "FakeOpenAIServer",
     "Reply",

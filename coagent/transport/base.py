@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from coagent.actors.message import RawMessage
     from coagent.supervision.spec import AgentSpec
     from coagent.supervision.tree import NodeTree
+    from coagent.transport.deadlines import DeadlineWheel
 
 __all__ = ["Transport", "InboundNode", "Route", "OpenStream", "StreamDecoder"]
 
@@ -74,6 +75,8 @@ class InboundNode(Protocol):
 
     name: str
     default_timeout: float
+    #: The node's one deadline mechanism; ``deadlines.at(when, callback, *args)``.
+    deadlines: DeadlineWheel
 
     def live_cell(self, address: Address) -> Cell | None:
         """The cell serving ``address`` here now, or ``None`` (never starts a session)."""

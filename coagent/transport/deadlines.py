@@ -63,7 +63,7 @@ class DeadlineWheel:
 
     __slots__ = ("_loop", "_slots", "precise_within", "tick")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, tick: float = 0.005,
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None, tick: float = 0.005,
                  precise_within: float = 2.0) -> None:
         self._loop = loop
         self.tick = tick
@@ -73,6 +73,8 @@ class DeadlineWheel:
     def at(self, when: float, callback: Callable[..., None], *args: Any) -> Cancellable:
         """Run ``callback(*args)`` once ``when`` has passed (on time when it is near)."""
         loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
         if when - loop.time() < self.precise_within:
             return loop.call_at(when, callback, *args)
         key = int(when / self.tick) + 1
@@ -83,6 +85,12 @@ class DeadlineWheel:
         entry = Deadline(when, callback, args, slot)
         slot.add(entry)
         return entry
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run on ``loop`` from now on (a node binds its wheel when it starts)."""
+        if loop is not self._loop:
+            self.close()
+            self._loop = loop
 
     def __len__(self) -> int:
         return sum(len(slot) for slot in self._slots.values())
@@ -96,7 +104,9 @@ class DeadlineWheel:
             try:
                 entry.callback(*entry.args)
             except Exception:  # one failing expiry must not stop the rest
-                self._loop.call_exception_handler({
+                loop = self._loop
+                assert loop is not None
+                loop.call_exception_handler({
                     "message": "a deadline callback failed", "exception": _last_exception(),
                 })
         slot.clear()

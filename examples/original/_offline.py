@@ -11,22 +11,15 @@ know (e.g. one that lost its class-attribute prompt) gets a reply that says so.
 from __future__ import annotations
 
 import json
-import os
 import re
 from typing import Any
 
-MODEL_VARIABLES = ("MODEL_NAME", "MODEL_API_BASE", "MODEL_API_VERSION", "MODEL_API_KEY")
-
 
 def serve_offline() -> Any:
-    """Start the fake model server unless a provider is configured; ``None`` then."""
-    if any(os.getenv(name) for name in MODEL_VARIABLES):
-        return None
-    from coagent.testing import FakeOpenAIServer
+    """Start the fake model server unless a provider is configured (then ``None``)."""
+    from coagent.testing import serve_offline as serve
 
-    server = FakeOpenAIServer(default=respond).start_in_thread()
-    os.environ.update(server.env())
-    return server
+    return serve(respond)
 
 
 def _user_text(request: Any) -> str:

@@ -14,26 +14,16 @@ their tool calls from the words of the conversation.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from typing import Any
 
-MODEL_VARIABLES = ("MODEL_NAME", "MODEL_API_BASE", "MODEL_API_VERSION", "MODEL_API_KEY")
-
 
 def serve_offline() -> Any:
-    """Without ``MODEL_*`` variables, start the fake model server and point them at it.
+    """Start the fake model server unless a provider is configured (then ``None``)."""
+    from coagent.testing import serve_offline as serve
 
-    Returns the server (``close()`` it when done), or ``None`` when a provider is configured.
-    """
-    if any(os.getenv(name) for name in MODEL_VARIABLES):
-        return None
-    from coagent.testing import FakeOpenAIServer
-
-    server = FakeOpenAIServer(default=respond).start_in_thread()
-    os.environ.update(server.env())
-    return server
+    return serve(respond)
 
 
 def respond(request: Any) -> Any:

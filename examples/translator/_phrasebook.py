@@ -13,10 +13,7 @@ steps), translating the user's last message from a small Chinese-English phraseb
 
 from __future__ import annotations
 
-import os
 from typing import Any
-
-MODEL_VARIABLES = ("MODEL_NAME", "MODEL_API_BASE", "MODEL_API_VERSION", "MODEL_API_KEY")
 
 # Longest entries are tried first, so phrases win over the words they contain.
 PHRASEBOOK = {
@@ -120,14 +117,7 @@ def respond(request: Any) -> Any:
 
 
 def serve_offline() -> Any:
-    """Without ``MODEL_*`` variables, start the fake model server and point them at it.
+    """Start the fake model server unless a provider is configured (then ``None``)."""
+    from coagent.testing import serve_offline as serve
 
-    Returns the server (``close()`` it when done), or ``None`` when a provider is configured.
-    """
-    if any(os.getenv(name) for name in MODEL_VARIABLES):
-        return None
-    from coagent.testing import FakeOpenAIServer
-
-    server = FakeOpenAIServer(default=respond).start_in_thread()
-    os.environ.update(server.env())
-    return server
+    return serve(respond)

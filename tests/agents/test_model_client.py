@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import pickle
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ from coagent.agents import (
 )
 from coagent.agents.errors import MaxTurnsExceeded, OutputValidationError
 from coagent.errors import CoagentError, error_types
-from coagent.testing import ErrorReply, FakeOpenAIServer, Reply, tool_call
+from coagent.testing import ErrorReply, FakeOpenAIServer, Reply, free_port, tool_call
 from tests.agents.helpers import Stopwatch, warm_litellm
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,9 +130,7 @@ async def test_provider_errors_are_typed_and_carry_the_provider_message(status: 
 
 
 async def test_connection_refused_is_model_unavailable() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     client = ModelClient(model="openai/gpt-4o-mini", api_base=f"http://127.0.0.1:{port}/v1",
                          api_key="sk-x", num_retries=0)
     with pytest.raises(ModelUnavailable, match="cannot reach"):

@@ -7,12 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from coagent.testing import FakeOpenAIServer, Reply
+from coagent.testing import MODEL_VARIABLES, FakeOpenAIServer, Reply
 from tests.signals import sigint_default
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "translator" / "translator.py"
-MODEL_VARIABLES = ("MODEL_NAME", "MODEL_API_BASE", "MODEL_API_VERSION", "MODEL_API_KEY")
 
 # Copied character for character from the seed README ("Quick Start" > "Monolithic").
 SEED_QUICK_START = '''\

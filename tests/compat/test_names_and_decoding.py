@@ -17,6 +17,7 @@ from coagent.errors import (
     InvalidAddress,
     MessageDecodeError,
 )
+from coagent.testing import free_port
 
 ORIGINAL_CORE_NAMES = [
     "BaseAgent", "Context", "handler", "DiscoveryQuery", "DiscoveryReply", "logger",
@@ -97,14 +98,14 @@ def test_the_logger_has_the_original_trace_and_success_methods(caplog: pytest.Lo
     ]
 
 
-def test_naming_http_runtime_works_and_building_one_raises_a_typed_error() -> None:
+def test_http_runtime_is_named_beside_nats_runtime_and_built_with_the_seeds_signature() -> None:
     from coagent.runtimes import HTTPRuntime, HTTPRuntimeUnavailable, NATSRuntime
 
     assert NATSRuntime.from_servers().servers in (["nats://localhost:4222"], "nats://localhost:4222")
-    with pytest.raises(HTTPRuntimeUnavailable, match="use NATSRuntime"):
-        HTTPRuntime.from_server("http://localhost:8000", "")
-    with pytest.raises(HTTPRuntimeUnavailable):
-        HTTPRuntime("http://localhost:8000")
+    runtime = HTTPRuntime.from_server(f"http://localhost:{free_port()}", "")
+    assert runtime.base_url.startswith("http://localhost:") and runtime.runtime_kind == "http"
+    with pytest.raises(ValueError, match="http://"):
+        HTTPRuntime("nats://localhost:4222")
     assert issubclass(HTTPRuntimeUnavailable, CoagentError)
 
 

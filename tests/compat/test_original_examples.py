@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from coagent.testing import MODEL_VARIABLES
+
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "original"
-MODEL_VARIABLES = ("MODEL_NAME", "MODEL_API_BASE", "MODEL_API_VERSION", "MODEL_API_KEY")
 TIMEOUT = 90.0
 
 

@@ -16,6 +16,8 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
+from coagent.testing import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 AGENTS = "tests/gateway/agents.py"
 
@@ -121,11 +123,12 @@ def test_loopback_or_auth_prints_no_warning(procs: list[Proc], tmp_path: Path) -
 @pytest.mark.parametrize(("args", "message"), [
     (["--auth", "a", "--auth-file", "f"], "not both"),
     (["--listen", "nowhere"], "HOST:PORT"),
-    (["--server", "http://localhost:8000"], "nats://"),
+    (["--server", "http://localhost:{port}"], "nats://"),
     (["--tls-cert", AGENTS], "both --tls-cert and --tls-key"),
 ])
 def test_bad_options_are_refused_clearly(args: list[str], message: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = [arg.format(port=free_port()) for arg in args]  # a made-up address, never a fixed port
     proc = subprocess.run([sys.executable, "-m", "coagent", "gateway", *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr

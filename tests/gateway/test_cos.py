@@ -98,11 +98,3 @@ async def test_publish_multi_reports_a_failure_as_an_error_event(served: Served)
             events = [(sse.event, json.loads(sse.data)) async for sse in source.aiter_sse()]
         assert [e for e, _ in events] == ["message"] * before + ["error"]
         assert events[-1][1]["code"] == code
-
-
-async def test_register_and_subscribe_say_they_come_with_the_http_runtime(served: Served) -> None:
-    for path, body in [("/runtime/register", {"name": "server", "description": "The Pong Server."}),
-                       ("/runtime/channel/subscribe", {"addr": {"name": "server", "id": "s1"}})]:
-        r = await served.client.post(path, json=body)
-        assert r.status_code == 501
-        assert r.json()["code"] == "not_implemented" and "HTTP runtime" in r.json()["message"]

@@ -35,7 +35,8 @@ async def test_passivated_sessions_release_their_claims_in_the_bucket_and_in_mem
     node = NATSRuntime(nats_server.url, name=f"{prefix}-a", prefix=prefix)
     client = NATSRuntime(nats_server.url, prefix=prefix, announce=False)
     async with node, client:
-        await node.register(AgentSpec("echo", new(Stateful), idle_timeout=0.3))
+        # Long enough that no session passivates before all 200 exist, even on a loaded machine.
+        await node.register(AgentSpec("echo", new(Stateful), idle_timeout=2.0))
         # Half claimed by the node's own calls, half through the queue group from a client.
         await asyncio.gather(*(node.ask(Address("echo", f"own{i}"), Ping()) for i in range(100)))
         await asyncio.gather(*(client.ask(Address("echo", f"far{i}"), Ping()) for i in range(100)))

@@ -1,5 +1,8 @@
 """The caller's side: routes, reply multiplexing, stream sequencing, deadlines, cancels.
 
+(A little over 400 lines: asks, streams and cancels share the reply mux and its tokens,
+and splitting them would make the mux's bookkeeping public.)
+
 ::
 
     caller = Caller(conn, subjects, placement, expire_at)
@@ -38,7 +41,6 @@ from coagent.errors import (
     AgentNotFound,
     CoagentError,
     DeadlineExceeded,
-    RuntimeNotStarted,
     TransportError,
 )
 from coagent.observability.switch import state as _obs
@@ -236,9 +238,7 @@ class Caller:
         An ask returns its reply as a ``RawMessage`` (``None``: the handler returned nothing);
         a tell returns once the receiver queued it.
         """
-        nc = self.conn.nc
-        if nc is None:
-            raise RuntimeNotStarted(f"node {self.subjects.node} is not connected")
+        nc = self.conn.client()
         loop = asyncio.get_running_loop()
         owner = route.node
         attempts = 0
@@ -302,9 +302,7 @@ class Caller:
                           sender: Address | None, route: Route, explicit: bool,
                           decode: StreamDecoder | None) -> OpenStream:
         """Open a stream; returns once its first message arrived."""
-        nc = self.conn.nc
-        if nc is None:
-            raise RuntimeNotStarted(f"node {self.subjects.node} is not connected")
+        nc = self.conn.client()
         loop = asyncio.get_running_loop()
         owner = route.node
         attempts = 0

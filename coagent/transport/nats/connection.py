@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from coagent.errors import MessageTooLarge, TransportError
+from coagent.errors import MessageTooLarge, RuntimeNotStarted, TransportError
 
 __all__ = ["Connection", "publish_error", "quietly"]
 
@@ -45,6 +45,13 @@ class Connection:
         self._outbox: deque[tuple[str, bytes, dict[str, str] | None, str]] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    def client(self) -> Any:
+        """The live nats-py client (``RuntimeNotStarted`` before ``connect`` or after ``close``)."""
+        nc = self.nc
+        if nc is None:
+            raise RuntimeNotStarted(f"node {self.name} is not connected")
+        return nc
 
     async def connect(self) -> Any:
         import nats

@@ -30,7 +30,6 @@ from typing import Any
 
 import msgspec
 
-from coagent.errors import RuntimeNotStarted
 from coagent.supervision.tree import NodeTree
 from coagent.transport.base import InboundNode
 from coagent.transport.nats.connection import Connection, quietly
@@ -96,9 +95,7 @@ class Discovery:
 
     async def scatter(self, what: str, timeout: float) -> list[bytes]:
         """Every node's answer to ``P.sys.<what>`` within ``timeout`` s."""
-        nc = self.conn.nc
-        if nc is None:
-            raise RuntimeNotStarted(f"node {self.subjects.node} is not connected")
+        nc = self.conn.client()
         inbox = nc.new_inbox()
         replies: list[bytes] = []
         arrived = asyncio.Event()

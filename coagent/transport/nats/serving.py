@@ -101,6 +101,7 @@ class Serving:
         self._subject_cache: dict[str, Address] = {}
         self._agent_prefix = f"{subjects.prefix}.a."
         self._background: set[asyncio.Task[Any]] = set()
+        self._expire_at = node.deadlines.at
 
     async def start(self) -> list[Any]:
         """Subscribe to this node's session and cancel subjects; returns the subscriptions."""
@@ -119,16 +120,26 @@ class Serving:
         await nc.flush()  # the subscription is live before anyone is told it exists
 
     async def withdraw(self, names: list[str] | tuple[str, ...]) -> None:
+        """Stop taking first messages for ``names``; once this returns, the server knows."""
         for name in names:
             sub = self._agent_subs.pop(name, None)
             if sub is not None:
                 await quietly(sub.unsubscribe())
+        await self._flush()
 
     async def stop_intake(self) -> None:
         """Stop taking first messages of sessions (other nodes take them from now on)."""
         for sub in list(self._agent_subs.values()):
             await quietly(sub.unsubscribe())
         self._agent_subs.clear()
+        await self._flush()
+
+    async def _flush(self) -> None:
+        # An UNSUB waits in the client's buffer; without the flush, a first message
+        # published right after could still be routed here.
+        nc = self.conn.nc
+        if nc is not None and nc.is_connected:
+            await quietly(nc.flush(timeout=2))
 
     def stop(self) -> None:
         for task in list(self._background):
@@ -292,7 +303,7 @@ class Serving:
             env.trace = _obs.hooks.extract(headers)  # the remote caller's span is the parent
         if sink is not None and reply:
             # In flight until answered: cancellable by the caller, expired at its deadline.
-            self.calls[reply] = _Served(cell, env, self.node.expire_at(deadline, self._expire, reply))
+            self.calls[reply] = _Served(cell, env, self._expire_at(deadline, self._expire, reply))
         try:
             accepted = self.node.deliver(cell, env)
         except CoagentError as exc:

@@ -21,7 +21,7 @@ from typing import Any
 
 from coagent.actors.address import Address
 from coagent.actors.message import RawMessage
-from coagent.errors import CoagentError, DeadlineExceeded
+from coagent.errors import DeadlineExceeded, NodeAlreadyRunning
 from coagent.supervision.spec import AgentSpec
 from coagent.transport.base import InboundNode, OpenStream, Route, StreamDecoder
 from coagent.transport.nats.caller import Caller
@@ -67,10 +67,10 @@ class NATSTransport:
 
     async def _start(self) -> None:
         node, nc = self.node, self.conn.nc
-        self.caller = Caller(self.conn, self.subjects, self.placement, node.expire_at)
+        self.caller = Caller(self.conn, self.subjects, self.placement, node.deadlines.at)
         self.discovery = Discovery(self.conn, self.subjects, node)
         if self.announce and await self.placement.is_connected(self.name):
-            raise CoagentError(f"a node named {self.name!r} is already running")
+            raise NodeAlreadyRunning(f"a node named {self.name!r} is already running", node=self.name)
         await self.caller.start()
         if self.announce:
             self.serving = Serving(self.conn, self.subjects, self.placement, self.caller, node,

@@ -1,0 +1,3 @@
+module coagent/client
+
+go 1.19

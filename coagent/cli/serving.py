@@ -1,0 +1,51 @@
+"""What the long-running commands (``coagent node``, ``coagent gateway``) share::
+
+    stop = stop_on_signals()                       # before anything is announced
+    runtime = node_runtime(server, name, prefix, creds, auth)
+    async with runtime:
+        ...
+        await stop.wait()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+from coagent.runtimes.node import Node
+
+__all__ = ["node_runtime", "stop_on_signals"]
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM.
+
+    Install it before announcing anything, so that a signal sent right after the
+    announcement is always a graceful stop.
+    """
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def node_runtime(server: str | None, name: str | None, prefix: str, creds: str | None,
+                 auth: str = "") -> Node:
+    """The runtime a serving command runs: in-process without ``server``, an HTTPRuntime for
+    a gateway's ``http(s)://`` URL (``auth`` is its token), else a NATS node."""
+    if server is None:
+        from coagent.runtimes import LocalRuntime
+
+        return LocalRuntime(name=name)
+    if server.startswith(("http://", "https://")):
+        from coagent.runtimes.http import HTTPRuntime
+
+        return HTTPRuntime.from_server(server, auth, name=name)
+    from coagent.runtimes import NATSRuntime
+
+    options: dict[str, Any] = {"name": name, "prefix": prefix}
+    if creds:
+        options["user_credentials"] = creds
+    return NATSRuntime.from_servers(server, **options)

@@ -1,0 +1,3 @@
+from tests.gateway.conftest import Served, eventually, serve, served
+
+__all__ = ["Served", "eventually", "serve", "served"]
