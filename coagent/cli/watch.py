@@ -3,11 +3,14 @@
 ::
 
     coagent tree --watch --server nats://localhost:4222 --interval 0.5
+    coagent tree --watch --server http://localhost:8000 --auth TOKEN   # through a gateway
 
 Each redraw asks every node for its tree (the same scatter-gather as ``coagent tree``), so
 sessions appear as they start, change status as they crash and restart, and disappear
 when they passivate; restart counts and mailbox depths are on each line. A node that
-stops answering drops out of the view at the next redraw. Ctrl-C ends it.
+stops answering drops out of the view at the next redraw; when the tree cannot be read at
+all (the gateway restarting), the last one stays on screen under the error until it can
+again. Ctrl-C ends it.
 """
 
 from __future__ import annotations
@@ -22,14 +25,16 @@ from rich.live import Live
 from rich.text import Text
 
 from coagent.cli.render import tree_renderable
+from coagent.errors import CoagentError
 from coagent.supervision.tree import NodeTree
 
 __all__ = ["watch_trees", "watch_view", "watch_cluster"]
 
 
 def watch_view(trees: list[NodeTree], where: str, interval: float, *,
-               max_sessions: int = 20) -> RenderableType:
-    """One frame: a header line, then each node's tree."""
+               max_sessions: int = 20, error: str | None = None) -> RenderableType:
+    """One frame: a header line, then each node's tree (the last ones read, under ``error``
+    when the latest read failed)."""
     sessions = sum(len(a.sessions) for t in trees for a in t.agents)
     restarts = sum(n.restarts for t in trees for n in t.actors())
     header = Text.assemble(
@@ -37,9 +42,14 @@ def watch_view(trees: list[NodeTree], where: str, interval: float, *,
         (f"  {len(trees)} node(s), {sessions} session(s), {restarts} restart(s)", ""),
         (f"  {time.strftime('%H:%M:%S')}, every {interval:g}s; Ctrl-C stops", "dim"),
     )
+    lines: list[RenderableType] = [header]
+    if error is not None:
+        lines.append(Text(f"cannot read the tree ({error}); trying again; the last one read:",
+                          style="red"))
     if not trees:
-        return Group(header, Text("no nodes answered", style="yellow"))
-    return Group(header, *(tree_renderable(t, max_sessions=max_sessions) for t in trees))
+        lines.append(Text("no nodes answered", style="yellow"))
+    lines.extend(tree_renderable(t, max_sessions=max_sessions) for t in trees)
+    return Group(*lines)
 
 
 async def watch_trees(fetch: Callable[[], Awaitable[list[NodeTree]]], where: str, *,
@@ -50,10 +60,16 @@ async def watch_trees(fetch: Callable[[], Awaitable[list[NodeTree]]], where: str
     drawn = 0
     with Live(console=console, auto_refresh=False, redirect_stdout=False,
               vertical_overflow="visible") as live:
+        trees: list[NodeTree] = []
         while frames is None or drawn < frames:
             started = time.monotonic()
-            trees = sorted(await fetch(), key=lambda t: t.node)
-            live.update(watch_view(trees, where, interval, max_sessions=max_sessions), refresh=True)
+            error = None
+            try:
+                trees = sorted(await fetch(), key=lambda t: t.node)
+            except CoagentError as exc:  # a gateway restarting, NATS away: keep watching
+                error = f"{type(exc).__name__}: {exc}"
+            live.update(watch_view(trees, where, interval, max_sessions=max_sessions, error=error),
+                        refresh=True)
             drawn += 1
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 

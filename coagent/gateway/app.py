@@ -44,6 +44,14 @@ DEFAULT_MAX_BODY = 1024 * 1024
 #: opening the web page (which then calls the API with the token its user types in).
 PUBLIC_PATHS = frozenset(("/v1/health",)) | PAGE_PATHS
 
+#: Routes that get no span while tracing is on: probes and live views polling every second,
+#: the page's files, and the serving side's long-lived streams and answers (a span per
+#: answer would be a trace of its own; the served call's trace goes in its delivery).
+UNTRACED_ROUTES = frozenset((
+    "/v1/health", "/v1/tree", "/openapi.json", "/v1/serve", "/v1/serve/{provider}/answers",
+    "/v1/deliveries/{call_id}", "/runtime/register", "/runtime/channel/subscribe",
+)) | PAGE_PATHS
+
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -126,6 +134,7 @@ class Gateway:
             await runner.cleanup()
             raise
         self._runner = runner
+        _obs.gateways.add(self)  # read by the calls-in-flight gauge
         bound = runner.addresses[0][1] if runner.addresses else port
         scheme = "https" if ssl_context is not None else "http"
         shown = f"[{host}]" if ":" in host else host
@@ -135,9 +144,14 @@ class Gateway:
     async def stop(self) -> None:
         """Stop listening; requests in flight are cancelled (their handlers too)."""
         runner, self._runner = self._runner, None
+        _obs.gateways.discard(self)
         if runner is not None:
             await runner.cleanup()
         await self.hosted.close_all()
+
+    def calls_in_flight(self) -> int:
+        """Calls HTTP clients made here and deliveries to serving processes not answered yet."""
+        return len(self.calls) + len(self.hosted.calls)
 
     async def read_body(self, request: web.Request) -> bytes:
         """The request body, refused with ``MessageTooLarge`` past ``max_body`` before it is read."""
@@ -162,6 +176,14 @@ class Gateway:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
+        if _obs.tracing and request.match_info.route.resource is not None \
+                and request.match_info.route.resource.canonical not in UNTRACED_ROUTES:
+            # A SERVER span around all of it (errors included), child of the client's traceparent.
+            traced: web.StreamResponse = await _obs.hooks.traced_http(request, handler, self._respond)
+            return traced
+        return await self._respond(request, handler)
+
+    async def _respond(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
         """Authentication, then typed error bodies for whatever the handler raised."""
         try:
             tokens = self.tokens
@@ -169,9 +191,6 @@ class Gateway:
                 request[CALLER] = 0
             else:
                 request[CALLER] = tokens.check(request.headers.get("Authorization"))
-            if _obs.tracing:  # a server span, child of the client's ``traceparent``
-                traced: web.StreamResponse = await _obs.hooks.traced_http(request, handler)
-                return traced
             return await handler(request)
         except CoagentError as exc:
             return error_response(exc)

@@ -35,7 +35,7 @@ from coagent.observability.switch import state
 
 __all__ = ["dispatch", "capture", "inject", "extract", "after_crash", "Instruments",
            "model_span", "traced_model_stream", "traced_tool", "step_span", "traced_step_stream",
-           "traced_http"]
+           "traced_http", "w3c_fields", "extract_fields"]
 
 _propagator = TraceContextTextMapPropagator()
 _EMPTY = otel_context.Context()
@@ -88,6 +88,24 @@ def extract(headers: Mapping[str, str]) -> Any:
     if "traceparent" not in headers:
         return None
     return _propagator.extract(headers)
+
+
+def w3c_fields() -> tuple[str, str]:
+    """``traceparent`` and ``tracestate`` of the current span, for wires that carry them as
+    fields rather than headers (a gateway's deliveries); ``""`` for each one missing."""
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier)
+    return carrier.get("traceparent", ""), carrier.get("tracestate", "")
+
+
+def extract_fields(traceparent: str, tracestate: str) -> Any:
+    """The remote parent of a delivery's ``traceparent``/``tracestate`` (``None``: none)."""
+    if not traceparent:
+        return None
+    carrier = {"traceparent": traceparent}
+    if tracestate:
+        carrier["tracestate"] = tracestate
+    return _propagator.extract(carrier)
 
 
 def attach_headers(headers: Mapping[str, str]) -> object | None:
@@ -265,11 +283,12 @@ def after_crash(cell: Any, exc: BaseException, restarted: bool) -> None:
         inst.restarts.add(1, {c.ACTOR_NAME: cell.address.name})
 
 
-async def traced_http(request: Any, handler: Any) -> Any:
-    """An HTTP request to the gateway in a SERVER span (HTTP semantic conventions), whose
-    parent is the client's ``traceparent``; the calls the handler makes are its children."""
+async def traced_http(request: Any, handler: Any, respond: Any) -> Any:
+    """``await respond(request, handler)`` (the gateway's handling, error bodies included) in
+    a SERVER span (HTTP semantic conventions) whose parent is the client's ``traceparent``;
+    the calls the handler makes are its children."""
     if tracer is None:
-        return await handler(request)
+        return await respond(request, handler)
     parent = extract(request.headers) or _EMPTY
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else request.path
@@ -277,9 +296,10 @@ async def traced_http(request: Any, handler: Any) -> Any:
                   "http.route": route}
     with tracer.start_as_current_span(f"{request.method} {route}", context=parent,
                                       kind=SpanKind.SERVER, attributes=attributes) as span:
-        response = await handler(request)
+        response = await respond(request, handler)
         status = getattr(response, "status", 0)
         span.set_attribute("http.response.status_code", status)
         if status >= 500:
+            span.set_attribute(c.ERROR_TYPE, str(status))
             span.set_status(Status(StatusCode.ERROR))
         return response

@@ -60,6 +60,11 @@ def create(meter: Any) -> dict[str, Any]:
             if callable(count):
                 yield Observation(int(count()), {c.TRANSPORT: type(transport).__name__,
                                                  "coagent.node": node.name})
+        for gateway in list(state.gateways):
+            # The HTTP side of a gateway: its /v1 and CoS callers, and the deliveries it
+            # waits on from processes serving over HTTP.
+            yield Observation(gateway.calls_in_flight(), {c.TRANSPORT: "HTTPGateway",
+                                                          "coagent.node": gateway.runtime.name})
 
     meter.create_observable_gauge(NAMES["mailbox"], [mailbox], unit="{message}",
                                   description="Messages waiting in the mailboxes of an agent type")

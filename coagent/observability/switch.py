@@ -20,7 +20,7 @@ __all__ = ["State", "state"]
 class State:
     """What is switched on; read on every handled message, so one attribute each."""
 
-    __slots__ = ("active", "content", "hooks", "metrics", "nodes", "tracing")
+    __slots__ = ("active", "content", "gateways", "hooks", "metrics", "nodes", "tracing")
 
     def __init__(self) -> None:
         #: tracing or metrics: the cell, transports and agents check this one flag.
@@ -33,6 +33,8 @@ class State:
         self.hooks: Any = None
         #: Running nodes (added once at start), read by the metrics' observable gauges.
         self.nodes: weakref.WeakSet[Any] = weakref.WeakSet()
+        #: Running gateways (added at start), for the HTTP side's calls in flight.
+        self.gateways: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def refresh(self) -> None:
         self.active = self.tracing or self.metrics

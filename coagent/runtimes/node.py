@@ -96,6 +96,7 @@ class Node(OriginalRuntimeAPI):
     async def stop(self, timeout: float | None = None) -> None:
         """Stop every agent type: session actors stop (``stopped()`` runs), callers get errors."""
         was_started, self._started = self._started, False
+        _obs.nodes.discard(self)
         if was_started:
             await self.transport.stop_intake()
         types = list(self._types.values())

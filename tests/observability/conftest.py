@@ -11,15 +11,24 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from coagent.observability import disable_metrics, disable_tracing, enable_metrics, enable_tracing
+from tests.gateway.conftest import serve
+
+__all__ = ["Spans", "Metrics", "serve"]  # serve: the gateway tests' fixture, for the HTTP hop's
 
 
 class Spans:
     """The spans a test made, with look-ups by name."""
 
-    def __init__(self, exporter: InMemorySpanExporter) -> None:
+    def __init__(self, exporter: InMemorySpanExporter, provider: TracerProvider) -> None:
         self.exporter = exporter
+        self.provider = provider
+
+    def root(self, name: str = "caller") -> Any:
+        """A CLIENT span of the test's own, made current (``with spans.root() as root:``)."""
+        return self.provider.get_tracer("test").start_as_current_span(name, kind=SpanKind.CLIENT)
 
     @property
     def all(self) -> list[ReadableSpan]:
@@ -47,7 +56,7 @@ def spans() -> Iterator[Spans]:
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     enable_tracing(provider)
     try:
-        yield Spans(exporter)
+        yield Spans(exporter, provider)
     finally:
         disable_tracing()
         provider.shutdown()
@@ -60,7 +69,7 @@ def content_spans() -> Iterator[Spans]:
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     enable_tracing(provider, capture_content=True)
     try:
-        yield Spans(exporter)
+        yield Spans(exporter, provider)
     finally:
         disable_tracing()
         provider.shutdown()

@@ -1,5 +1,5 @@
 """``coagent tree --watch``: redrawn in place on a real terminal (a pty) as sessions start,
-crash, restart and passivate."""
+crash, restart and passivate, over NATS and through a gateway."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ import pytest
 
 from coagent import Address
 from coagent.core import AgentSpec, new
-from coagent.runtimes import NATSRuntime
+from coagent.gateway import Gateway, Tokens
+from coagent.runtimes import HTTPRuntime, LocalRuntime, NATSRuntime
 from coagent.testing import NATSServer
 from tests.observability.test_spans import Boom, Fine, Fragile
 
@@ -98,5 +99,37 @@ async def test_tree_watch_redraws_in_place_as_sessions_start_crash_restart_and_p
     # In place: rich moves the cursor up over the previous frame instead of appending.
     raw = term.raw.decode("utf-8", "replace")
     assert re.search(r"\x1b\[\d*A", raw), "no cursor-up: the tree was appended, not redrawn"
+    assert "Traceback" not in term.text
+    assert code in (0, 130)
+
+
+async def test_tree_watch_through_a_gateway_redraws_sessions_and_rides_out_a_gateway_restart() -> None:
+    async with LocalRuntime(name="hub") as runtime:
+        await runtime.register(AgentSpec("fragile", new(Fragile)))
+        gateway = Gateway(runtime, tokens=Tokens(["tok"]))
+        url = await gateway.start("127.0.0.1", 0)
+        port = int(url.rsplit(":", 1)[1])
+        term = Terminal("tree", "--watch", "--interval", "0.2", "--server", url, "--auth", "tok")
+        try:
+            at = await term.wait_for(r"coagent tree http://.*1 node\(s\), 0 session\(s\)")
+            async with HTTPRuntime.from_server(url, "tok", name="worker") as worker:
+                await worker.register(AgentSpec("remote", new(Fragile)))
+                await runtime.ask(Address("remote", "bob"), Fine())  # served by the worker process
+                at = await term.wait_for(r"remote:bob\s+Relay\s+idle", at)
+            await runtime.ask(Address("fragile", "alice"), Fine())
+            at = await term.wait_for(r"fragile:alice\s+Fragile\s+idle", at)
+            with pytest.raises(Exception, match="kaput"):
+                await runtime.ask(Address("fragile", "alice"), Boom())
+            await runtime.ask(Address("fragile", "alice"), Fine())
+            at = await term.wait_for(r"fragile:alice\s+Fragile\s+idle\s+restarts=1", at)
+            await gateway.stop()
+            at = await term.wait_for(r"cannot read the tree \(TransportError", at)
+            assert term.proc.poll() is None  # still watching
+            gateway = Gateway(runtime, tokens=Tokens(["tok"]))
+            await gateway.start("127.0.0.1", port)
+            at = await term.wait_for(r"1 node\(s\), 1 session\(s\), 1 restart\(s\)", at)
+        finally:
+            code = term.close()
+            await gateway.stop()
     assert "Traceback" not in term.text
     assert code in (0, 130)
