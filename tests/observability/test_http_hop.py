@@ -1,5 +1,6 @@
 """One trace across the HTTP transport: ``traceparent`` in the headers of HTTPRuntime's calls,
-in the gateway's deliveries to it, and on the gateway's ``/v1`` and CoS endpoints."""
+in the gateway's deliveries to it, and on the gateway's ``/v1`` and CoS endpoints; nothing of
+it while tracing is off."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from opentelemetry.trace import SpanKind
 
 from coagent import Actor, Address, Context, handler
 from coagent.core import AgentSpec, new
-from coagent.runtimes import HTTPRuntime
+from coagent.runtimes import HTTPRuntime, NATSRuntime
+from coagent.testing import NATSServer
 from tests.gateway.agents import Echo, GCount, GPing, GPong, GSleep, GTick
 from tests.http.conftest import Served
 from tests.observability.conftest import Metrics, Spans
@@ -241,3 +243,34 @@ async def serve_by_hand(hub: Served, *names: str) -> AsyncIterator[asyncio.Queue
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_with_tracing_off_calls_over_nats_and_http_touch_no_hook_and_make_no_span(
+        monkeypatch: pytest.MonkeyPatch, hub: Served, serving: HTTPRuntime, nats_server: NATSServer) -> None:
+    from opentelemetry.sdk.trace import Tracer
+
+    from coagent.observability.switch import state
+
+    made: list[str] = []
+    original = Tracer.start_span
+
+    def counting(self: Tracer, name: str, *args: object, **kwargs: object) -> object:
+        made.append(name)
+        return original(self, name, *args, **kwargs)  # type: ignore[arg-type]
+
+    class Untouchable:
+        def __getattr__(self, name: str) -> object:
+            raise AssertionError(f"a transport used hooks.{name} with tracing off")
+
+    monkeypatch.setattr(Tracer, "start_span", counting)
+    monkeypatch.setattr(state, "hooks", Untouchable())
+    assert not state.active
+    r = await hub.client.post("/v1/agents/forward/sessions/t1/call", json={"type": "GPing", "content": {"n": 1}})
+    assert r.status_code == 200 and r.json()["content"] == {"n": 2}  # gateway -> HTTPRuntime -> gateway
+    assert [t async for t in serving.stream(Address("echo", "t2"), GCount(n=2))] == [GTick(i=0), GTick(i=1)]
+    async with NATSRuntime.from_servers(nats_server.url, prefix="oteloff", name="off1") as node, \
+            NATSRuntime.from_servers(nats_server.url, prefix="oteloff", announce=False) as client:
+        await node.register(AgentSpec("echo", new(Echo)))
+        assert await client.ask(Address("echo", "t3"), GPing(n=4)) == GPong(n=4)
+        assert [t async for t in client.stream(Address("echo", "t3"), GCount(n=1))] == [GTick(i=0)]
+    assert made == []
