@@ -16,6 +16,16 @@ A shared machine's noise is larger than the few percent being looked for, so one
 child measures the cost of tracing on by alternation in one process: blocks of calls with
 tracing on and off in turn (``enable_tracing``/``disable_tracing`` between blocks), the
 best block of each kept, so both sides see the same load.
+
+The cost when off, on the project's own benchmarks::
+
+    .venv/bin/python benchmarks/tracing.py --off-cost [--rounds 5] [--baseline DIR] [--full]
+
+runs ``benchmarks/local.py`` and ``benchmarks/nats.py`` (``--quick`` unless ``--full``) in
+turn, round by round: without the extra (``none``), with it and tracing off (``off``), and,
+given ``--baseline DIR`` (a tree without the observability hooks, e.g. ``git archive`` of
+the commit before them), on that tree. Each figure is the best over the rounds, printed
+with its ratio to the floor its own run measured, and both against ``none``.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ sys.path.append(str(_HERE))
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import json  # noqa: E402
+import re  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 from typing import Any  # noqa: E402
@@ -205,14 +216,80 @@ FLOORS = {"local sequential ask": "floor local", "local one-way tell": "floor lo
           "nats sequential ask": "floor nats"}
 
 
+_LINE = re.compile(r"^(?P<label>\S.*?)\s{2,}(?P<value>[\d,]+)\s+(?P<unit>\S+)"
+                   r"(?:\s+(?P<ratio>[\d.]+)x floor)?")
+# The child's first lines when the extra is "not installed" (as _NoOpenTelemetry does here).
+_BLOCK = """
+class NoOpenTelemetry:
+    def find_spec(self, name, path=None, target=None):
+        if name == "opentelemetry" or name.startswith("opentelemetry."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, NoOpenTelemetry())
+"""
+
+
+def _run_script(tree: Path, script: str, block: bool, full: bool) -> dict[str, tuple[float, float]]:
+    """``benchmarks/<script>`` of ``tree`` in a child: {figure: (value, ratio to its floor)}."""
+    args = [] if full else ["--quick"]
+    if script == "nats.py":
+        args.append("--no-upkeep")  # 100,000 sessions: minutes, and no flag on its path
+    path = tree / "benchmarks" / script
+    code = (f"import runpy, sys\n{_BLOCK if block else ''}\nsys.argv = [{str(path)!r}, *{args!r}]\n"
+            f"runpy.run_path({str(path)!r}, run_name='__main__')\n")
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, timeout=900, env=env, cwd=tree)
+    if done.returncode != 0:
+        raise RuntimeError(f"{path} failed:\n{done.stderr[-3000:]}")
+    out: dict[str, tuple[float, float]] = {}
+    for line in done.stdout.splitlines():
+        found = _LINE.match(line)
+        if found and found["ratio"] and not line.startswith("floor"):
+            out[found["label"].strip()] = (float(found["value"].replace(",", "")), float(found["ratio"]))
+    return out
+
+
+def off_cost(rounds: int, baseline: Path | None, full: bool) -> None:
+    """The cost of tracing off on benchmarks/local.py and nats.py (see the module's docstring)."""
+    here = _HERE.parent
+    setups = {"none": (here, True), "off": (here, False)}
+    if baseline is not None:
+        setups["no hooks"] = (baseline.resolve(), False)
+    best: dict[str, dict[str, tuple[float, float]]] = {m: {} for m in setups}
+    started = time.monotonic()
+    for _ in range(rounds):
+        for script in ("local.py", "nats.py"):
+            for mode, (tree, block) in setups.items():
+                for figure, (value, ratio) in _run_script(tree, script, block, full).items():
+                    old = best[mode].get(figure, (0.0, 0.0))
+                    best[mode][figure] = (max(old[0], value), max(old[1], ratio))
+    print(f"Python {sys.version.split()[0]}; benchmarks/local.py and nats.py"
+          f"{'' if full else ' --quick'}, best of {rounds} interleaved rounds"
+          f" ({time.monotonic() - started:.0f} s)\n")
+    print(f"{'figure':<44}{'mode':<10}{'rate':>12}  {'x floor':>8}  {'rate/none':>9}  {'x floor/none':>12}")
+    for figure in best["none"]:
+        base_value, base_ratio = best["none"][figure]
+        for mode in setups:
+            value, ratio = best[mode].get(figure, (0.0, 0.0))
+            print(f"{figure:<44}{mode:<10}{value:>12,.0f}  {ratio:>8.3f}  {value / base_value:>9.3f}"
+                  f"  {ratio / base_ratio:>12.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every mode (best kept)")
+    parser.add_argument("--off-cost", action="store_true",
+                        help="tracing off vs without the extra on benchmarks/local.py and nats.py")
+    parser.add_argument("--baseline", type=Path, help="with --off-cost: a tree without the hooks too")
+    parser.add_argument("--full", action="store_true", help="with --off-cost: the scripts' full runs")
     parser.add_argument("--child", choices=(*MODES, "alternating"), help=argparse.SUPPRESS)
     parser.add_argument("--server", help=argparse.SUPPRESS)
     args = parser.parse_args()
     scale = 10 if args.quick else 1
+    if args.off_cost:
+        off_cost(args.rounds, args.baseline, args.full)
+        return
     if args.child == "alternating":
         print(json.dumps(asyncio.run(alternating(args.server, scale))))
         return
