@@ -59,6 +59,7 @@ def test_every_example_is_covered(path: Path) -> None:
         "mcp_tools.py", "a2a_agents.py",  # tests/interop/test_examples_interop.py
         # examples/original/*: tests/compat/test_original_examples.py
         "server.py", "client.py", "notification.py", "subscriber.py", "notifier.py", "triage.py", "confirm.py",
+        "tracing.py",  # tests/observability/test_example.py
     }
     assert path.name in covered, f"add a test that runs {path}"
 

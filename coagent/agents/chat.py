@@ -149,6 +149,9 @@ class ChatAgent(Actor):
     the given conversation and answer its last message), :class:`GetUsage`.
     """
 
+    #: Its handled messages are GenAI ``invoke_agent`` spans while tracing is on.
+    __otel_operation__ = "invoke_agent"
+
     # Settings, set per instance by ``setting()`` (annotations only: a class attribute of
     # that name is a subclass's setting, see coagent.agents.settings).
     system: str

@@ -46,6 +46,7 @@ from coagent import Context
 from coagent.agents.confirm import RunContext
 from coagent.agents.messages import ChatMessage
 from coagent.agents.model import ToolCall
+from coagent.observability.switch import state as _obs
 
 __all__ = ["Tool", "tool", "ToolResult", "ToolSource", "collect_tools", "tool_sources",
            "with_source_tools", "run_tool_calls"]
@@ -299,10 +300,16 @@ async def run_tool_calls(
                               user_message=value)
         return ToolResult(call, _render(value))
 
+    run = one
+    if _obs.active:  # each call in an ``execute_tool`` span
+
+        def run(call: ToolCall) -> Any:
+            return _obs.hooks.traced_tool(call, tools, one)
+
     if len(calls) == 1:
-        return [await one(calls[0])]
+        return [await run(calls[0])]
     async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(one(c)) for c in calls]
+        tasks = [group.create_task(run(c)) for c in calls]
     return [t.result() for t in tasks]
 
 

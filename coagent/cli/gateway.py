@@ -78,6 +78,9 @@ def gateway(listen: str, server: str | None, auth: str | None, auth_file: str | 
     from coagent.logging import set_stderr_logger
 
     set_stderr_logger(_level(verbose))
+    from coagent.cli.telemetry import tracing_from_env
+
+    tracing_from_env("coagent-gateway")
     try:
         from coagent.gateway import Gateway, TokenFileError, Tokens, tls_context
     except ImportError as exc:

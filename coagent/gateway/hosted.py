@@ -58,6 +58,7 @@ from coagent.gateway.providers import (
     Provider,
     Waiter,
 )
+from coagent.observability.switch import state as _obs
 from coagent.supervision.spec import AgentSpec, new
 
 __all__ = ["Hosted", "Relay", "REPLY_PREFIX", "reply_topic"]
@@ -379,10 +380,13 @@ class Hosted:
         if provider.dialect == "v1":
             headers = {k: v for k, v in raw.header.items() if k not in ("type", "content_type")}
             sender = ctx.sender
-            provider.push(b"event: deliver\ndata: %s\n\n" % _encode(Delivery(
+            delivery = Delivery(
                 call_id or "", kind, address.name, address.session, raw.header.get("type", ""),
                 json_content(raw), round(timeout, 3), headers, str(sender) if sender else "",
-            )))
+            )
+            if _obs.tracing:  # the relay's span is the served handler's parent
+                delivery.traceparent, delivery.tracestate = _obs.hooks.w3c_fields()
+            provider.push(b"event: deliver\ndata: %s\n\n" % _encode(delivery))
             return
         session = provider.sessions.get(address)
         if session is None:

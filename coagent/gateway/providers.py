@@ -47,6 +47,9 @@ class Delivery(msgspec.Struct, omit_defaults=True):
     timeout: float
     headers: dict[str, str] = {}
     sender: str = ""
+    #: W3C Trace Context of the calling span (only while the gateway traces).
+    traceparent: str = ""
+    tracestate: str = ""
 
 
 class Created(msgspec.Struct):

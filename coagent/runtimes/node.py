@@ -34,6 +34,7 @@ from coagent.errors import (
     RuntimeNotStarted,
     StoreRequired,
 )
+from coagent.observability.switch import state as _obs
 from coagent.runtimes.calls import (
     _as_address,
     _expire_ask,
@@ -104,10 +105,12 @@ class Node(OriginalRuntimeAPI):
         if self.durable is not None:
             await self.durable.start()
         self._install_builtins()
+        _obs.nodes.add(self)  # read by the metrics' gauges (mailbox depth, live sessions)
 
     async def stop(self, timeout: float | None = None) -> None:
         """Stop every agent type: session actors stop (``stopped()`` runs), callers get errors."""
         was_started, self._started = self._started, False
+        _obs.nodes.discard(self)
         if was_started:
             await self.transport.stop_intake()
         types = list(self._types.values())

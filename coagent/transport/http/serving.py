@@ -34,6 +34,7 @@ from coagent.errors import (
     InvalidAddress,
     TransportError,
 )
+from coagent.observability.switch import state as _obs
 from coagent.supervision.spec import AgentSpec
 from coagent.transport.base import InboundNode
 from coagent.transport.http.codec import (
@@ -398,6 +399,8 @@ class Serving:
         else:
             sink, kind = _Reply(self, d.call, answers), ASK
         env = Envelope(raw, kind, sink, sender, deadline)
+        if _obs.tracing:  # the gateway's relay span is the parent, not this reader's context
+            env.trace = _obs.hooks.extract_fields(d.traceparent, d.tracestate)
         try:
             cell = node.live_cell(address) or await node.resolve(address)
         except CoagentError as exc:
