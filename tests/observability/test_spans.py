@@ -144,7 +144,7 @@ async def test_a_streamed_sequential_has_a_span_for_its_streamed_last_step_too(s
 
 
 class Boom(Message):
-    pass
+    __message_type__ = "SpansBoom"  # tests.durable has a Boom of its own
 
 
 class Fine(Message):
