@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: demo test lint bench install install-dev install-clients clean
+.PHONY: demo test lint bench install install-dev install-clients browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +42,15 @@ $(NODE_CLIENT)/node_modules/.package-lock.json: $(NODE_CLIENT)/package.json $(NO
 demo: $(VENV)/.installed
 	$(BIN)/coagent demo
 
-## test: create the virtualenv, install with the dev extra and the clients' tools, lint, run the whole suite
-test: $(STAMP) install-clients lint
+## browser: Debian's chromium and chromium-driver, for the web page's test (apt-get when missing;
+## Selenium drives /usr/bin/chromedriver, since browser downloads of their own do not work here)
+browser:
+	@test -x /usr/bin/chromedriver && test -x /usr/bin/chromium || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends chromium chromium-driver; }
+
+## test: create the virtualenv, install with the dev extra and the clients' tools (and the browser), lint, run the whole suite
+test: $(STAMP) install-clients browser lint
 	$(BIN)/python -m pytest -q
 
 ## lint: ruff over the whole tree, mypy (strict) over the package
@@ -56,6 +63,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/local.py
 	$(BIN)/python benchmarks/nats.py
 	$(BIN)/python benchmarks/http.py
+	$(BIN)/python benchmarks/interop.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

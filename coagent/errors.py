@@ -307,6 +307,18 @@ class ClaimNotSettled(ClaimError):
     code = "claim_not_settled"
 
 
+class StoreError(CoagentError):
+    """A durable store (SQLite, JetStream) could not be opened, read or written."""
+
+    code = "store_error"
+
+
+class StoreRequired(StoreError):
+    """A durable agent type was registered on a runtime without a store."""
+
+    code = "store_required"
+
+
 def error_class(code: str) -> type[CoagentError] | None:
     """The class registered for wire ``code`` (``None`` when no class defines it)."""
     return _REGISTRY.get(code)

@@ -11,15 +11,23 @@
 
 Level names are the standard library's plus the original Coagent's (loguru's)
 ``TRACE`` (5) and ``SUCCESS`` (25); unknown names raise ``ValueError`` naming the known ones.
+``set_stderr_logger("INFO", fmt="json")`` writes one JSON object a line (what
+``coagent node --log-format json`` does); while tracing is on, every line logged inside a
+span carries its ``trace_id`` and ``span_id``, so logs and traces join up.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
-__all__ = ["set_stderr_logger", "logger", "CoagentLogger", "TRACE", "SUCCESS", "LEVELS"]
+__all__ = ["set_stderr_logger", "logger", "CoagentLogger", "TRACE", "SUCCESS", "LEVELS",
+           "add_trace_ids", "FORMATS"]
+
+#: The values of ``set_stderr_logger(fmt=...)`` and ``coagent node --log-format``.
+FORMATS = ("console", "json")
 
 #: Below DEBUG: per-message tracing (loguru's level number).
 TRACE = 5
@@ -67,26 +75,53 @@ def _level_number(level: int | str) -> int:
     return number
 
 
-def set_stderr_logger(level: int | str = "INFO") -> None:
-    """Send Coagent's logs (and the root logger's) to stderr as readable key=value lines.
+def add_trace_ids(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: ``trace_id`` and ``span_id`` (hex) of the current span, if any."""
+    from coagent.observability.switch import state
+
+    if state.tracing:
+        from opentelemetry import trace
+
+        ctx = trace.get_current_span().get_span_context()
+        if ctx.is_valid:
+            event.setdefault("trace_id", format(ctx.trace_id, "032x"))
+            event.setdefault("span_id", format(ctx.span_id, "016x"))
+    return event
+
+
+def set_stderr_logger(level: int | str = "INFO", fmt: str = "console") -> None:
+    """Send Coagent's logs (and the root logger's) to stderr as readable key=value lines,
+    or with ``fmt="json"`` as one JSON object a line (timestamps in ISO 8601, UTC).
 
     ::
 
         from coagent.core import set_stderr_logger
         set_stderr_logger("DEBUG")
+        set_stderr_logger("INFO", fmt="json")   # {"event": ..., "level": ..., "trace_id": ...}
     """
     import structlog
 
     number = _level_number(level)
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown log format {fmt!r}; use one of {', '.join(FORMATS)}")
+    renderer: Any
+    if fmt == "json":
+        renderer = structlog.processors.JSONRenderer()
+        stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        stamp = structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=False)
     formatter = structlog.stdlib.ProcessorFormatter(
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()),
+            *([structlog.processors.format_exc_info] if fmt == "json" else []),
+            renderer,
         ],
         foreign_pre_chain=[
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
-            structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=False),
+            stamp,
+            add_trace_ids,
         ],
     )
     handler = logging.StreamHandler(sys.stderr)

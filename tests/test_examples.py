@@ -53,10 +53,13 @@ def test_supervision() -> None:
 def test_every_example_is_covered(path: Path) -> None:
     covered = {
         "ping_pong.py", "stream_ping_pong.py", "supervision.py",  # here
+        "durable_counter.py",  # tests/durable/test_example.py
         "translator.py",  # tests/agents/test_quick_start.py
         "chaining.py", "parallelization.py", "triaging.py", "handoffs.py", "group_chat.py",  # test_pattern_examples.py
+        "mcp_tools.py", "a2a_agents.py",  # tests/interop/test_examples_interop.py
         # examples/original/*: tests/compat/test_original_examples.py
         "server.py", "client.py", "notification.py", "subscriber.py", "notifier.py", "triage.py", "confirm.py",
+        "tracing.py",  # tests/observability/test_example.py
     }
     assert path.name in covered, f"add a test that runs {path}"
 

@@ -52,6 +52,7 @@ from coagent.errors import (
     MessageDecodeError,
     UnknownMessage,
 )
+from coagent.observability.switch import state as _obs
 
 if TYPE_CHECKING:
     from coagent.actors.actor import Actor
@@ -515,7 +516,10 @@ class Cell:
                 continue
             self._current = env
             try:
-                await self._dispatch(env)
+                if _obs.active:  # the one check observability costs when off
+                    await _obs.hooks.dispatch(self, env)
+                else:
+                    await self._dispatch(env)
             except asyncio.CancelledError as exc:
                 if self._killing:
                     raise
@@ -625,11 +629,16 @@ class Cell:
         """Handle an abnormal exit; ``True`` if a fresh instance now serves the mailbox."""
         self.last_error = _describe(exc)
         log.warning("%s crashed: %s", self.address, self.last_error)
+        if _obs.active:
+            _obs.hooks.crashed(self, exc)
         await self._stop_children()
         inst, self.instance = self.instance, None
         if inst is not None:
             await self._call_stopped(inst)
-        return await self._apply(self.parent.child_exited(self, exc), exc)
+        restarted = await self._apply(self.parent.child_exited(self, exc), exc)
+        if _obs.active:
+            _obs.hooks.after_crash(self, exc, restarted)
+        return restarted
 
     async def _apply(self, decision: Decision, exc: BaseException | None) -> bool:
         while True:

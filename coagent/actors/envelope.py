@@ -8,6 +8,7 @@ from typing import Any
 
 from coagent.actors.address import Address
 from coagent.errors import AgentCrashed, CoagentError
+from coagent.observability.switch import state as _obs
 
 __all__ = ["Envelope", "ExternalReply", "ReplyChannel", "ReplyStream", "ASK", "TELL", "STREAM"]
 
@@ -22,10 +23,11 @@ class Envelope:
     """A message on its way to an actor, with where its reply goes.
 
     ``reply`` is a future for an ask, a :class:`ReplyChannel` for a stream and
-    ``None`` for a tell. ``deadline`` is in ``loop.time()`` seconds.
+    ``None`` for a tell. ``deadline`` is in ``loop.time()`` seconds. ``trace`` is the
+    sender's OpenTelemetry context while tracing is on (the handler's span is its child).
     """
 
-    __slots__ = ("cancelled", "deadline", "kind", "msg", "reply", "sender")
+    __slots__ = ("cancelled", "deadline", "kind", "msg", "reply", "sender", "trace")
 
     def __init__(
         self,
@@ -41,6 +43,8 @@ class Envelope:
         self.sender = sender
         self.deadline = deadline
         self.cancelled = False
+        # Made in the sender's task, so the current context is the sender's.
+        self.trace: Any = _obs.hooks.capture() if _obs.tracing else None
 
     def fail(self, error: BaseException) -> None:
         """Deliver ``error`` to the caller, if one is still waiting."""

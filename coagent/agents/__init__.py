@@ -16,6 +16,7 @@
 - Errors: :mod:`coagent.agents.errors`. Test doubles: :mod:`coagent.testing`.
 """
 
+from coagent.agents.approval import Approval, ApprovalNeeded, ApprovalNotPending, approval
 from coagent.agents.chat import ChatAgent, StreamChatAgent
 from coagent.agents.confirm import RunContext, confirm, submit
 from coagent.agents.errors import (
@@ -57,7 +58,8 @@ from coagent.agents.patterns import (
     TextMention,
 )
 from coagent.agents.react import ReActAgent
-from coagent.agents.tools import Tool, ToolResult, tool
+from coagent.agents.tools import Tool, ToolResult, ToolSource, tool
+from coagent.interop import errors as _interop_errors  # noqa: F401  (registers the MCP/A2A error codes)
 
 __all__ = [
     # agents
@@ -97,10 +99,15 @@ __all__ = [
     # tools
     "Tool",
     "ToolResult",
+    "ToolSource",
     "tool",
     "confirm",
     "submit",
     "RunContext",
+    "approval",
+    "Approval",
+    "ApprovalNeeded",
+    "ApprovalNotPending",
     # errors
     "ModelError",
     "ModelNotConfigured",

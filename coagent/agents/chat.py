@@ -24,6 +24,14 @@ without tools or ``max_turns`` model calls were made (:class:`MaxTurnsExceeded`)
 A turn that fails or is cancelled leaves the history as it was before it.
 
 Send :class:`GetUsage` to a session to read its accumulated tokens and cost.
+A tool marked ``@approval`` suspends the turn until an ``Approval`` arrives
+(:mod:`coagent.agents.approval`); with ``AgentSpec(..., durable=True)`` the history and
+the pending call are stored after every message (:mod:`coagent.agents.durable_state`).
+
+Why one module of about 500 lines: the turn loop, its suspension for ``@confirm``,
+``@submit`` and ``@approval`` and the durable snapshot all read and write the same
+session state (history, pending call, resume point); apart, each would need the others'
+invariants. The pieces with no such tie live beside it (approval, confirm, tools).
 """
 
 from __future__ import annotations
@@ -34,14 +42,32 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Se
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from coagent import Actor, Context, Message, handler
+from coagent.agents.approval import (
+    APPROVAL,
+    Approval,
+    ApprovalNeeded,
+    ApprovalNotPending,
+    hold_for_approval,
+)
 from coagent.agents.confirm import PendingCall, RunContext, is_affirmative, resumed_call
+from coagent.agents.durable_state import ChatState, json_entries
 from coagent.agents.errors import MaxTurnsExceeded, OutputValidationError
 from coagent.agents.messages import ChatHistory, ChatMessage, GetUsage, Usage, UsageReport
 from coagent.agents.model import ChatModel, ModelClient, ModelResponse, ToolCall
 from coagent.agents.settings import UNSET, setting
 from coagent.agents.structured import OutputInvalid, OutputSpec
-from coagent.agents.tools import Tool, ToolResult, collect_tools, run_tool_calls
+from coagent.agents.tools import (
+    Tool,
+    ToolResult,
+    ToolSource,
+    collect_tools,
+    run_tool_calls,
+    tool_sources,
+    with_source_tools,
+)
 
 __all__ = [
     "ChatAgent", "StreamChatAgent", "TurnEvent", "TextDelta", "ToolActions", "ToolResults",
@@ -101,7 +127,8 @@ class ChatAgent(Actor):
             or anything with its ``complete``/``stream`` methods, e.g.
             :class:`coagent.testing.ScriptedModel`.
         tools: functions (or :class:`Tool`) the model may call; ``@tool`` methods of a
-            subclass are added automatically.
+            subclass are added automatically. A :class:`ToolSource` (such as
+            :class:`coagent.interop.MCPTools`) adds its current tools before each model call.
         max_turns: model calls allowed for one message before :class:`MaxTurnsExceeded`.
         max_parallel_tools: tool calls of one model turn that run at the same time.
         tool_timeout: seconds one tool call may take (its timeout goes back to the model).
@@ -122,6 +149,9 @@ class ChatAgent(Actor):
     the given conversation and answer its last message), :class:`GetUsage`.
     """
 
+    #: Its handled messages are GenAI ``invoke_agent`` spans while tracing is on.
+    __otel_operation__ = "invoke_agent"
+
     # Settings, set per instance by ``setting()`` (annotations only: a class attribute of
     # that name is a subclass's setting, see coagent.agents.settings).
     system: str
@@ -135,7 +165,7 @@ class ChatAgent(Actor):
         self,
         system: str = UNSET,
         client: ChatModel | None = UNSET,
-        tools: Sequence[Callable[..., Any] | Tool] = UNSET,
+        tools: Sequence[Callable[..., Any] | Tool | ToolSource] = UNSET,
         *,
         max_turns: int = UNSET,
         max_parallel_tools: int = UNSET,
@@ -170,6 +200,8 @@ class ChatAgent(Actor):
             raise ValueError("max_history must be >= 1 or None")
         self.client: ChatModel = client if client is not None else ModelClient()
         self.tools: dict[str, Tool] = collect_tools(self, tools)
+        self.tool_sources = tool_sources(tools)
+        self._own_tools = self.tools
         self.output = OutputSpec(output_type) if output_type is not None else None
         self.model_kwargs = dict(model_kwargs or {})
         #: This session's conversation (OpenAI message dicts), without the system prompt.
@@ -182,6 +214,19 @@ class ChatAgent(Actor):
         self.pending: PendingCall | None = None
         self._resume: tuple[ToolCall, str] | None = None
         self._tool_schemas = [t.schema() for t in self.tools.values()] or None
+
+    # ------------------------------------------------------- durable state
+
+    def snapshot(self) -> ChatState:
+        """What a durable session stores after each message (see coagent.agents.durable_state)."""
+        return ChatState(history=self.history, usage=self.usage, pending=self.pending,
+                         context=json_entries(self.run_context))
+
+    def restore(self, data: Any) -> None:
+        """Take back a stored :meth:`snapshot` when a durable session is activated."""
+        state = msgspec.convert(data, ChatState)
+        self.history, self.usage, self.pending = state.history, state.usage, state.pending
+        self.run_context.update(state.context)
 
     # ------------------------------------------------------------- handlers
 
@@ -235,6 +280,8 @@ class ChatAgent(Actor):
         if last is None or last.role != "user":
             return
         if pending is not None:
+            if pending.kind == APPROVAL:
+                return  # only an Approval decides it (the approver may not be this user)
             if pending.kind == "submit" or self.is_confirmation(last.content):
                 call = resumed_call(pending, last)
                 if call is not None:
@@ -292,6 +339,9 @@ class ChatAgent(Actor):
                     f"no final answer after {self.max_turns} model calls", max_turns=self.max_turns,
                 )
             turn += 1
+            if self.tool_sources:  # the sources' lists may have changed since the last call
+                self.tools = await with_source_tools(self._own_tools, self.tool_sources, ctx)
+                schemas = [t.schema() for t in self.tools.values()] or None
             timeout = ctx.remaining() if ctx is not None else None
             if stream:
                 async with client.stream(
@@ -341,11 +391,42 @@ class ChatAgent(Actor):
             return
 
     async def call_tools(self, response: ModelResponse, ctx: Context | None) -> list[ToolResult]:
-        """Run the tool calls of ``response`` (override to add approval, logging, ...)."""
-        return await run_tool_calls(
-            response.tool_calls, self.tools, limit=self.max_parallel_tools,
+        """Run the tool calls of ``response`` (those needing an ``@approval`` wait for it)."""
+        calls, held = hold_for_approval(response.tool_calls, self.tools)
+        results = await run_tool_calls(
+            calls, self.tools, limit=self.max_parallel_tools,
             timeout=self.tool_timeout, ctx=ctx, run_context=self.run_context,
-        )
+        ) if calls else []
+        if held:  # in the model's order: the question ends the turn
+            order = {call.id: i for i, call in enumerate(response.tool_calls)}
+            results = sorted([*results, *held], key=lambda r: order.get(r.call.id, 0))
+        return results
+
+    @handler
+    async def approve(self, msg: Approval, ctx: Context) -> ChatMessage:
+        """Decide a call held by an ``@approval`` tool and finish the suspended turn."""
+        pending = self.pending
+        if pending is None or pending.kind != APPROVAL or pending.call.id != msg.call_id:
+            raise ApprovalNotPending(f"no tool call {msg.call_id!r} is waiting for an approval",
+                                     call_id=msg.call_id)
+        history = len(self.history)
+        self.pending = None
+        if msg.approved:
+            call = pending.call
+            self._resume = (ToolCall(id=call.id + "-approved", name=call.name,
+                                     arguments=call.arguments), APPROVAL)
+        else:
+            note = f": {msg.note}" if msg.note else ""
+            self.history.append({"role": "user", "content":
+                                 f"I rejected the call to {pending.call.name}{note}"})
+        try:
+            reply: ChatMessage = await self._answer(ctx)
+        except BaseException:
+            del self.history[history:]
+            self.pending, self._resume = pending, None
+            raise
+        self._trim()
+        return reply
 
     async def _run_resumed(self, ctx: Context | None) -> list[ToolResult]:
         """Run the call the user just confirmed (or submitted), as if the model made it now."""
@@ -374,6 +455,10 @@ class ChatAgent(Actor):
 
     def final_reply(self, response: ModelResponse, value: Any, text: str, usage: Usage) -> Any:
         """The reply for a finished turn: a ``ChatMessage``, or the validated ``Message``."""
+        pending = self.pending
+        if isinstance(value, ChatMessage) and value.type == APPROVAL and pending is not None:
+            return ApprovalNeeded(call_id=pending.call.id, tool=pending.call.name,
+                                  arguments=pending.call.arguments, prompt=value.content)
         if value is not None and isinstance(value, Message):
             return value
         return ChatMessage(role="assistant", content=text, reasoning_content=response.reasoning,

@@ -26,7 +26,8 @@ and the call runs with those arguments (over the model's) and ``ctx.user_submitt
 A client that resends the whole conversation (``ChatHistory``) to a fresh session works
 too, as with the original Coagent: a confirmation right after a ``confirm`` message, or a
 ``submit`` message, sets the flag for that turn, so the tool runs when the model calls it
-again. The remembered call is per-session instance state (not yet durable).
+again. The remembered call is part of the session's state: with ``AgentSpec(...,
+durable=True)`` it is stored, and a confirmation after a restart still runs it.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 from coagent.agents.errors import ModelError, ModelNotConfigured, ModelTimeout
@@ -54,6 +55,7 @@ from coagent.agents.model_types import (
 from coagent.agents.provider_errors import map_error
 from coagent.agents.retry import call_with_retries
 from coagent.agents.streaming import StreamAssembler
+from coagent.observability.switch import state as _obs
 
 __all__ = [
     "ChatModel",
@@ -72,6 +74,7 @@ ENV_API_VERSION = "MODEL_API_VERSION"
 ENV_API_KEY = "MODEL_API_KEY"
 
 _litellm: Any = None
+_NO_SPAN: nullcontext[None] = nullcontext()
 
 
 def import_litellm() -> Any:
@@ -189,8 +192,12 @@ class ModelClient:
         params = self._params(messages, tools, tool_choice, response_format, False, kwargs)
         litellm = await load_litellm()
         deadline = None if timeout is None else time.monotonic() + timeout
-        raw = await self._call(litellm, params, deadline, retries)
-        response = self._response(raw, litellm)
+        # A ``chat`` span (and token metrics) while observability is on.
+        with _obs.hooks.model_span(self, messages) if _obs.active else _NO_SPAN as call:
+            raw = await self._call(litellm, params, deadline, retries)
+            response = self._response(raw, litellm)
+            if call is not None:
+                call.done(response)
         self.usage.add(response.usage)
         return response
 
@@ -210,9 +217,11 @@ class ModelClient:
         (the text already seen would repeat). Tool calls and usage are assembled into
         ``stream.response``.
         """
-        return ModelStream(
-            lambda ms: self._stream(ms, messages, tools, tool_choice, response_format, timeout, kwargs)
-        )
+        def open_stream(ms: ModelStream) -> AsyncGenerator[str, None]:
+            gen = self._stream(ms, messages, tools, tool_choice, response_format, timeout, kwargs)
+            return _obs.hooks.traced_model_stream(self, ms, messages, gen) if _obs.active else gen
+
+        return ModelStream(open_stream)
 
     async def _stream(
         self, ms: ModelStream, messages: Sequence[Any], tools: Any, tool_choice: Any,

@@ -36,7 +36,7 @@ from coagent.agents.messages import (
 )
 from coagent.agents.model import ChatModel
 from coagent.agents.settings import UNSET, setting
-from coagent.agents.tools import Tool
+from coagent.agents.tools import Tool, ToolSource
 
 __all__ = ["ReActAgent", "REACT_PROMPT"]
 
@@ -59,7 +59,7 @@ class ReActAgent(ChatAgent):
         self,
         system: str = UNSET,
         client: ChatModel | None = UNSET,
-        tools: Sequence[Callable[..., Any] | Tool] = UNSET,
+        tools: Sequence[Callable[..., Any] | Tool | ToolSource] = UNSET,
         *,
         react_prompt: str = UNSET,
         **kwargs: Any,

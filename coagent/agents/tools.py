@@ -46,8 +46,10 @@ from coagent import Context
 from coagent.agents.confirm import RunContext
 from coagent.agents.messages import ChatMessage
 from coagent.agents.model import ToolCall
+from coagent.observability.switch import state as _obs
 
-__all__ = ["Tool", "tool", "ToolResult", "collect_tools", "run_tool_calls"]
+__all__ = ["Tool", "tool", "ToolResult", "ToolSource", "collect_tools", "tool_sources",
+           "with_source_tools", "run_tool_calls"]
 
 _MARK = "__coagent_tool__"
 _encoder = msgspec.json.Encoder()
@@ -186,8 +188,46 @@ def tool(fn: Callable[..., Any] | None = None, *, name: str | None = None,
     return mark
 
 
-def collect_tools(instance: Any, extra: Iterable[Callable[..., Any] | Tool] = ()) -> dict[str, Tool]:
-    """The tools of an agent: its ``@tool`` methods plus ``extra`` functions, by name."""
+class ToolSource:
+    """Tools that arrive at run time (an MCP server's, say), given to an agent among its tools.
+
+    Subclasses implement :meth:`list_tools`; an agent asks before each model call, so a
+    source is expected to cache its list and refetch it only when it changed.
+    """
+
+    async def list_tools(self, ctx: Context | None = None) -> Sequence[Tool]:
+        """The source's tools now (``ctx`` is the turn's context, for its deadline)."""
+        raise NotImplementedError
+
+
+def tool_sources(items: Iterable[Any]) -> list[ToolSource]:
+    """The :class:`ToolSource` entries of an agent's ``tools`` argument."""
+    return [item for item in items if isinstance(item, ToolSource)]
+
+
+async def with_source_tools(
+    own: Mapping[str, Tool], sources: Sequence[ToolSource], ctx: Context | None = None
+) -> dict[str, Tool]:
+    """``own`` tools plus the current tools of every source, by name.
+
+    Raises ``ValueError`` when two tools share a name (give a source a ``prefix``).
+    """
+    tools = dict(own)
+    for source in sources:
+        for t in await source.list_tools(ctx):
+            if t.name in tools:
+                raise ValueError(f"two tools are named {t.name!r} (one from {source!r});"
+                                 " give the source a prefix")
+            tools[t.name] = t
+    return tools
+
+
+def collect_tools(instance: Any, extra: Iterable[Callable[..., Any] | Tool | ToolSource] = ()
+                  ) -> dict[str, Tool]:
+    """The tools of an agent: its ``@tool`` methods plus ``extra`` functions, by name.
+
+    :class:`ToolSource` entries of ``extra`` are skipped (see :func:`tool_sources`).
+    """
     tools: dict[str, Tool] = {}
     cls = type(instance)
     cache = cls.__dict__.get("__coagent_tools__")
@@ -205,6 +245,8 @@ def collect_tools(instance: Any, extra: Iterable[Callable[..., Any] | Tool] = ()
     for t in cache:
         tools[t.name] = t.bind(instance)
     for item in extra:
+        if isinstance(item, ToolSource):
+            continue
         t = Tool.from_function(item)
         if t.name in tools:
             raise ValueError(f"two tools are named {t.name!r}")
@@ -258,10 +300,16 @@ async def run_tool_calls(
                               user_message=value)
         return ToolResult(call, _render(value))
 
+    run = one
+    if _obs.active:  # each call in an ``execute_tool`` span
+
+        def run(call: ToolCall) -> Any:
+            return _obs.hooks.traced_tool(call, tools, one)
+
     if len(calls) == 1:
-        return [await one(calls[0])]
+        return [await run(calls[0])]
     async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(one(c)) for c in calls]
+        tasks = [group.create_task(run(c)) for c in calls]
     return [t.result() for t in tasks]
 
 

@@ -62,17 +62,25 @@ def _is_loopback(host: str) -> bool:
               help="Seconds a call may take when the client sends no Coagent-Timeout.")
 @click.option("--max-timeout", default=300.0, show_default=True, help="The longest Coagent-Timeout honoured.")
 @click.option("--access-log", is_flag=True, help="Log one line per request (shown from -v on).")
+@click.option("--store", default=None, type=click.Path(dir_okay=False),
+              help="SQLite file of the durable --agents' sessions (default with --server: JetStream).")
+@click.option("--redeliver-after", default=30.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds before an unacknowledged durable message is delivered again.")
 @click.option("--uvloop/--no-uvloop", default=False, help="Run on uvloop.")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def gateway(listen: str, server: str | None, auth: str | None, auth_file: str | None,
             tls_cert: str | None, tls_key: str | None, targets: tuple[str, ...], name: str | None,
             prefix: str, creds: str | None, max_body: int, default_timeout: float, max_timeout: float,
-            access_log: bool, uvloop: bool, verbose: int) -> None:
-    """Serve the agents over HTTP: our API (/openapi.json) and the original's CoS endpoints."""
+            access_log: bool, store: str | None, redeliver_after: float, uvloop: bool,
+            verbose: int) -> None:
+    """Serve the agents over HTTP: our API (/openapi.json), A2A (/a2a/NAME) and the original's CoS endpoints."""
     from coagent.cli.main import _level, _run
     from coagent.logging import set_stderr_logger
 
     set_stderr_logger(_level(verbose))
+    from coagent.cli.telemetry import tracing_from_env
+
+    tracing_from_env("coagent-gateway")
     try:
         from coagent.gateway import Gateway, TokenFileError, Tokens, tls_context
     except ImportError as exc:
@@ -120,16 +128,18 @@ def gateway(listen: str, server: str | None, auth: str | None, auth_file: str | 
         )
     options = dict(tokens=tokens, max_body=max_body, default_timeout=default_timeout, max_timeout=max_timeout,
                    access_log=access_log)
-    _run(_serve(Gateway, options, host, port, ssl_context, specs, server, name, prefix, creds), uvloop)
+    durable = {"store": store, "redeliver_after": redeliver_after}
+    _run(_serve(Gateway, options, host, port, ssl_context, specs, server, name, prefix, creds, durable),
+         uvloop)
 
 
 async def _serve(gateway_cls: Any, options: dict[str, Any], host: str, port: int, ssl_context: Any,
                  specs: list[Any], server: str | None, name: str | None, prefix: str,
-                 creds: str | None) -> None:
+                 creds: str | None, durable: dict[str, Any] | None = None) -> None:
     from coagent.cli.serving import node_runtime, stop_on_signals
 
     stop = stop_on_signals()
-    runtime = node_runtime(server, name, prefix, creds)
+    runtime = node_runtime(server, name, prefix, creds, **(durable or {}))
     where = server or "the hub (in-process runtime)"
     async with runtime:
         for spec in specs:

@@ -5,8 +5,13 @@
     coagent node examples/translator/translator.py --server nats://localhost:4222
     coagent tree --server nats://localhost:4222
     coagent agents --namespace team
+    coagent tree --watch                    # redrawn in place until Ctrl-C
     coagent server -H type:Ping --server http://localhost:8000 --auth TOKEN   # through a gateway
     coagent translator -H type:ChatMessage --chat -d '{"role": "user", "content": "你好"}'
+
+A little over 400 lines: one click declaration per command with its options and help text,
+which read best together; the work of each command lives in its own module (``loader``,
+``render``, ``watch``, ``telemetry``, ``output``, ``gateway``).
 """
 
 from __future__ import annotations
@@ -161,30 +166,44 @@ def demo(uvloop: bool) -> None:
 @click.option("--creds", default=None, type=click.Path(exists=True, dir_okay=False), help="NATS credentials file.")
 @click.option("--auth", default="", envvar="COAGENT_AUTH", help=AUTH_HELP)
 @click.option("--uvloop/--no-uvloop", default=False, help="Run on uvloop.")
+@click.option("--store", default=None, type=click.Path(dir_okay=False),
+              help="SQLite file of durable sessions (default with --server: JetStream).")
+@click.option("--redeliver-after", default=30.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds before an unacknowledged durable message is delivered again.")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+@click.option("--log-format", type=click.Choice(["console", "json"]), default="console",
+              show_default=True, help="json: one JSON object a line (with trace_id/span_id).")
 def node(target: str, server: str | None, name: str | None, prefix: str, creds: str | None,
-         auth: str, uvloop: bool, verbose: int) -> None:
-    """Serve the AgentSpecs found in TARGET (module or file.py, optionally :attr) until SIGINT/SIGTERM."""
+         auth: str, uvloop: bool, store: str | None, redeliver_after: float, verbose: int,
+         log_format: str) -> None:
+    """Serve the AgentSpecs found in TARGET (module or file.py, optionally :attr) until SIGINT/SIGTERM.
+
+    Tracing follows the standard OTEL_* variables (e.g. OTEL_EXPORTER_OTLP_ENDPOINT), with
+    the coagent[otel] extra installed.
+    """
     from coagent.cli.loader import SpecLoadError, load_specs
+    from coagent.cli.telemetry import tracing_from_env
     from coagent.logging import set_stderr_logger
 
     if server is not None:
         check_server(server)
-    set_stderr_logger(_level(verbose))
+    set_stderr_logger(_level(verbose), fmt=log_format)
+    tracing_from_env(f"coagent-node-{name or 'node'}")
     try:
         specs = load_specs(target)
     except SpecLoadError as exc:
         click.secho(f"Error: {exc}", fg="red", err=True)
         sys.exit(2)
-    _run(_serve(specs, server, name, prefix, creds, auth), uvloop)
+    _run(_serve(specs, server, name, prefix, creds, auth, store, redeliver_after), uvloop)
 
 
 async def _serve(specs: list[AgentSpec], server: str | None, name: str | None, prefix: str,
-                 creds: str | None, auth: str = "") -> None:
+                 creds: str | None, auth: str = "", store: str | None = None,
+                 redeliver_after: float = 30.0) -> None:
     from coagent.cli.serving import node_runtime, stop_on_signals
 
     stop = stop_on_signals()
-    runtime = node_runtime(server, name, prefix, creds, auth)
+    runtime = node_runtime(server, name, prefix, creds, auth, store=store, redeliver_after=redeliver_after)
     where = server or "the in-process runtime (no --server: nothing outside this process can reach it)"
     if server is not None and is_http(server):
         where = f"the gateway {server}"
@@ -236,10 +255,21 @@ def client_options(func: _F) -> _F:
 @click.option("--timeout", default=1.0, show_default=True, help="Seconds to wait for nodes to answer.")
 @click.option("--sessions", "max_sessions", default=20, show_default=True, type=click.IntRange(min=0),
               help="Sessions shown per agent type; the rest fold into one line (--json lists all).")
+@click.option("--watch", "-w", is_flag=True, help="Redraw the tree in place until Ctrl-C.")
+@click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(min=0.05),
+              help="Seconds between redraws with --watch.")
 def tree(server: str, prefix: str, creds: str | None, auth: str, as_json: bool, timeout: float,
-         max_sessions: int) -> None:
+         max_sessions: int, watch: bool, interval: float) -> None:
     """Show the supervision tree of every node: agent types, sessions, children."""
     check_server(server)
+    if watch and as_json:
+        raise click.UsageError("--watch redraws the tree on a terminal; it does not go with --json")
+
+    if watch:
+        from coagent.cli.watch import watch_cluster
+
+        _run(watch_cluster(_client(server, prefix, creds, auth), server, timeout, interval, max_sessions))
+        return
 
     async def go() -> None:
         async with await _client(server, prefix, creds, auth) as rt:
@@ -324,6 +354,10 @@ def send(address: str, headers: tuple[str, ...], data: str, stream: bool, onelin
 
     check_server(server)
     set_stderr_logger(level)
+    from coagent.cli.telemetry import tracing_from_env
+    from coagent.observability import span
+
+    tracing_from_env("coagent-cli")  # with OTEL_* set, the call is the root of its trace
     if chat:
         stream, oneline, filter_ = True, True, ".content.content"
     header: dict[str, str] = {}
@@ -377,22 +411,31 @@ def send(address: str, headers: tuple[str, ...], data: str, stream: bool, onelin
 
     async def go() -> None:
         async with await _client(server, prefix, creds, auth) as rt:
-            if stream:
-                async with rt.stream(addr, msg, timeout=timeout) as replies:
-                    async for chunk in replies:
-                        show(chunk)
-                if oneline and matched:
-                    click.echo()
-            else:
-                show(await rt.ask(addr, msg, timeout=timeout))
+            with span(f"send {addr.name}", client=True, **{"coagent.session": addr.session}):
+                await call(rt)
+
+    async def call(rt: Any) -> None:
+        if stream:
+            async with rt.stream(addr, msg, timeout=timeout) as replies:
+                async for chunk in replies:
+                    show(chunk)
+            if oneline and matched:
+                click.echo()
+        else:
+            show(await rt.ask(addr, msg, timeout=timeout))
 
     _run(go())
     check_matched()
 
 
 from coagent.cli.gateway import gateway  # noqa: E402  (the group must exist first)
+from coagent.cli.mcp import mcp  # noqa: E402
 
 cli.add_command(gateway)
+from coagent.cli.sessions import sessions  # noqa: E402
+
+cli.add_command(mcp)
+cli.add_command(sessions)
 
 
 def main() -> None:

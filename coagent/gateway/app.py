@@ -25,11 +25,14 @@ from typing import Any
 from aiohttp import web
 
 from coagent.errors import CoagentError, MessageTooLarge
+from coagent.gateway.a2a import CARD_PATH, A2ARoutes
 from coagent.gateway.auth import Tokens
 from coagent.gateway.calls import Calls, IdempotencyKeys
 from coagent.gateway.errors import EndpointNotFound, InternalError, MethodNotAllowed, RequestTimeout
 from coagent.gateway.hosted import Hosted
 from coagent.gateway.routes import CALLER, Routes, error_response
+from coagent.gateway.web import PAGE_PATHS, add_web_page
+from coagent.observability.switch import state as _obs
 
 __all__ = ["Gateway", "DEFAULT_MAX_BODY", "tls_context"]
 
@@ -38,8 +41,17 @@ log = logging.getLogger("coagent.gateway")
 #: Bytes a request body may have (the default ``max_payload`` of a NATS server).
 DEFAULT_MAX_BODY = 1024 * 1024
 
-#: Paths that need no token: a load balancer's health probe has none.
-PUBLIC_PATHS = frozenset(("/v1/health",))
+#: Paths that need no token: a load balancer's health probe has none, nor has a browser
+#: opening the web page (which then calls the API with the token its user types in).
+PUBLIC_PATHS = frozenset(("/v1/health",)) | PAGE_PATHS
+
+#: Routes that get no span while tracing is on: probes and live views polling every second,
+#: the page's files, and the serving side's long-lived streams and answers (a span per
+#: answer would be a trace of its own; the served call's trace goes in its delivery).
+UNTRACED_ROUTES = frozenset((
+    "/v1/health", "/v1/tree", "/openapi.json", "/v1/serve", "/v1/serve/{provider}/answers",
+    "/v1/deliveries/{call_id}", "/runtime/register", "/runtime/channel/subscribe",
+)) | PAGE_PATHS
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -105,6 +117,8 @@ class Gateway:
         # aiohttp enforces the limit itself as it reads, chunked bodies included.
         self.app = web.Application(middlewares=[self._middleware], client_max_size=max_body)
         Routes(self).add_to(self.app)
+        A2ARoutes(self).add_to(self.app)
+        add_web_page(self.app)
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -122,6 +136,7 @@ class Gateway:
             await runner.cleanup()
             raise
         self._runner = runner
+        _obs.gateways.add(self)  # read by the calls-in-flight gauge
         bound = runner.addresses[0][1] if runner.addresses else port
         scheme = "https" if ssl_context is not None else "http"
         shown = f"[{host}]" if ":" in host else host
@@ -131,9 +146,14 @@ class Gateway:
     async def stop(self) -> None:
         """Stop listening; requests in flight are cancelled (their handlers too)."""
         runner, self._runner = self._runner, None
+        _obs.gateways.discard(self)
         if runner is not None:
             await runner.cleanup()
         await self.hosted.close_all()
+
+    def calls_in_flight(self) -> int:
+        """Calls HTTP clients made here and deliveries to serving processes not answered yet."""
+        return len(self.calls) + len(self.hosted.calls)
 
     async def read_body(self, request: web.Request) -> bytes:
         """The request body, refused with ``MessageTooLarge`` past ``max_body`` before it is read."""
@@ -158,10 +178,19 @@ class Gateway:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
+        if _obs.tracing and request.match_info.route.resource is not None \
+                and request.match_info.route.resource.canonical not in UNTRACED_ROUTES:
+            # A SERVER span around all of it (errors included), child of the client's traceparent.
+            traced: web.StreamResponse = await _obs.hooks.traced_http(request, handler, self._respond)
+            return traced
+        return await self._respond(request, handler)
+
+    async def _respond(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
         """Authentication, then typed error bodies for whatever the handler raised."""
         try:
             tokens = self.tokens
-            if tokens is None or request.path in PUBLIC_PATHS:
+            # A2A cards are public: a client reads one to learn how to authenticate.
+            if tokens is None or request.path in PUBLIC_PATHS or request.path.endswith(CARD_PATH):
                 request[CALLER] = 0
             else:
                 request[CALLER] = tokens.check(request.headers.get("Authorization"))

@@ -45,6 +45,7 @@ from coagent.errors import (
     AgentDisconnected,
     AgentNotFound,
     CoagentError,
+    DeadlineExceeded,
     MailboxFull,
 )
 from coagent.gateway.codec import CosAddress, CosHeader, CosMessage, json_content, raw_to_cos_json
@@ -57,6 +58,7 @@ from coagent.gateway.providers import (
     Provider,
     Waiter,
 )
+from coagent.observability.switch import state as _obs
 from coagent.supervision.spec import AgentSpec, new
 
 __all__ = ["Hosted", "Relay", "REPLY_PREFIX", "reply_topic"]
@@ -115,12 +117,13 @@ class Hosted:
     # ------------------------------------------------------------ providers
 
     async def open(self, dialect: Dialect, names: list[str], descriptions: dict[str, str],
-                   caller: int = 0, node: str = "") -> Provider:
+                   caller: int = 0, node: str = "", durable: set[str] | None = None) -> Provider:
         """Register ``names`` on the node, served by a new provider.
 
         A type already served by another process is ``AgentAlreadyRegistered``, unless
         that provider has the same (non-empty) ``node`` name: a process that reconnects
-        before its old stream was noticed dead replaces it.
+        before its old stream was noticed dead replaces it. ``durable``: the types whose
+        process stores each tell before it acknowledges it (see :meth:`tell_stored`).
         """
         if not names:
             raise AgentNotFound("register at least one agent type")
@@ -137,7 +140,7 @@ class Hosted:
             current = self.providers.get(name)
             if current is not None:
                 await self.close(current)
-        provider = Provider(dialect, list(names), caller, node)
+        provider = Provider(dialect, list(names), caller, node, frozenset(durable or ()))
         done: list[str] = []
         try:
             for name in names:
@@ -297,6 +300,32 @@ class Hosted:
     def finish(self, call_id: str) -> None:
         self._forget(call_id)
 
+    async def tell_stored(self, address: Address, raw: RawMessage, timeout: float) -> bool:
+        """Tell a durable type served over HTTP; returns once its process stored it (it
+        answers the delivery's call id after the write). ``False``: not such a type, nothing
+        was sent."""
+        provider = self.providers.get(address.name)
+        if provider is None or address.name not in provider.durable:
+            return False
+        if provider.closed:
+            raise AgentDisconnected(f"the process serving {address.name!r} went away")
+        call_id, waiter = self._new_call(provider, address.session, False)
+        assert waiter.fut is not None
+        headers = {k: v for k, v in raw.header.items() if k not in ("type", "content_type")}
+        try:
+            provider.push(b"event: deliver\ndata: %s\n\n" % _encode(Delivery(
+                call_id, "tell", address.name, address.session, raw.header.get("type", ""),
+                json_content(raw), round(timeout, 3), headers,
+            )))
+            await asyncio.wait_for(asyncio.shield(waiter.fut), timeout)
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"the process serving {address.name!r} did not store the tell within {timeout:g}s",
+                address=str(address)) from None
+        finally:
+            self._forget(call_id)
+        return True
+
     async def relay(self, type_name: str, address: Address, raw: RawMessage, ctx: Context) -> Any:
         """Forward one message of session ``address`` and return what comes back."""
         provider = self.provider_of(type_name)
@@ -351,10 +380,13 @@ class Hosted:
         if provider.dialect == "v1":
             headers = {k: v for k, v in raw.header.items() if k not in ("type", "content_type")}
             sender = ctx.sender
-            provider.push(b"event: deliver\ndata: %s\n\n" % _encode(Delivery(
+            delivery = Delivery(
                 call_id or "", kind, address.name, address.session, raw.header.get("type", ""),
                 json_content(raw), round(timeout, 3), headers, str(sender) if sender else "",
-            )))
+            )
+            if _obs.tracing:  # the relay's span is the served handler's parent
+                delivery.traceparent, delivery.tracestate = _obs.hooks.w3c_fields()
+            provider.push(b"event: deliver\ndata: %s\n\n" % _encode(delivery))
             return
         session = provider.sessions.get(address)
         if session is None:

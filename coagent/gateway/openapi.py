@@ -40,7 +40,8 @@ _ERRORS = {
     "504": _error("The deadline passed (deadline_exceeded); the handler was cancelled."),
 }
 
-_CALL_PARAMS = [_ref("parameters", "Timeout"), _ref("parameters", "CallId")]
+_TRACE_PARAMS = [_ref("parameters", "Traceparent"), _ref("parameters", "Tracestate")]
+_CALL_PARAMS = [_ref("parameters", "Timeout"), _ref("parameters", "CallId"), *_TRACE_PARAMS]
 
 
 def _addressed(op: dict[str, Any], with_session: bool) -> dict[str, Any]:
@@ -96,7 +97,7 @@ _TELL = {
     "summary": "Deliver a message without waiting for a reply",
     "description": "With Idempotency-Key, a repeat of the same request within the gateway's window "
                    "is answered 202 with Idempotent-Replayed: true and not delivered again.",
-    "parameters": [_ref("parameters", "Timeout"), _ref("parameters", "IdempotencyKey")],
+    "parameters": [_ref("parameters", "Timeout"), _ref("parameters", "IdempotencyKey"), *_TRACE_PARAMS],
     "requestBody": _BODY,
     "responses": {
         "202": {"description": "Delivered to the agent's mailbox (or a replay of a delivered one).",
@@ -106,6 +107,41 @@ _TELL = {
         **_ERRORS,
     },
 }
+
+
+def _a2a_paths() -> dict[str, Any]:
+    """The A2A endpoints (their protocol is A2A's own JSON-RPC; see coagent/gateway/a2a.py)."""
+    tag = ["A2A"]
+    card = {"get": {
+        "operationId": "", "tags": tag, "security": [],
+        "summary": "An A2A agent card (needs no token; declares the bearer scheme when one is needed)",
+        "responses": {"200": _json_ok("The agent card (A2A 1.0).", {"type": "object"}),
+                      "404": _ERRORS["404"]},
+    }}
+    rpc = {"post": {
+        "operationId": "", "tags": tag,
+        "summary": "A2A JSON-RPC: SendMessage, SendStreamingMessage (SSE), GetTask, ListTasks, CancelTask",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}},
+        "responses": {"200": {"description": "A JSON-RPC response, or an SSE stream of them.",
+                              "content": {"application/json": {"schema": {"type": "object"}},
+                                          "text/event-stream": {"schema": {"type": "string"}}}},
+                      "401": _ERRORS["401"], "404": _ERRORS["404"], "413": _ERRORS["413"]},
+    }}
+    name = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
+    out: dict[str, Any] = {}
+    for path, op, op_id, params in (
+        ("/.well-known/agent-card.json", card, "a2aGatewayCard", []),
+        ("/a2a/.well-known/agent-card.json", card, "a2aGatewayCardAlias", []),
+        ("/a2a/{name}/.well-known/agent-card.json", card, "a2aAgentCard", name),
+        ("/a2a", rpc, "a2aRpc", []),
+        ("/a2a/{name}", rpc, "a2aAgentRpc", name),
+    ):
+        method, body = next(iter(op.items()))
+        entry: dict[str, Any] = {**body, "operationId": op_id}
+        if params:
+            entry["parameters"] = params
+        out[path] = {method: entry}
+    return out
 
 
 def _json_ok(description: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -161,12 +197,19 @@ def document() -> dict[str, Any]:
         "operationId": "openapi", "summary": "This document",
         "responses": {"200": _json_ok("The OpenAPI document.", {"type": "object"}), "401": _ERRORS["401"]},
     }}
+    for path, (op, summary, media) in {
+        "/": ("webPage", "The web page: live tree, agent types, chat (needs no token)", "text/html"),
+        "/ui/app.js": ("webPageScript", "The web page's script", "text/javascript"),
+        "/ui/style.css": ("webPageStyle", "The web page's style sheet", "text/css"),
+    }.items():
+        paths[path] = {"get": {"operationId": op, "summary": summary, "security": [], "responses": {
+            "200": {"description": "The file.", "content": {media: {"schema": {"type": "string"}}}}}}}
     cos_errors = {"400": _ERRORS["400"], "401": _ERRORS["401"], "413": _ERRORS["413"],
                   "404": _error("Any error of the call itself, as the original answered it.")}
     paths["/runtime/channel/publish"] = {"post": {
         "operationId": "cosPublish", "tags": ["CoS (the original's protocol)"],
         "summary": "The original Coagent's publish",
-        "parameters": [_ref("parameters", "Timeout")],
+        "parameters": [_ref("parameters", "Timeout"), *_TRACE_PARAMS],
         "requestBody": _COS_BODY,
         "responses": {"200": _json_ok("The reply (request: true).", _ref("schemas", "RawMessage")),
                       "204": {"description": "Delivered (request: false), or no reply."}, **cos_errors},
@@ -176,7 +219,7 @@ def document() -> dict[str, Any]:
         "summary": "The original Coagent's streamed publish",
         "description": "SSE: each reply is an unnamed event whose data is a RawMessage; a failure is an "
                        "event `error` whose data is an Error; the stream ends by closing.",
-        "parameters": [_ref("parameters", "Timeout")],
+        "parameters": [_ref("parameters", "Timeout"), *_TRACE_PARAMS],
         "requestBody": _COS_BODY,
         "responses": {"200": {"description": "The event stream.",
                               "content": {"text/event-stream": {"schema": {"type": "string"}}}}, **cos_errors},
@@ -243,6 +286,7 @@ def document() -> dict[str, Any]:
                       "404": _error("No such call in flight (call_not_found): it ended or was cancelled."),
                       "400": _ERRORS["400"], "401": _ERRORS["401"], "413": _ERRORS["413"]},
     }}
+    paths.update(_a2a_paths())
     return {
         "openapi": "3.1.0",
         "info": {
@@ -273,6 +317,12 @@ def _components() -> dict[str, Any]:
             "CallId": {"name": "Coagent-Call-Id", "in": "header", "required": False,
                        "description": "Your id for this call, to cancel it (default: one chosen by the gateway).",
                        "schema": {**token, "maxLength": 128}},
+            "Traceparent": {"name": "traceparent", "in": "header", "required": False,
+                            "description": "W3C Trace Context: the call joins this trace (while the gateway traces).",
+                            "schema": {"type": "string", "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"}},
+            "Tracestate": {"name": "tracestate", "in": "header", "required": False,
+                           "description": "The W3C tracestate that goes with traceparent.",
+                           "schema": {"type": "string"}},
             "IdempotencyKey": {"name": "Idempotency-Key", "in": "header", "required": False,
                                "schema": {"type": "string", "minLength": 1, "maxLength": 255}},
         },
@@ -344,6 +394,9 @@ def _components() -> dict[str, Any]:
                     "timeout": {"type": "number", "description": "Seconds left before the caller's deadline."},
                     "headers": {"type": "object", "additionalProperties": {"type": "string"}},
                     "sender": {"type": "string", "description": "The calling actor's address, if any."},
+                    "traceparent": {"type": "string", "description": "W3C Trace Context of the call "
+                                    "(while the gateway traces): the handler span's parent."},
+                    "tracestate": {"type": "string", "description": "The W3C tracestate of the call."},
                 },
             },
             "Answer": {

@@ -47,6 +47,9 @@ class Delivery(msgspec.Struct, omit_defaults=True):
     timeout: float
     headers: dict[str, str] = {}
     sender: str = ""
+    #: W3C Trace Context of the calling span (only while the gateway traces).
+    traceparent: str = ""
+    tracestate: str = ""
 
 
 class Created(msgspec.Struct):
@@ -163,9 +166,12 @@ class CosSession:
 class Provider:
     """One outside process's open stream, serving agent types ``names``."""
 
-    def __init__(self, dialect: Dialect, names: list[str], caller: int, node: str) -> None:
+    def __init__(self, dialect: Dialect, names: list[str], caller: int, node: str,
+                 durable: frozenset[str] = frozenset()) -> None:
         self.dialect = dialect
         self.names = names
+        #: The types whose process stores their tells (``v1`` only): a tell waits for "stored".
+        self.durable = durable
         self.caller = caller
         self.node = node
         self.id = secrets.token_hex(8)

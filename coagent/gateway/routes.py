@@ -36,6 +36,7 @@ from coagent.gateway.codec import (
 )
 from coagent.gateway.errors import BadRequest, error_body, status_of
 from coagent.gateway.hosted import reply_topic
+from coagent.store.base import MSG_ID_HEADER
 
 if TYPE_CHECKING:
     from coagent.gateway.app import Gateway
@@ -56,6 +57,20 @@ _SSE_HEADERS = {
     "X-Accel-Buffering": "no",  # a reverse proxy must pass events on as they come
 }
 _encode = msgspec.json.Encoder().encode
+
+
+def keyed(raw: RawMessage, caller: int, address: Address, key: str) -> RawMessage:
+    """``raw`` with a message id derived from its ``Idempotency-Key``.
+
+    A durable agent type's store refuses an id it has seen, so a retry is not applied
+    twice even where this gateway's own memory of keys cannot tell: after it restarted,
+    through another gateway of the cluster, after the key's window. A message id the
+    client set itself (a ``msg_id`` header in the body) is kept.
+    """
+    if MSG_ID_HEADER in raw.header:
+        return raw
+    digest = hashlib.blake2b(f"{caller}\0{address}\0{key}".encode(), digest_size=16).hexdigest()
+    return RawMessage(header={**raw.header, MSG_ID_HEADER: "idem-" + digest}, content=raw.content)
 
 
 def json_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -247,7 +262,7 @@ class Routes:
         headers = {SESSION_HEADER: address.session}
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if key is None:
-            await self.runtime.tell(address, raw, timeout=timeout)
+            await self._tell(address, raw, timeout)
             return json_response(b'{"accepted":true,"replayed":false}', 202, headers)
         caller = request[CALLER]
         fingerprint = hashlib.blake2b(str(address).encode() + b"\0" + body, digest_size=16).digest()
@@ -256,11 +271,15 @@ class Routes:
             return json_response(b'{"accepted":true,"replayed":true}', 202, headers)
         delivered = False
         try:
-            await self.runtime.tell(address, raw, timeout=timeout)
+            await self._tell(address, keyed(raw, caller, address, key), timeout)
             delivered = True
         finally:
             self.gw.idempotency.end(caller, key, delivered)
         return json_response(b'{"accepted":true,"replayed":false}', 202, headers)
+
+    async def _tell(self, address: Address, raw: RawMessage, timeout: float) -> None:
+        if not await self.gw.hosted.tell_stored(address, raw, timeout):
+            await self.runtime.tell(address, raw, timeout=timeout)
 
     async def cancel(self, request: web.Request) -> web.StreamResponse:
         """Cancel a call or stream by its id; repeating it gives the same answer."""

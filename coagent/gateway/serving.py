@@ -56,6 +56,8 @@ class _Subscribe(msgspec.Struct):
 class _AgentType(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     description: str = ""
+    #: Its process keeps its sessions in a store: a tell is answered once stored there.
+    durable: bool = False
 
 
 class _Serve(msgspec.Struct, forbid_unknown_fields=True):
@@ -201,7 +203,8 @@ class Serving:
         if len(set(names)) != len(names):
             raise BadRequest("an agent type is listed twice")
         provider = await self.hosted.open("v1", names, {a.name: a.description for a in body.agents},
-                                          request[CALLER], body.node)
+                                          request[CALLER], body.node,
+                                          durable={a.name for a in body.agents if a.durable})
         ready = _encode({"provider": provider.id, "agents": names, "node": self.gw.runtime.name})
         return await self._stream(request, provider, b"event: ready\ndata: %s\n\n" % ready)
 

@@ -24,6 +24,7 @@ from typing import Any
 import msgspec
 
 from coagent.runtimes.node import DEFAULT_TIMEOUT, Node
+from coagent.store.base import StateStore
 from coagent.supervision.tree import NodeTree
 from coagent.transport.http import HTTPTransport
 from coagent.transport.subjects import validate_token
@@ -45,6 +46,10 @@ class HTTPRuntime(Node):
         name: this node's name (default: host, pid and a random suffix); a node that
             reconnects under the same name replaces its earlier registration at once.
         default_timeout: seconds a call may take when the caller gives none.
+        store: where durable agent types served here keep their sessions (a
+            :class:`~coagent.store.StateStore` or a SQLite path); ``None``: no durable types.
+        redeliver_after: seconds an accepted durable message may stay unacknowledged
+            before it is delivered again.
         **options: passed to :class:`~coagent.transport.http.HTTPTransport`
             (``connect_deadline``, ``backoff``, ``read_timeout``, ``ssl``, ``max_connections``).
     """
@@ -54,12 +59,14 @@ class HTTPRuntime(Node):
 
     def __init__(self, base_url: str = "http://localhost:8000", auth: str = "", *,
                  name: str | None = None, default_timeout: float = DEFAULT_TIMEOUT,
+                 store: StateStore | str | None = None, redeliver_after: float = 30.0,
                  **options: Any) -> None:
         if not base_url.lower().startswith(("http://", "https://")):
             raise ValueError(f"HTTPRuntime needs an http:// or https:// URL, got {base_url!r}")
         node_name = validate_token(name, "node name") if name else _default_node_name()
         super().__init__(name=node_name, default_timeout=default_timeout,
-                         transport=HTTPTransport(base_url, auth=auth, **options))
+                         transport=HTTPTransport(base_url, auth=auth, **options),
+                         store=store, redeliver_after=redeliver_after)
         self.base_url = base_url
 
     @classmethod

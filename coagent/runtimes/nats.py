@@ -17,19 +17,25 @@ owner and talk to it directly afterwards.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
 import socket
 from typing import Any
 
+from coagent.actors.address import Address
+from coagent.errors import StoreError
 from coagent.runtimes.node import DEFAULT_TIMEOUT, Node
+from coagent.store.base import StateStore
 from coagent.supervision.tree import NodeTree
 from coagent.transport.nats import AgentInfo, NATSTransport
 from coagent.transport.nats.discovery import Discovery
 from coagent.transport.subjects import Subjects, validate_token
 
 __all__ = ["NATSRuntime", "AgentInfo"]
+
+log = logging.getLogger("coagent.runtimes")
 
 
 def _default_node_name() -> str:
@@ -51,6 +57,10 @@ class NATSRuntime(Node):
         announce: answer discovery (``coagent tree``/``agents``) and own sessions; the CLI's
             client connections pass ``False`` so that they do not show up as nodes.
         connect_deadline: seconds the first connection may take (then ``TransportError``).
+        store: where durable agent types keep their sessions: by default JetStream on this
+            connection (``JetStreamStore``); a store or a SQLite path instead; ``False``: none.
+        redeliver_after: seconds an accepted durable message may stay unacknowledged (its
+            node died) before a node serving its type delivers it again.
         **connect_options: passed to ``nats.connect`` (``user_credentials``, ``nkeys_seed``,
             ``tls``, ``token``, ``max_reconnect_attempts``, ``reconnect_time_wait``, ...).
     """
@@ -69,6 +79,8 @@ class NATSRuntime(Node):
         debug: bool = False,
         announce: bool = True,
         connect_deadline: float = 5.0,
+        store: StateStore | str | bool | None = None,
+        redeliver_after: float = 30.0,
         **connect_options: Any,
     ) -> None:
         node_name = validate_token(name, "node name") if name else _default_node_name()
@@ -77,9 +89,41 @@ class NATSRuntime(Node):
             self.servers, name=node_name, prefix=prefix, claim_ttl=claim_ttl, debug=debug,
             announce=announce, connect_deadline=connect_deadline, **connect_options,
         )
-        super().__init__(name=node_name, default_timeout=default_timeout, transport=transport)
+        given = store if not isinstance(store, bool) else None
+        super().__init__(name=node_name, default_timeout=default_timeout, transport=transport,
+                         store=given, redeliver_after=redeliver_after)
+        #: ``None``: durable types keep their sessions in JetStream on this connection.
+        self._jetstream_store = store is None or store is True
+        self._prefix = prefix
+        self._redeliver_after = redeliver_after
         self.announce = announce
         self.debug = debug
+
+    async def start(self) -> None:
+        await super().start()
+        if self.durable is None and self._jetstream_store:
+            from coagent.runtimes.durable import DurableDelivery
+            from coagent.store.jetstream import JetStreamStore
+
+            durable = DurableDelivery(
+                self, JetStreamStore(self.nc, prefix=self._prefix),
+                redeliver_after=self._redeliver_after)
+            try:
+                await durable.start()
+            except StoreError as exc:
+                log.warning("no durable sessions on this node (%s)", exc)
+            else:
+                self.durable = durable
+
+    async def _owner_lost(self, address: Address) -> bool:
+        placement = self.transport.placement
+        owner = placement.owners.get(address)
+        if owner is None or owner == self.name:
+            return False
+        if await placement.is_connected(owner):
+            return False
+        placement.forget_owner(address)
+        return True
 
     @classmethod
     def from_servers(cls, servers: str | list[str] = "nats://localhost:4222", **options: Any) -> NATSRuntime:

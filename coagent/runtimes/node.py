@@ -10,6 +10,9 @@ the node asks its transport where it lives and hands the call over, without
 knowing which transport that is. Deadlines, on every path, go to the node's one
 :class:`~coagent.transport.deadlines.DeadlineWheel` (:meth:`Node.expire_at`): the
 mechanism behind ``ctx.remaining()`` and expiry, whichever transport carried the call.
+
+(Over 400 lines: registration, routing and the local and durable call paths meet here,
+and splitting them would put the hot path behind one more call.)
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from coagent.errors import (
     AgentNotFound,
     DeadlineExceeded,
     RuntimeNotStarted,
+    StoreRequired,
 )
+from coagent.observability.switch import state as _obs
 from coagent.runtimes.calls import (
     _as_address,
     _expire_ask,
@@ -39,6 +44,8 @@ from coagent.runtimes.calls import (
     decode_reply,
 )
 from coagent.runtimes.channel import OriginalRuntimeAPI
+from coagent.runtimes.durable import DurableDelivery
+from coagent.store import StateStore, open_store
 from coagent.supervision.session import SessionSupervisor
 from coagent.supervision.spec import AgentSpec
 from coagent.supervision.tree import NodeTree
@@ -65,7 +72,9 @@ class Node(OriginalRuntimeAPI):
     runtime_kind = "node"
 
     def __init__(self, *, name: str | None = None, default_timeout: float = DEFAULT_TIMEOUT,
-                 transport: Transport | None = None) -> None:
+                 transport: Transport | None = None,
+                 store: StateStore | str | None = None,
+                 redeliver_after: float = 30.0) -> None:
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.default_timeout = default_timeout
         #: Carries calls to addresses not served here, and brings calls in.
@@ -76,6 +85,10 @@ class Node(OriginalRuntimeAPI):
         #: Every deadline of this node's calls, on every path (see ``expire_at``).
         self.deadlines = DeadlineWheel()
         self._started = False
+        #: Durable agent types' store and delivery (``store="state.db"``: SQLite).
+        self.durable: DurableDelivery | None = (
+            DurableDelivery(self, open_store(store), redeliver_after=redeliver_after)
+            if store is not None else None)
 
     # ------------------------------------------------------------- lifecycle
 
@@ -89,11 +102,15 @@ class Node(OriginalRuntimeAPI):
         except BaseException:
             self._started = False
             raise
+        if self.durable is not None:
+            await self.durable.start()
         self._install_builtins()
+        _obs.nodes.add(self)  # read by the metrics' gauges (mailbox depth, live sessions)
 
     async def stop(self, timeout: float | None = None) -> None:
         """Stop every agent type: session actors stop (``stopped()`` runs), callers get errors."""
         was_started, self._started = self._started, False
+        _obs.nodes.discard(self)
         if was_started:
             await self.transport.stop_intake()
         types = list(self._types.values())
@@ -102,6 +119,8 @@ class Node(OriginalRuntimeAPI):
         self._types.clear()
         await asyncio.gather(*(sup.stop(timeout) for sup in types), return_exceptions=True)
         self._cells.clear()
+        if was_started and self.durable is not None:
+            await self.durable.stop()
         if was_started:
             await self.transport.stop()
 
@@ -132,7 +151,19 @@ class Node(OriginalRuntimeAPI):
                 del self._types[name]
                 await sup.stop()
             raise
+        if spec.durable:
+            await self._serve_durable(spec, sup)
         spec.attach_runtime(self)
+
+    async def _serve_durable(self, spec: AgentSpec, sup: SessionSupervisor) -> None:
+        if self.durable is None:
+            del self._types[spec.name]
+            await self.transport.withdraw((spec.name,))
+            await sup.stop()
+            raise StoreRequired(
+                f"agent {spec.name!r} is durable: give the runtime a store"
+                " (LocalRuntime(store='state.db'); NATSRuntime uses JetStream)")
+        await self.durable.serve(spec)
 
     async def deregister(self, *names: str) -> None:
         """Stop serving the named agent types; their session actors are stopped."""
@@ -142,6 +173,8 @@ class Node(OriginalRuntimeAPI):
             if sup is None:
                 raise AgentNotFound(f"agent {name!r} is not registered on {self.name}")
             sup.spec.detach_runtime(self)
+            if self.durable is not None:
+                self.durable.withdraw(name)
             sups.append(sup)
         await self.transport.withdraw(names)
         await asyncio.gather(*(sup.stop() for sup in sups))
@@ -189,6 +222,13 @@ class Node(OriginalRuntimeAPI):
     async def deliver_later(self, cell: Cell, env: Envelope) -> None:
         """Queue an inbound ``env``, waiting for room until its deadline."""
         await cell.deliver(env, env.deadline)
+
+    async def accept(self, address: Address, raw: RawMessage) -> RawMessage | None:
+        """Store an inbound tell to a durable type served here (see :meth:`InboundNode.accept`)."""
+        durable = self.durable
+        if durable is None or not durable.handles(address.name):
+            return raw
+        return await durable.receive(address, raw)
 
     def expire_at(self, deadline: float, callback: Callable[..., None], *args: Any) -> Cancellable:
         """Run ``callback(*args)`` at ``deadline`` (``loop.time()`` s); the handle cancels it.
@@ -268,6 +308,18 @@ class Node(OriginalRuntimeAPI):
         if timeout is None:
             timeout = self.default_timeout
         deadline = loop.time() + timeout
+        durable = self.durable
+        if durable is not None:
+            is_durable = durable.known(address.name)
+            if is_durable is None:  # once per type: the store's answer is cached
+                is_durable = await durable.lookup(address.name)
+                deadline = loop.time() + timeout
+            if is_durable:
+                return await durable.ask(address, msg, deadline, timeout, sender, explicit)
+        return await self._send_ask(address, msg, deadline, timeout, sender, explicit)
+
+    async def _send_ask(self, address: Address, msg: Any, deadline: float, timeout: float,
+                        sender: Address | None, explicit: bool) -> Any:
         cell = self._live_cell(address)
         if cell is None:
             route = await self.transport.place(address, deadline)
@@ -283,6 +335,10 @@ class Node(OriginalRuntimeAPI):
             if cell is None:
                 cell = await self._resolve_within(address, deadline)
         return await self._ask_cell(cell, address, msg, deadline, timeout, sender)
+
+    async def _owner_lost(self, address: Address) -> bool:
+        """Whether the node that owned ``address``'s session is gone (a transport knows)."""
+        return False
 
     async def _ask_cell(self, cell: Cell, address: Address, msg: Any, deadline: float,
                         timeout: float, sender: Address | None) -> Any:
@@ -314,6 +370,19 @@ class Node(OriginalRuntimeAPI):
         loop = self._loop or asyncio.get_running_loop()
         explicit = timeout is not None
         deadline = loop.time() + (timeout if timeout is not None else self.default_timeout)
+        durable = self.durable
+        if durable is not None:
+            is_durable = durable.known(address.name)
+            if is_durable is None:
+                is_durable = await durable.lookup(address.name)
+                deadline = loop.time() + (timeout if timeout is not None else self.default_timeout)
+            if is_durable:
+                await durable.tell(address, msg, deadline, sender, explicit)
+                return
+        await self._send_tell(address, msg, deadline, sender, explicit)
+
+    async def _send_tell(self, address: Address, msg: Any, deadline: float,
+                         sender: Address | None, explicit: bool) -> None:
         cell = self._live_cell(address)
         if cell is None:
             route = await self.transport.place(address, deadline)

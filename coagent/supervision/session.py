@@ -20,7 +20,9 @@ from collections.abc import Awaitable, Callable
 from coagent.actors.address import Address
 from coagent.actors.cell import Cell, Restart, Terminate
 from coagent.actors.context import ActorSystem
-from coagent.errors import AgentStopped, RestartLimitExceeded, TooManySessions
+from coagent.errors import AgentStopped, RestartLimitExceeded, StoreRequired, TooManySessions
+from coagent.store.base import StateStore
+from coagent.supervision.durable import DeliveryTracker, DurableCell
 from coagent.supervision.intensity import RestartIntensity, backoff_delay
 from coagent.supervision.spec import AgentSpec
 from coagent.supervision.tree import AgentTypeNode, snapshot_cell
@@ -52,6 +54,9 @@ class SessionSupervisor:
         #: (normal exit, dropped after a crash, passivated, node stopping). Transports
         #: use it to release the session's cluster-wide claim.
         self.on_session_end: Callable[[str], None] | None = None
+        #: Where a durable type's sessions keep their state (set by the node).
+        self.store: StateStore | None = None
+        self.tracker: DeliveryTracker | None = None
 
     # ----------------------------------------------------------------- lookup
 
@@ -75,10 +80,14 @@ class SessionSupervisor:
         spec = self.spec
         if spec.max_sessions is not None and len(self.sessions) >= spec.max_sessions:
             self._evict_one()
-        cell = Cell(
-            Address._trusted(spec.name, session), spec.factory, self, self.system,
-            mailbox_size=self._mailbox_size,
-        )
+        address = Address._trusted(spec.name, session)
+        if spec.durable:
+            if self.store is None:
+                raise StoreRequired(f"durable agent {spec.name!r} needs a runtime with a store")
+            cell: Cell = DurableCell(address, spec.factory, self, self.system, store=self.store,
+                                     tracker=self.tracker, mailbox_size=self._mailbox_size)
+        else:
+            cell = Cell(address, spec.factory, self, self.system, mailbox_size=self._mailbox_size)
         cell_gate = self._gate(cell, self._stopping.get(session))
         if cell_gate is not None:
             cell.set_gate(cell_gate)

@@ -90,6 +90,13 @@ class AgentSpec:
         max_sessions: cap on live sessions; the least recently used idle one is evicted.
         mailbox_size: messages a session's mailbox holds before senders wait (0: unbounded).
         shutdown_timeout: seconds ``stopped()`` may take before the actor is cancelled.
+        durable: store each session's state after every handled message and restore it on
+            every activation (after passivation, a crash of the node, a restart of the
+            process); tells are stored before they return. The actor declares its state
+            with ``snapshot()``/``restore()`` (see :mod:`coagent.supervision.durable`); the
+            runtime needs a store (``LocalRuntime(store="state.db")``, JetStream on NATS).
+        max_deliveries: deliveries of a durable message that fail before it becomes a
+            dead letter (``coagent sessions dead-letters``) and the session goes on.
     """
 
     def __init__(
@@ -108,6 +115,8 @@ class AgentSpec:
         max_sessions: int | None = None,
         mailbox_size: int = 1000,
         shutdown_timeout: float = 5.0,
+        durable: bool = False,
+        max_deliveries: int = 5,
     ) -> None:
         self.name = validate_name(name)
         if not callable(factory):
@@ -133,6 +142,18 @@ class AgentSpec:
         self.max_sessions = max_sessions
         self.mailbox_size = mailbox_size
         self.shutdown_timeout = shutdown_timeout
+        if max_deliveries < 1:
+            raise ValueError("max_deliveries must be >= 1")
+        cls = getattr(factory, "cls", None)
+        if durable and isinstance(cls, type) and not (
+            callable(getattr(cls, "snapshot", None)) and callable(getattr(cls, "restore", None))
+        ):
+            raise TypeError(
+                f"durable agent {name!r}: {cls.__name__} must define snapshot() and restore()"
+                " (see coagent.supervision.durable)"
+            )
+        self.durable = durable
+        self.max_deliveries = max_deliveries
         # Every running runtime that serves this spec, in registration order.
         self._runtimes: list[Runtime] = []
 

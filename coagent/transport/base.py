@@ -93,6 +93,14 @@ class InboundNode(Protocol):
     async def deliver_later(self, cell: Cell, env: Envelope) -> None:
         """Queue ``env``, waiting for room until its deadline (then ``MailboxFull``)."""
 
+    async def accept(self, address: Address, raw: RawMessage) -> RawMessage | None:
+        """Store an inbound tell whose sender does not share this node's store (HTTP).
+
+        For a durable type served here: the message with its id, once it is in the store
+        (queue it then), or ``None`` if its id was stored before (a retry: drop it). For
+        any other type ``raw`` as it is.
+        """
+
     def expire_at(self, deadline: float, callback: Callable[..., None], *args: Any) -> Any:
         """Run ``callback(*args)`` at ``deadline``: the node's one deadline mechanism.
 

@@ -8,7 +8,7 @@ client can talk to an agent::
 
 A request carries ``type`` (wire type name), ``kind`` (ask, tell or stream), ``session``,
 ``timeout`` (seconds left: deadlines cross the wire, clocks need not agree) and optionally
-``sender`` and ``target``. A reply carries ``type`` (absent for no reply), ``owner`` (the
+``sender``, ``target`` and the W3C ``traceparent``/``tracestate``. A reply carries ``type`` (absent for no reply), ``owner`` (the
 node that serves the session), and for streams ``seq`` and an ``end`` or ``error`` marker.
 An error is ``error: <code>`` with a JSON body ``{"message": ...}``; no traceback crosses
 unless debugging is on.
@@ -25,7 +25,7 @@ from coagent.errors import AgentCrashed, CoagentError, WireValue, error_class
 __all__ = [
     "encode_error", "decode_error", "KIND_ASK", "KIND_TELL", "KIND_STREAM",
     "H_TYPE", "H_KIND", "H_SESSION", "H_TIMEOUT", "H_SENDER", "H_TARGET", "H_OWNER", "H_ERROR",
-    "H_SEQ", "H_END", "H_RETRY", "H_STATUS", "STATUS_NO_RESPONDERS", "END_MARKER", "RETRY_MARKER",
+    "H_SEQ", "H_END", "H_RETRY", "H_STATUS", "H_TRACEPARENT", "H_TRACESTATE", "STATUS_NO_RESPONDERS", "END_MARKER", "RETRY_MARKER",
     "RESERVED_HEADERS",
 ]
 
@@ -47,6 +47,9 @@ H_TIMEOUT = "timeout"
 H_SENDER = "sender"
 #: The addressed actor's name when it differs from the subject's type (a supervisor's child).
 H_TARGET = "target"
+#: W3C Trace Context of the caller's span (only while tracing is on); with ``tracestate``.
+H_TRACEPARENT = "traceparent"
+H_TRACESTATE = "tracestate"
 
 # -- reply headers
 #: The node that serves the session; on replies to queue-group calls (and first stream items).
@@ -69,7 +72,7 @@ RETRY_MARKER = "1"
 #: Headers the protocol uses; any other header of a request travels as a message header.
 RESERVED_HEADERS = frozenset((
     H_TYPE, H_KIND, H_SESSION, H_TIMEOUT, H_SENDER, H_TARGET, H_OWNER, H_ERROR, H_SEQ, H_END,
-    H_RETRY,
+    H_RETRY, H_TRACEPARENT, H_TRACESTATE,
 ))
 
 _json = msgspec.json.Encoder()

@@ -9,23 +9,28 @@ pattern in the tree and restarted per OTP ``one_for_one`` when it crashes).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 
 from coagent.actors import Address, Context, Message, validate_name
 from coagent.agents.messages import ChatMessage
 from coagent.agents.patterns.messages import StepFailed
 from coagent.errors import CoagentError
+from coagent.observability.switch import state as _obs
 from coagent.supervision import AgentSpec, ChildSpec, Supervisor
 
 __all__ = ["Pattern", "Step", "as_input", "as_chat"]
 
 Step = str | AgentSpec
+_NO_SPAN: nullcontext[None] = nullcontext()
 
 
 class Pattern(Supervisor):
     """Base of the patterns: resolves steps to addresses, supervises inline ones."""
 
     __slots__ = ("_inline", "step_names")
+    #: Its handled messages are GenAI workflow spans (``gen_ai.workflow.name``).
+    __otel_operation__ = "workflow"
 
     def __init__(self, steps: Sequence[Step], *, max_restarts: int = 3, period: float = 5.0) -> None:
         inline: list[ChildSpec] = []
@@ -43,6 +48,18 @@ class Pattern(Supervisor):
         super().__init__(children=inline, strategy="one_for_one", max_restarts=max_restarts,
                          period=period)
 
+    def snapshot(self) -> Any:
+        """The pattern's own progress between messages, for ``AgentSpec(..., durable=True)``.
+
+        Sequential, parallel and triage patterns keep none (a message's run is one handler:
+        after a crash the message runs again); :class:`Handoffs` and :class:`GroupChat` store
+        their conversation. Inline steps are child actors whose state stays in memory.
+        """
+        return {}
+
+    def restore(self, data: Any) -> None:
+        """Take back a stored :meth:`snapshot` (nothing to take for a stateless pattern)."""
+
     def step_address(self, name: str, ctx: Context) -> Address:
         """Where step ``name`` lives in this session."""
         if name in self._inline:
@@ -56,7 +73,8 @@ class Pattern(Supervisor):
     async def ask_step(self, name: str, msg: Any, ctx: Context, timeout: float | None = None) -> Any:
         """Ask step ``name``; its failure becomes ``StepFailed`` naming the step."""
         try:
-            return await ctx.ask(self.step_address(name, ctx), msg, timeout=timeout)
+            with _obs.hooks.step_span(self, name) if _obs.active else _NO_SPAN:
+                return await ctx.ask(self.step_address(name, ctx), msg, timeout=timeout)
         except StepFailed:
             raise
         except CoagentError as exc:

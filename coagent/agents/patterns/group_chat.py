@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import msgspec
+
 from coagent.actors import Context, handler
 from coagent.agents.messages import ChatHistory, ChatMessage
 from coagent.agents.patterns.base import Pattern, Step
@@ -94,6 +96,13 @@ class GroupChat(Pattern):
         self.max_rounds = max_rounds  # a hard stop whatever the termination says
         self.transcript: list[ChatMessage] = []
         self._next = 0
+
+    def snapshot(self) -> Any:
+        return {"transcript": self.transcript, "next": self._next}
+
+    def restore(self, data: Any) -> None:
+        self.transcript = msgspec.convert(data.get("transcript", []), list[ChatMessage])
+        self._next = int(data.get("next", 0))
 
     async def select(self, ctx: Context) -> str:
         names = self.step_names

@@ -21,7 +21,14 @@ from coagent.agents.patterns.messages import (
 )
 from coagent.agents.patterns.triage import transfer_tool_name
 from coagent.agents.settings import UNSET, setting
-from coagent.agents.tools import Tool, collect_tools, run_tool_calls
+from coagent.agents.tools import (
+    Tool,
+    ToolSource,
+    collect_tools,
+    run_tool_calls,
+    tool_sources,
+    with_source_tools,
+)
 from coagent.supervision import AgentSpec
 
 __all__ = ["Handoffs", "HandoffAgent"]
@@ -40,7 +47,8 @@ class HandoffAgent(Actor):
     max_turns: int
 
     def __init__(self, system: str = UNSET, client: Any = UNSET,
-                 tools: Sequence[Callable[..., Any] | Tool] = UNSET, *, max_turns: int = UNSET) -> None:
+                 tools: Sequence[Callable[..., Any] | Tool | ToolSource] = UNSET, *,
+                 max_turns: int = UNSET) -> None:
         # Each setting: the argument, else a subclass's class attribute, else the default.
         setting(self, "system", system, "", base=HandoffAgent)
         client = setting(self, "client", client, None, base=HandoffAgent)
@@ -48,11 +56,13 @@ class HandoffAgent(Actor):
         setting(self, "max_turns", max_turns, 10, base=HandoffAgent)
         self.client = client if client is not None else ModelClient()
         self.tools = collect_tools(self, tools)
+        self.tool_sources = tool_sources(tools)
 
     @handler
     async def turn(self, msg: HandoffTurn, ctx: Context) -> ChatMessage | Handoff:
         transfers = {transfer_tool_name(t.name): t for t in msg.targets}
-        schemas = [t.schema() for t in self.tools.values()] + [
+        tools = await with_source_tools(self.tools, self.tool_sources, ctx)
+        schemas = [t.schema() for t in tools.values()] + [
             {"type": "function", "function": {
                 "name": name, "description": target.description or f"Hand the conversation to {target.name}.",
                 "parameters": {"type": "object", "properties": {"reason": {"type": "string"}}},
@@ -73,7 +83,7 @@ class HandoffAgent(Actor):
             if not response.tool_calls:
                 return ChatMessage(role="assistant", content=response.content, sender=ctx.address.name)
             messages.append(response.to_message())
-            for result in await run_tool_calls(response.tool_calls, self.tools, ctx=ctx):
+            for result in await run_tool_calls(response.tool_calls, tools, ctx=ctx):
                 messages.append(result.to_message())
         raise PatternError(f"{ctx.address.name} used {self.max_turns} model turns without answering")
 
@@ -110,6 +120,15 @@ class Handoffs(Pattern):
         self.max_handoffs = max_handoffs
         #: This session's conversation (replies carry the answering agent in ``sender``).
         self.history: list[ChatMessage] = []
+
+    def snapshot(self) -> Any:
+        return {"current": self.current, "history": self.history}
+
+    def restore(self, data: Any) -> None:
+        current = data.get("current", self.current)
+        if current in self.step_names:
+            self.current = current
+        self.history = msgspec.convert(data.get("history", []), list[ChatMessage])
 
     @handler
     async def chat(self, msg: ChatMessage | ChatHistory, ctx: Context) -> ChatMessage:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from coagent.actors import Actor, Context, Message, handler
 from coagent.agents.messages import ChatMessage
-from coagent.agents.patterns.base import Pattern, Step, as_chat, step_failed
+from coagent.agents.patterns.base import _NO_SPAN, Pattern, Step, as_chat, step_failed
 from coagent.agents.patterns.messages import (
     Aggregate,
     AggregationResult,
@@ -16,6 +16,7 @@ from coagent.agents.patterns.messages import (
     StepFailed,
 )
 from coagent.errors import CoagentError, UnknownMessage
+from coagent.observability.switch import state as _obs
 from coagent.supervision import AgentSpec
 
 __all__ = ["Parallel", "Aggregator"]
@@ -55,7 +56,8 @@ class Parallel(Pattern):
 
     async def _branch(self, name: str, msg: Any, ctx: Context) -> ParallelResult:
         try:
-            reply = await ctx.ask(self.step_address(name, ctx), msg, timeout=self.timeout)
+            with _obs.hooks.step_span(self, name) if _obs.active else _NO_SPAN:
+                reply = await ctx.ask(self.step_address(name, ctx), msg, timeout=self.timeout)
         except CoagentError as exc:
             return ParallelResult(agent=name, error=str(exc), error_code=exc.code)
         return ParallelResult(agent=name, message=as_chat(reply))

@@ -9,6 +9,7 @@ from coagent.actors import Context, Message, handler
 from coagent.agents.patterns.base import Pattern, Step, as_chat, as_input, step_failed
 from coagent.agents.patterns.messages import StepEvent
 from coagent.errors import CoagentError
+from coagent.observability.switch import state as _obs
 
 __all__ = ["Sequential"]
 
@@ -46,8 +47,12 @@ class Sequential(Pattern):
                 yield StepEvent(path=self.path(name), message=as_chat(reply))
             current = as_input(reply)
         last = self.step_names[-1]
+        chunks: AsyncIterator[Any] = ctx.stream(self.step_address(last, ctx), current,
+                                                timeout=self.step_timeout)
+        if _obs.active:
+            chunks = _obs.hooks.traced_step_stream(self, last, chunks)
         try:
-            async for chunk in ctx.stream(self.step_address(last, ctx), current, timeout=self.step_timeout):
+            async for chunk in chunks:
                 yield chunk
         except CoagentError as exc:
             raise step_failed(last, exc) from None

@@ -8,10 +8,11 @@ from typing import Any
 
 from coagent.actors import Address, Context, handler
 from coagent.agents.messages import ChatHistory, ChatMessage
-from coagent.agents.patterns.base import Pattern, Step, step_failed
+from coagent.agents.patterns.base import _NO_SPAN, Pattern, Step, step_failed
 from coagent.agents.patterns.messages import NoRoute
 from coagent.agents.settings import UNSET, setting
 from coagent.errors import CoagentError
+from coagent.observability.switch import state as _obs
 from coagent.supervision import AgentSpec
 
 __all__ = ["DynamicTriage", "transfer_tool_name"]
@@ -128,7 +129,8 @@ class DynamicTriage(Pattern):
         if ctx.streaming:
             return self._stream(address, request, ctx)
         try:
-            reply = await ctx.ask(address, request)
+            with _obs.hooks.step_span(self, address.name) if _obs.active else _NO_SPAN:
+                reply = await ctx.ask(address, request)
         except CoagentError as exc:
             raise step_failed(address.name, exc) from None
         if isinstance(reply, ChatMessage):
@@ -138,8 +140,11 @@ class DynamicTriage(Pattern):
     async def _stream(self, address: Address, request: ChatHistory, ctx: Context) -> AsyncIterator[Any]:
         parts: list[str] = []
         completed = False
+        chunks: AsyncIterator[Any] = ctx.stream(address, request)
+        if _obs.active:
+            chunks = _obs.hooks.traced_step_stream(self, address.name, chunks)
         try:
-            async for chunk in ctx.stream(address, request):
+            async for chunk in chunks:
                 if isinstance(chunk, ChatMessage):
                     parts.append(chunk.content)
                 yield chunk

@@ -23,6 +23,7 @@ from coagent.actors.address import Address
 from coagent.actors.envelope import ReplyChannel
 from coagent.actors.message import RawMessage
 from coagent.errors import CoagentError, DeadlineExceeded, TransportError
+from coagent.observability.switch import state as _obs
 from coagent.transport.base import OpenStream, StreamDecoder
 from coagent.transport.http.codec import decode_error_body, decode_message, encode_message
 from coagent.transport.http.sse import read_events
@@ -43,15 +44,21 @@ class Caller:
         self.session = session
         self.base = base
         self.headers = {**_JSON, **headers}
+        #: Requests sent and not answered yet (streams until their end): a metric's gauge.
+        self.in_flight = 0
 
     def _headers(self, deadline: float) -> tuple[dict[str, str], float]:
         left = deadline - asyncio.get_running_loop().time()
         if left <= 0:
             raise DeadlineExceeded("the deadline passed before the call was sent")
-        return {**self.headers, "Coagent-Timeout": f"{left:.3f}"}, left
+        headers = {**self.headers, "Coagent-Timeout": f"{left:.3f}"}
+        if _obs.tracing:  # the calling span (a handler's, a CLI call's) parents the gateway's
+            _obs.hooks.inject(headers)
+        return headers, left
 
     async def ask(self, address: Address, raw: RawMessage, deadline: float) -> RawMessage | None:
         headers, left = self._headers(deadline)
+        self.in_flight += 1
         try:
             async with asyncio.timeout(left + 1.0):  # the gateway answers 504 first
                 async with self.session.post(_url_of(self.base, address, "call"), data=encode_message(raw),
@@ -63,6 +70,8 @@ class Caller:
                                    address=str(address)) from None
         except aiohttp.ClientError as exc:
             raise TransportError(f"the gateway at {self.base} failed: {exc}") from None
+        finally:
+            self.in_flight -= 1
         if status == 200:
             return decode_message(body)
         if status == 204:
@@ -71,6 +80,7 @@ class Caller:
 
     async def tell(self, address: Address, raw: RawMessage, deadline: float) -> None:
         headers, left = self._headers(deadline)
+        self.in_flight += 1
         try:
             async with asyncio.timeout(left + 1.0):
                 async with self.session.post(_url_of(self.base, address, "tell"), data=encode_message(raw),
@@ -82,12 +92,27 @@ class Caller:
                                    address=str(address)) from None
         except aiohttp.ClientError as exc:
             raise TransportError(f"the gateway at {self.base} failed: {exc}") from None
+        finally:
+            self.in_flight -= 1
         if status != 202:
             raise decode_error_body(status, body)
 
     async def open_stream(self, address: Address, raw: RawMessage, deadline: float,
                           decode: StreamDecoder | None) -> OpenStream:
         headers, left = self._headers(deadline)
+        self.in_flight += 1
+        try:
+            opened, pumping = await self._open_stream(address, raw, headers, left, decode)
+        except BaseException:
+            self.in_flight -= 1
+            raise
+        if not pumping:
+            self.in_flight -= 1
+        return opened
+
+    async def _open_stream(self, address: Address, raw: RawMessage, headers: dict[str, str],
+                           left: float, decode: StreamDecoder | None) -> tuple[OpenStream, bool]:
+        """The stream and whether a pump still reads it (the call is in flight until it ends)."""
         url = _url_of(self.base, address, "stream")
         try:
             async with asyncio.timeout(left + 1.0):
@@ -113,15 +138,16 @@ class Caller:
         if first is _END:
             resp.release()
             chan.close()
-            return OpenStream(chan, chan.abandon)
+            return OpenStream(chan, chan.abandon), False
         chan.put_nowait(first)
         task = asyncio.ensure_future(self._pump(resp, events, chan, decode))
+        task.add_done_callback(lambda _: self._stream_done(resp))
 
         def cancel() -> None:
             chan.abandon()
             task.cancel()
 
-        return OpenStream(chan, cancel)
+        return OpenStream(chan, cancel), True
 
     async def _next(self, events: Any, decode: StreamDecoder | None) -> Any:
         """The next item of the stream, ``_END`` at its end; an ``error`` event raises."""
@@ -158,6 +184,11 @@ class Caller:
             chan.close(exc)
         finally:
             resp.close()
+
+    def _stream_done(self, resp: aiohttp.ClientResponse) -> None:
+        # A callback, not the pump's finally: a pump cancelled before it first ran has none.
+        self.in_flight -= 1
+        resp.close()
 
 
 _END = object()

@@ -51,6 +51,9 @@ class Delivery(msgspec.Struct):
     timeout: float
     headers: dict[str, str] = {}
     sender: str = ""
+    #: W3C Trace Context of the calling span (only while the gateway traces).
+    traceparent: str = ""
+    tracestate: str = ""
 
 
 _message_decoder = msgspec.json.Decoder(_Message)

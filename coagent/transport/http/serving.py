@@ -34,6 +34,7 @@ from coagent.errors import (
     InvalidAddress,
     TransportError,
 )
+from coagent.observability.switch import state as _obs
 from coagent.supervision.spec import AgentSpec
 from coagent.transport.base import InboundNode
 from coagent.transport.http.codec import (
@@ -274,7 +275,8 @@ class Serving:
         """Open the type's stream; returns once the gateway registered it (or raise)."""
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.connected[spec.name] = asyncio.Event()
-        task = asyncio.ensure_future(self._run(spec.name, spec.description, ready, deadline))
+        task = asyncio.ensure_future(self._run(spec.name, spec.description, ready, deadline,
+                                               spec.durable))
         self.streams[spec.name] = task
         try:
             await asyncio.shield(ready)
@@ -301,9 +303,13 @@ class Serving:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _run(self, name: str, description: str, ready: asyncio.Future[None], deadline: float) -> None:
+    async def _run(self, name: str, description: str, ready: asyncio.Future[None], deadline: float,
+                   durable: bool = False) -> None:
         loop = asyncio.get_running_loop()
-        body = _encode({"agents": [{"name": name, "description": description}], "node": self.node.name})
+        agent: dict[str, Any] = {"name": name, "description": description}
+        if durable:  # the gateway then waits for "stored" before a tell's 202 (docs/wire.md)
+            agent["durable"] = True
+        body = _encode({"agents": [agent], "node": self.node.name})
         delay = self.backoff[0]
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=5.0, sock_read=self.read_timeout)
         while True:
@@ -376,11 +382,25 @@ class Serving:
         sink: Any
         if d.kind == "tell" or not d.call:
             sink, kind = None, TELL
+            try:
+                stored = await node.accept(address, raw)  # a durable type's: in its store first
+            except CoagentError as exc:
+                if d.call:
+                    self.answer_later(d.call, _error_answer(exc))
+                return
+            # The gateway waits for this answer before its 202 (stored, or a known retry).
+            if d.call and (answers is None or not answers.send(d.call, b'{"reply":null}')):
+                self.answer_later(d.call, b'{"reply":null}')
+            if stored is None:
+                return  # its id was stored before: a retried send, delivered already
+            raw = stored
         elif d.kind == "stream":
             sink, kind = _Stream(self, d.call), STREAM
         else:
             sink, kind = _Reply(self, d.call, answers), ASK
         env = Envelope(raw, kind, sink, sender, deadline)
+        if _obs.tracing:  # the gateway's relay span is the parent, not this reader's context
+            env.trace = _obs.hooks.extract_fields(d.traceparent, d.tracestate)
         try:
             cell = node.live_cell(address) or await node.resolve(address)
         except CoagentError as exc:

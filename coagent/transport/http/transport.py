@@ -158,6 +158,13 @@ class HTTPTransport:
                     decode: StreamDecoder | None) -> Any:
         return self.caller.open_stream(address, raw, deadline, decode)
 
+    def calls_in_flight(self) -> int:
+        """Calls sent through the gateway and not answered yet, plus deliveries being served
+        here (the ``coagent.transport.calls_in_flight`` gauge)."""
+        caller, serving = self._caller, self._serving
+        return (caller.in_flight if caller is not None else 0) + (
+            len(serving.calls) if serving is not None else 0)
+
     async def discover(self, namespace: str) -> list[tuple[str, str]]:
         return [(a["name"], a.get("description", "")) for a in await self.get_json("/v1/agents", "agents")]
 

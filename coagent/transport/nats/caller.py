@@ -43,6 +43,7 @@ from coagent.errors import (
     DeadlineExceeded,
     TransportError,
 )
+from coagent.observability.switch import state as _obs
 from coagent.transport.base import OpenStream, Route, StreamDecoder
 from coagent.transport.nats.connection import Connection, publish_error
 from coagent.transport.nats.placement import Placement
@@ -195,6 +196,8 @@ class Caller:
                     headers[key] = value
         if sender is not None:
             headers[H_SENDER] = str(sender)
+        if _obs.tracing:
+            _obs.hooks.inject(headers)
         if owner:
             return self.subjects.session(owner, address), headers
         headers[H_SESSION] = address.session

@@ -35,6 +35,7 @@ from coagent.errors import (
     MessageDecodeError,
     TransportError,
 )
+from coagent.observability.switch import state as _obs
 from coagent.transport.base import InboundNode
 from coagent.transport.nats.caller import Caller, Relay
 from coagent.transport.nats.connection import Connection, quietly
@@ -307,6 +308,8 @@ class Serving:
         else:
             sink = RemoteReply(self, reply, via_queue)
             env = Envelope(raw, ASK, sink, sender, deadline)
+        if _obs.tracing:
+            env.trace = _obs.hooks.extract(headers)  # the remote caller's span is the parent
         if sink is not None and reply:
             # In flight until answered: cancellable by the caller, expired at its deadline.
             self.calls[reply] = _Served(cell, env, self._expire_at(deadline, self._expire, reply))

@@ -175,6 +175,12 @@ class NATSTransport:
                     decode: StreamDecoder | None) -> Awaitable[OpenStream]:
         return self._caller().open_stream(address, raw, deadline, sender, route, explicit, decode)
 
+    def calls_in_flight(self) -> int:
+        """Calls sent and not answered yet, plus calls served and not answered (a metric)."""
+        caller, serving = getattr(self, "caller", None), getattr(self, "serving", None)
+        return (len(caller._pending) if caller is not None else 0) + (
+            len(serving.calls) if serving is not None else 0)
+
     async def discover(self, namespace: str) -> list[tuple[str, str]]:
         if self.discovery is None:
             return []
