@@ -235,23 +235,14 @@ class JetStreamStore:
 
     async def _scan(self, name: str, pattern: str = ">") -> list[Any]:
         """The live entries of a bucket under ``pattern`` (deleted keys left out)."""
-        kv = self._bucket(name)
+        from coagent.transport.nats.kvscan import scan_latest
+
+        self._bucket(name)  # open and connected
         try:
             async with asyncio.timeout(SCAN_TIMEOUT):
-                watcher = await kv.watch(pattern, ignore_deletes=True)
-                try:
-                    out = []
-                    async for entry in watcher:
-                        if entry is None:
-                            break
-                        out.append(entry)
-                    return out
-                finally:
-                    await watcher.stop()
+                return await scan_latest(self._js, f"{self.prefix}_{name}", pattern)
         except TimeoutError:
             raise StoreError(f"scanning the {name} bucket took over {SCAN_TIMEOUT}s") from None
-        except StoreError:
-            raise
         except Exception as exc:
             raise StoreError(f"scanning the {name} bucket failed: {exc!r}") from exc
 

@@ -6,21 +6,19 @@ import asyncio
 import time
 
 import nats
-from nats.js.errors import NoKeysError
 
 from coagent import Address
 from coagent.core import AgentSpec, new
 from coagent.runtimes import NATSRuntime
 from coagent.testing import NATSServer
+from coagent.transport.nats.kvscan import scan_latest
 from tests.kit import Ping, Stateful
 from tests.transport.conftest import fresh_prefix
 
 
 async def _claim_keys(node: NATSRuntime) -> list[str]:
-    try:
-        return list(await node.claims.kv.keys())
-    except NoKeysError:
-        return []
+    kv = node.claims.kv
+    return [record.key for record in await scan_latest(kv._js, kv._name)]
 
 
 async def _eventually(check, limit: float = 10.0) -> None:  # type: ignore[no-untyped-def]
