@@ -24,6 +24,9 @@ Two dialects share this bookkeeping:
   a call id, and the process posts the answer (a reply, stream items, an error) to it.
 
 This module does not know the HTTP stack: :mod:`coagent.gateway.serving` does.
+
+A little over 400 lines: both dialects share the providers' bookkeeping (open, close,
+calls in flight failing at once), which is the reason the two live in one module.
 """
 
 from __future__ import annotations

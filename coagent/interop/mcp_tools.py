@@ -28,6 +28,9 @@ cancelled turn cancels the call in flight, and the SDK tells the server
 raises :class:`~coagent.interop.errors.MCPServerUnavailable`; the next use reconnects.
 Call :meth:`MCPTools.aclose` (or use ``async with``) to end the connection, which stops a
 stdio server's process.
+
+A little over 400 lines: the connection's life (connect, list, refresh, reconnect,
+cancel) is one state machine; shared helpers already live in ``interop/_common.py``.
 """
 
 from __future__ import annotations

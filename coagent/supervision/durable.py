@@ -28,6 +28,10 @@ id (one write), then acknowledges the message and only then answers an ask: a
 message redelivered after a crash between the write and the acknowledgement is
 recognised by its id and not applied again. A handler that fails leaves the stored
 state as it was; the next instance restores it.
+
+About 400 lines: the activation (restore), the write-then-acknowledge order and the
+redelivery bookkeeping are one protocol, and keeping them in one module keeps that order
+readable in one place.
 """
 
 from __future__ import annotations
