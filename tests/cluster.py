@@ -17,12 +17,12 @@ AGENTS = ROOT / "tests" / "cluster_agents.py"
 
 
 class NodeProcess:
-    def __init__(self, url: str, name: str, prefix: str) -> None:
+    def __init__(self, url: str, name: str, prefix: str, *options: str) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "COAGENT_NODE": name}
         self.name = name
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "coagent", "node", str(AGENTS), "--server", url,
-             "--name", name, "--prefix", prefix],
+             "--name", name, "--prefix", prefix, *options],
             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import AsyncIterator
 from typing import Any
 
 from coagent.actors.address import Address
@@ -164,13 +165,18 @@ def as_coagent_error(exc: BaseException) -> CoagentError:
 class ReplyStream:
     """The caller's side of a streamed call: an async iterator of replies.
 
-    Leaving the loop early and dropping the iterator, calling :meth:`aclose`, or
-    using it as an async context manager cancels the streaming handler::
+    Leaving an ``async for`` loop over it early (``break``, ``return``, an exception),
+    calling :meth:`aclose`, or leaving it as an async context manager cancels the
+    streaming handler, wherever it runs. The recommended form says so where it happens::
 
         async with runtime.stream(addr, Count(n=1000)) as ticks:
             async for tick in ticks:
                 if tick.i == 3:
-                    break          # the handler is cancelled here
+                    break          # the handler is cancelled here, at once
+
+    A bare ``break`` cancels it one event-loop turn later (when asyncio finalizes the
+    loop's iterator); a stream is read by one loop: a second ``async for`` after a
+    ``break`` ends at once.
     """
 
     __slots__ = ("__weakref__", "_cancel", "_chan", "_done", "_open", "_timer")
@@ -182,14 +188,29 @@ class ReplyStream:
         self._timer: Any = None
         self._done = False
 
-    def __aiter__(self) -> ReplyStream:
-        return self
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._items()
+
+    async def _items(self) -> AsyncIterator[Any]:
+        # A generator, not ``self``: ``async for`` holds the only reference to it, so a bare
+        # ``break`` drops it at once and asyncio's async-generator finalizer runs this
+        # ``finally`` on the next loop turn, which cancels the handler (on another node
+        # too) even while the caller still holds the stream in a variable.
+        try:
+            while True:
+                try:
+                    item = await self.__anext__()
+                except StopAsyncIteration:
+                    return
+                yield item
+        finally:
+            self._finish(cancel=True)
 
     async def __anext__(self) -> Any:
+        if self._done:
+            raise StopAsyncIteration  # ended, failed or closed: nothing more will come
         chan = self._chan
         if chan is None:
-            if self._done:
-                raise StopAsyncIteration
             try:
                 chan, self._cancel, self._timer = await self._open()
             except BaseException:

@@ -170,12 +170,14 @@ def demo(uvloop: bool) -> None:
               help="SQLite file of durable sessions (default with --server: JetStream).")
 @click.option("--redeliver-after", default=30.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds before an unacknowledged durable message is delivered again.")
+@click.option("--claim-ttl", default=15.0, show_default=True, type=click.FloatRange(min=0.3),
+              help="NATS: seconds this node's session claims outlive it without a lease renewal.")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 @click.option("--log-format", type=click.Choice(["console", "json"]), default="console",
               show_default=True, help="json: one JSON object a line (with trace_id/span_id).")
 def node(target: str, server: str | None, name: str | None, prefix: str, creds: str | None,
-         auth: str, uvloop: bool, store: str | None, redeliver_after: float, verbose: int,
-         log_format: str) -> None:
+         auth: str, uvloop: bool, store: str | None, redeliver_after: float, claim_ttl: float,
+         verbose: int, log_format: str) -> None:
     """Serve the AgentSpecs found in TARGET (module or file.py, optionally :attr) until SIGINT/SIGTERM.
 
     Tracing follows the standard OTEL_* variables (e.g. OTEL_EXPORTER_OTLP_ENDPOINT), with
@@ -194,16 +196,17 @@ def node(target: str, server: str | None, name: str | None, prefix: str, creds: 
     except SpecLoadError as exc:
         click.secho(f"Error: {exc}", fg="red", err=True)
         sys.exit(2)
-    _run(_serve(specs, server, name, prefix, creds, auth, store, redeliver_after), uvloop)
+    _run(_serve(specs, server, name, prefix, creds, auth, store, redeliver_after, claim_ttl), uvloop)
 
 
 async def _serve(specs: list[AgentSpec], server: str | None, name: str | None, prefix: str,
                  creds: str | None, auth: str = "", store: str | None = None,
-                 redeliver_after: float = 30.0) -> None:
+                 redeliver_after: float = 30.0, claim_ttl: float = 15.0) -> None:
     from coagent.cli.serving import node_runtime, stop_on_signals
 
     stop = stop_on_signals()
-    runtime = node_runtime(server, name, prefix, creds, auth, store=store, redeliver_after=redeliver_after)
+    runtime = node_runtime(server, name, prefix, creds, auth, store=store,
+                           redeliver_after=redeliver_after, claim_ttl=claim_ttl)
     where = server or "the in-process runtime (no --server: nothing outside this process can reach it)"
     if server is not None and is_http(server):
         where = f"the gateway {server}"

@@ -32,13 +32,14 @@ def stop_on_signals() -> asyncio.Event:
 
 
 def node_runtime(server: str | None, name: str | None, prefix: str, creds: str | None,
-                 auth: str = "", *, store: str | None = None, redeliver_after: float = 30.0) -> Node:
+                 auth: str = "", *, store: str | None = None, redeliver_after: float = 30.0,
+                 claim_ttl: float = 15.0) -> Node:
     """The runtime a serving command runs: in-process without ``server``, an HTTPRuntime for
     a gateway's ``http(s)://`` URL (``auth`` is its token), else a NATS node.
 
     ``store`` is the SQLite file of durable agent types (a NATS node defaults to JetStream;
     the others have none without it); ``redeliver_after`` the seconds before an
-    unacknowledged durable message is delivered again.
+    unacknowledged durable message is delivered again; ``claim_ttl`` a NATS node's lease.
     """
     durable: dict[str, Any] = {"store": store, "redeliver_after": redeliver_after}
     if server is None:
@@ -51,7 +52,7 @@ def node_runtime(server: str | None, name: str | None, prefix: str, creds: str |
         return HTTPRuntime.from_server(server, auth, name=name, **durable)
     from coagent.runtimes import NATSRuntime
 
-    options: dict[str, Any] = {"name": name, "prefix": prefix, **durable}
+    options: dict[str, Any] = {"name": name, "prefix": prefix, "claim_ttl": claim_ttl, **durable}
     if creds:
         options["user_credentials"] = creds
     return NATSRuntime.from_servers(server, **options)

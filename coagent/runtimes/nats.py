@@ -53,6 +53,9 @@ class NATSRuntime(Node):
         default_timeout: seconds a call may take when the caller gives none.
         claim_ttl: seconds this node's claims survive it without it renewing its lease
             (a killed node's sessions move at once anyway: its connection is gone).
+        claim_sweep_interval: seconds between two sweeps that delete the claims of nodes
+            whose lease is gone (killed without stopping); default ``2 * claim_ttl``. One
+            node sweeps at a time, at most 1,000 keys a sweep.
         debug: send server tracebacks with error replies.
         announce: answer discovery (``coagent tree``/``agents``) and own sessions; the CLI's
             client connections pass ``False`` so that they do not show up as nodes.
@@ -76,6 +79,7 @@ class NATSRuntime(Node):
         prefix: str = "coagent",
         default_timeout: float = DEFAULT_TIMEOUT,
         claim_ttl: float = 15.0,
+        claim_sweep_interval: float | None = None,
         debug: bool = False,
         announce: bool = True,
         connect_deadline: float = 5.0,
@@ -87,7 +91,8 @@ class NATSRuntime(Node):
         self.servers = [servers] if isinstance(servers, str) else list(servers)
         transport = NATSTransport(
             self.servers, name=node_name, prefix=prefix, claim_ttl=claim_ttl, debug=debug,
-            announce=announce, connect_deadline=connect_deadline, **connect_options,
+            announce=announce, claim_sweep_interval=claim_sweep_interval,
+            connect_deadline=connect_deadline, **connect_options,
         )
         given = store if not isinstance(store, bool) else None
         super().__init__(name=node_name, default_timeout=default_timeout, transport=transport,

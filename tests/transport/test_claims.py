@@ -125,3 +125,87 @@ async def test_stopping_a_node_drops_its_lease_and_its_claims(nats_server: NATSS
             await asyncio.gather(*(a.ask(Address("echo", f"s{i}"), Ping()) for i in range(20)))
         assert await _claim_keys(b) == []
         assert not await b.claims.is_alive(a.name)
+
+
+async def test_the_claims_of_a_node_killed_with_sigkill_are_swept_and_its_sessions_answer_elsewhere(
+        nats_server: NATSServer) -> None:
+    import os
+
+    from tests.cluster import NodeProcess, wait_for_nodes
+    from tests.cluster_agents import CPing, counter
+
+    prefix = fresh_prefix()
+    # The process creates the buckets: its 1 s lease TTL is the cluster's.
+    doomed = NodeProcess(nats_server.url, f"{prefix}-n1", prefix, "--claim-ttl", "1.0")
+    client = NATSRuntime(nats_server.url, prefix=prefix, announce=False, default_timeout=10)
+    # "-a" sorts before "-n1": the survivor is the sweeping node.
+    survivor = NATSRuntime(nats_server.url, name=f"{prefix}-a", prefix=prefix, claim_ttl=1.0,
+                           claim_sweep_interval=0.3)
+    try:
+        async with client:
+            await wait_for_nodes(client, {doomed.name})
+            served = await asyncio.gather(*(client.ask(Address("counter", f"s{i}"), CPing()) for i in range(30)))
+            assert {pong.node for pong in served} == {doomed.name}
+            async with survivor:
+                await survivor.register(counter)
+                await asyncio.gather(*(survivor.ask(Address("counter", f"own{i}"), CPing()) for i in range(5)))
+
+                async def owners() -> dict[str, str]:
+                    result = {}
+                    for key in await _claim_keys(survivor):
+                        try:
+                            result[key] = (await survivor.claims.kv.get(key)).value.decode()
+                        except Exception:
+                            pass  # deleted between the listing and the get
+                    return result
+
+                before = await owners()
+                assert sorted(k for k, v in before.items() if v == doomed.name) == sorted(
+                    f"counter.s{i}" for i in range(30))
+                doomed.signal(9)  # SIGKILL: nothing released, the lease just stops being renewed
+                doomed.proc.wait(10)
+
+                async def swept() -> bool:
+                    return doomed.name not in (await owners()).values()
+
+                await _eventually(swept, limit=20.0)
+                # Only the dead node's claims went: the survivor's own sessions keep theirs.
+                assert {k: v for k, v in (await owners()).items()} == {
+                    f"counter.own{i}": survivor.name for i in range(5)}
+                again = await asyncio.gather(*(client.ask(Address("counter", f"s{i}"), CPing()) for i in range(30)))
+                assert {pong.pid for pong in again} == {os.getpid()}
+                assert {pong.count for pong in again} == {1}  # fresh actors on the survivor
+                assert len([v for v in (await owners()).values() if v == survivor.name]) == 35
+    finally:
+        doomed.stop()
+
+
+async def test_a_sweep_reads_a_bounded_number_of_keys_and_goes_on_from_where_it_stopped(
+        nats_server: NATSServer) -> None:
+    prefix = fresh_prefix()
+    node = NATSRuntime(nats_server.url, name=f"{prefix}-a", prefix=prefix, claim_sweep_interval=3600)
+    async with node:
+        store = node.claims
+        for i in range(25):  # claims of a node that never had a lease here
+            await store.kv.put(f"echo.dead{i}", b"gone-node")
+        await store.kv.put("echo.mine", node.name.encode())
+        live = await store.live_nodes()
+        assert live == {node.name}
+        deleted, cursor = await store.sweep(1, 10, live)
+        assert deleted == 10 and cursor > 1  # ten keys read, all ten orphans
+        deleted, cursor = await store.sweep(cursor, 10, live)
+        assert deleted == 10
+        rounds = [deleted]
+        while cursor != 1:  # the end of the bucket: the next sweep starts over
+            deleted, cursor = await store.sweep(cursor, 10, live)
+            rounds.append(deleted)
+            assert len(rounds) < 8  # the deletes' own tombstones are read once, then the end
+        assert sum(rounds) == 15
+        assert await _claim_keys(node) == ["echo.mine"]
+        # Those tombstones are purged as they are read: one more full pass leaves one message.
+        while True:
+            deleted, cursor = await store.sweep(cursor, 10, live)
+            if cursor == 1:
+                break
+        info = await node.nc.jetstream().stream_info(f"KV_{prefix}_sessions")
+        assert info.state.messages == 1

@@ -18,6 +18,14 @@ sessions it holds (``benchmarks/nats.py`` measures it with 100,000 live sessions
 A claim whose node has no lease, or whose node's connection is gone (its
 liveness subject has no responders: a killed node is noticed at once, before its
 lease runs out), is taken over with a compare-and-set on the key's revision.
+
+A node killed with kill -9 releases nothing: its claims would stay in the bucket
+until each session's next message. :meth:`ClaimStore.sweep` collects them: it reads
+at most ``limit`` keys of the bucket's stream from a cursor (one ephemeral consumer,
+one fetch) and compare-and-deletes those whose node has no lease (and purges the
+tombstones that deletes leave); the next sweep
+goes on from where this one stopped, so every key is looked at within
+``keys / limit`` sweeps. Only one node sweeps at a time (see ``Placement.sweep``).
 """
 
 from __future__ import annotations
@@ -38,7 +46,10 @@ class ClaimStore:
     """Create-if-absent claims, per-node leases, takeover from dead owners."""
 
     def __init__(self, kv: Any, leases: Any, node: str,
-                 is_connected: Callable[[str], Awaitable[bool]]) -> None:
+                 is_connected: Callable[[str], Awaitable[bool]], *, js: Any = None,
+                 bucket: str = "") -> None:
+        self.js = js
+        self.bucket = bucket
         self.kv = kv
         self.leases = leases
         self.node = node
@@ -51,7 +62,7 @@ class ClaimStore:
         """Find or create both buckets and take this node's lease."""
         kv = await _bucket(js, bucket, None, "coagent session claims (session -> node)")
         leases = await _bucket(js, leases_bucket, ttl, "coagent node leases (renewed by live nodes)")
-        store = cls(kv, leases, node, is_connected)
+        store = cls(kv, leases, node, is_connected, js=js, bucket=bucket)
         await store.renew()
         return store
 
@@ -65,6 +76,89 @@ class ClaimStore:
             await self.leases.delete(self.node)
         except Exception as exc:
             log.debug("dropping the lease of %s failed: %s", self.node, exc)
+
+    async def live_nodes(self) -> set[str]:
+        """The nodes holding a lease now (one listing of the small leases bucket)."""
+        from nats.js.errors import NoKeysError
+
+        try:
+            return set(await self.leases.keys())
+        except NoKeysError:
+            return set()
+
+    async def has_lease(self, node: str) -> bool:
+        """Whether ``node`` holds a lease (whatever its connection)."""
+        from nats.js.errors import KeyDeletedError, KeyNotFoundError
+
+        try:
+            entry = await self.leases.get(node)
+        except (KeyNotFoundError, KeyDeletedError):
+            return False
+        return bool(entry.value)
+
+    async def sweep(self, cursor: int, limit: int, live: set[str]) -> tuple[int, int]:
+        """Delete claims, among ``limit`` keys from stream sequence ``cursor``, of lease-less nodes.
+
+        ``live`` is the set of nodes known to hold a lease; an owner outside it is looked up
+        once more before its claims go, and each delete is a compare-and-delete on the key's
+        revision, so a claim taken over or re-asserted meanwhile stays. Returns the number
+        deleted and the cursor of the next sweep (1 once the end of the bucket is reached).
+        """
+        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+        from nats.js.errors import KeyWrongLastSequenceError
+        from nats.js.errors import NotFoundError as JSNotFound
+
+        js = self.js
+        if js is None or not self.bucket:
+            return 0, cursor
+        stream, prefix = f"KV_{self.bucket}", f"$KV.{self.bucket}."
+        name = f"sweep_{self.node}_{cursor}".replace(".", "_")
+        await js.add_consumer(stream, config=ConsumerConfig(
+            name=name, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(cursor, 1),
+            ack_policy=AckPolicy.NONE, filter_subject=f"{prefix}>", inactive_threshold=30.0,
+        ))
+        try:
+            sub = await js.pull_subscribe_bind(stream=stream, name=name)
+            try:
+                msgs = await sub.fetch(limit, timeout=2.0)
+            except Exception:  # nothing from the cursor on (nats TimeoutError): the end
+                msgs = []
+            finally:
+                await sub.unsubscribe()
+        finally:
+            try:
+                await js.delete_consumer(stream, name)
+            except JSNotFound:
+                pass
+        verdict: dict[str, bool] = {}
+        deleted = 0
+        for msg in msgs:
+            headers = msg.headers or {}
+            if headers.get("KV-Operation") or headers.get("Nats-Marker-Reason"):
+                # The tombstone of a released claim: nobody watches the claims bucket, so it
+                # is only weight (one per session id ever used). Purging up to its own
+                # sequence leaves a claim written to that key since untouched.
+                seq = msg.metadata.sequence.stream
+                try:
+                    await js.purge_stream(stream, seq=seq + 1, subject=msg.subject)
+                except Exception as exc:
+                    log.debug("purging the tombstone of %s failed: %s", msg.subject, exc)
+                continue
+            owner = (msg.data or b"").decode()
+            if not owner or owner in live:
+                continue
+            if owner not in verdict:
+                verdict[owner] = not await self.has_lease(owner)
+            if not verdict[owner]:
+                continue
+            try:
+                await self.kv.delete(msg.subject[len(prefix):], last=msg.metadata.sequence.stream)
+                deleted += 1
+            except KeyWrongLastSequenceError:
+                pass  # taken over or re-asserted since: it is somebody's live claim
+        if len(msgs) < limit:
+            return deleted, 1
+        return deleted, msgs[-1].metadata.sequence.stream + 1
 
     async def is_alive(self, node: str) -> bool:
         """Whether ``node`` holds a lease and its connection is up."""

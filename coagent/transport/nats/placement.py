@@ -11,6 +11,15 @@
 Claims are kept only for live sessions: a session that passivates or stops releases
 its claim and leaves :attr:`Placement.claimed`. Their upkeep is this node's lease
 (one KV put per ``lease_ttl / 3``); see :mod:`coagent.transport.nats.claims`.
+
+Claims left by a node killed with kill -9 are collected by :meth:`Placement.sweep_orphans`:
+every ``sweep_interval`` seconds (default ``2 * lease_ttl``) the live node whose name sorts
+first among the leases reads at most ``SWEEP_LIMIT`` claim keys and deletes those whose
+node has no lease. Cost per sweep: one listing of the leases bucket (one entry per node) on
+every node; on the sweeping node alone, one ephemeral consumer and one fetch of at most
+1,000 keys, one lease lookup per dead owner and one delete per orphan. With the defaults
+(15 s leases: a sweep every 30 s) a bucket of 100,000 claims is read through within 50
+minutes by one node, about 33 keys a second.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from coagent.transport.nats.claims import ClaimStore
 from coagent.transport.nats.connection import Connection
 from coagent.transport.subjects import Subjects
 
-__all__ = ["Placement", "OWNER_CACHE_SIZE", "RELEASE_BATCH"]
+__all__ = ["Placement", "OWNER_CACHE_SIZE", "RELEASE_BATCH", "SWEEP_LIMIT"]
 
 log = logging.getLogger("coagent.nats")
 
@@ -34,16 +43,23 @@ log = logging.getLogger("coagent.nats")
 OWNER_CACHE_SIZE = 200_000
 #: Claims of ended sessions deleted concurrently (the rest wait their turn).
 RELEASE_BATCH = 64
+#: Claim keys read per sweep for orphans (claims of nodes without a lease).
+SWEEP_LIMIT = 1000
 
 
 class Placement:
     """Claims of this node's sessions and what it knows of other nodes' sessions."""
 
-    def __init__(self, conn: Connection, subjects: Subjects, *, lease_ttl: float) -> None:
+    def __init__(self, conn: Connection, subjects: Subjects, *, lease_ttl: float,
+                 sweep_interval: float | None = None) -> None:
         self.conn = conn
         self.subjects = subjects
         self.node = subjects.node
         self.lease_ttl = lease_ttl
+        #: Seconds between two sweeps for orphaned claims (by the first live node only).
+        self.sweep_interval = sweep_interval if sweep_interval is not None else 2 * lease_ttl
+        #: Stream sequence the next sweep starts from (it goes on where the last one stopped).
+        self._sweep_cursor = 1
         self.claims: ClaimStore | None = None
         #: Claim keys (``<type>.<session>``) this node holds: its live sessions only.
         self.claimed: set[str] = set()
@@ -213,6 +229,29 @@ class Placement:
                 await self.claims.renew()
             except Exception as exc:
                 log.warning("renewing the lease of %s failed: %s", self.node, exc)
+
+    async def sweep_orphans(self) -> int:
+        """Sweep once if this node sorts first among the live ones; the claims deleted."""
+        claims = self.claims
+        if claims is None:
+            return 0
+        live = await claims.live_nodes()
+        if not live or min(live) != self.node:
+            self._sweep_cursor = 1  # another node sweeps; start over if it falls to us
+            return 0
+        deleted, self._sweep_cursor = await claims.sweep(self._sweep_cursor, SWEEP_LIMIT, live)
+        if deleted:
+            log.info("deleted %d claims of nodes that died without releasing them", deleted)
+        return deleted
+
+    async def keep_sweeping(self) -> None:
+        """Run :meth:`sweep_orphans` every ``sweep_interval`` seconds (until cancelled)."""
+        while True:
+            await asyncio.sleep(self.sweep_interval)
+            try:
+                await self.sweep_orphans()
+            except Exception as exc:
+                log.warning("sweeping orphaned claims failed: %s", exc)
 
     async def reassert(self) -> list[str]:
         """After a reconnect (the server may have lost its store): buckets, lease, claims again.

@@ -40,14 +40,16 @@ class NATSTransport:
 
     def __init__(self, servers: list[str], *, name: str, prefix: str = "coagent",
                  claim_ttl: float = 15.0, debug: bool = False, announce: bool = True,
-                 connect_deadline: float = 5.0, **connect_options: Any) -> None:
+                 connect_deadline: float = 5.0, claim_sweep_interval: float | None = None,
+                 **connect_options: Any) -> None:
         self.name = name
         self.announce = announce
         self.debug = debug
         self.subjects = Subjects(prefix, name)
         self.conn = Connection(servers, name=name, connect_deadline=connect_deadline,
                                on_reconnected=self._on_reconnected, **connect_options)
-        self.placement = Placement(self.conn, self.subjects, lease_ttl=claim_ttl)
+        self.placement = Placement(self.conn, self.subjects, lease_ttl=claim_ttl,
+                                   sweep_interval=claim_sweep_interval)
         self.caller: Caller | None = None
         self.serving: Serving | None = None
         self.discovery: Discovery | None = None
@@ -81,6 +83,7 @@ class NATSTransport:
         if self.announce:
             await self.placement.open()
             self._spawn(self.placement.keep_lease())
+            self._spawn(self.placement.keep_sweeping())
 
     async def stop_intake(self) -> None:
         # First stop looking alive and taking sessions: from now on other nodes take this
