@@ -142,7 +142,8 @@ def test_an_unknown_url_scheme_is_refused_with_the_supported_ones() -> None:
     proc = coagent("tree", "--server", f"redis://localhost:{free_port()}")
     assert proc.returncode == 2
     [line] = proc.stderr.splitlines()
-    assert "unsupported scheme" in line and "nats://host:4222" in line
+    assert "unsupported scheme" in line
+    assert all(scheme in line for scheme in ("nats://", "tls://", "ws://", "wss://", "http://", "https://"))
 
 
 def test_the_session_id_of_a_call_without_one_is_short_and_recognisable() -> None:

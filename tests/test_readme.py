@@ -121,8 +121,8 @@ def test_the_in_process_quick_start_runs(tmp_path: Path) -> None:
 def test_the_nats_quick_start_serves_agents_py_to_the_cli_and_to_client_py(nats_server, tmp_path: Path) -> None:
     cwd = outside(tmp_path)
     (cwd / "agents.py").write_text(block("agents.py"), encoding="utf-8")
-    # The one change: the test's nats-server listens on a free port, not on 4222.
-    client = block("client.py").replace("nats://localhost:4222", nats_server.url)
+    # The one change: the test's nats-server listens on a free port, not on the README's.
+    client = re.sub(r"nats://localhost:\d+", nats_server.url, block("client.py"))
     assert nats_server.url in client
     (cwd / "client.py").write_text(client, encoding="utf-8")
     coagent = [sys.executable, "-m", "coagent"]

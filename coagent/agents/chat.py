@@ -1,5 +1,10 @@
 """``ChatAgent`` and ``StreamChatAgent``: an LLM conversation per session, with tools.
 
+Why one module of about 500 lines: the turn loop, its suspension for ``@confirm``,
+``@submit`` and ``@approval`` and the durable snapshot all read and write the same
+session state (history, pending call, resume point); apart, each would need the others'
+invariants. The pieces with no such tie live beside it (approval, confirm, tools).
+
 ::
 
     from coagent.agents import ChatAgent, StreamChatAgent, ChatMessage, ModelClient
@@ -27,11 +32,6 @@ Send :class:`GetUsage` to a session to read its accumulated tokens and cost.
 A tool marked ``@approval`` suspends the turn until an ``Approval`` arrives
 (:mod:`coagent.agents.approval`); with ``AgentSpec(..., durable=True)`` the history and
 the pending call are stored after every message (:mod:`coagent.agents.durable_state`).
-
-Why one module of about 500 lines: the turn loop, its suspension for ``@confirm``,
-``@submit`` and ``@approval`` and the durable snapshot all read and write the same
-session state (history, pending call, resume point); apart, each would need the others'
-invariants. The pieces with no such tie live beside it (approval, confirm, tools).
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """Function calling: tools from plain functions or ``@tool`` methods.
 
+Why one module of about 470 lines: tools, their schema from type hints, and the parser of
+three docstring styles kept by hand instead of griffe (figures above ``_parse_docstring``).
+
 The JSON schema comes from the type hints and the docstring (Google ``Args:``,
 reST ``:param x:`` or numpy ``Parameters`` style)::
 
@@ -27,9 +30,6 @@ tool's result, so the model can correct itself. A parameter annotated
 :class:`~coagent.Context` receives the current call's context (and is not shown
 to the model). ``async def`` tools run concurrently; plain ``def`` tools run
 in the event loop, so keep them quick.
-
-About 460 lines: tools, their schema from type hints, and the parser of three docstring
-styles kept by hand instead of griffe (why, with figures, above ``_parse_docstring``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """``Node``: the agent types registered in this process, routing, and in-process delivery.
 
+Why one module of about 460 lines: registration, routing and the local and durable call
+paths meet here, and splitting them would put the hot path behind one more call.
+
 Every runtime is a node plus one :class:`~coagent.transport.base.Transport`::
 
     node = Node(transport=LocalTransport())        # LocalRuntime
@@ -10,9 +13,6 @@ the node asks its transport where it lives and hands the call over, without
 knowing which transport that is. Deadlines, on every path, go to the node's one
 :class:`~coagent.transport.deadlines.DeadlineWheel` (:meth:`Node.expire_at`): the
 mechanism behind ``ctx.remaining()`` and expiry, whichever transport carried the call.
-
-(Over 400 lines: registration, routing and the local and durable call paths meet here,
-and splitting them would put the hot path behind one more call.)
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ def test_the_readme_gateway_quick_start_runs_as_written() -> None:
         for i, line in enumerate(lines[1:], start=1):
             if not line.startswith("curl "):
                 continue
-            out = subprocess.run(shlex.split(line.replace("localhost:8000", host)), capture_output=True,
+            out = subprocess.run(shlex.split(re.sub(r"localhost:\d+", host, line)), capture_output=True,
                                  text=True, timeout=30)
             assert out.returncode == 0, (line, out.stderr)
             expected = lines[i + 1] if i + 1 < len(lines) else ""

@@ -1,5 +1,8 @@
 """Calls into this process: each agent type served here keeps a stream of deliveries open.
 
+Why one module of about 470 lines: the delivery stream, its reconnects and the answer
+channel are one protocol whose parts share the stream's state; reply sinks live apart.
+
 ::
 
     serving = Serving(session, base, headers, node, backoff=(0.1, 5.0))
@@ -10,9 +13,6 @@
 A stream that breaks (the gateway restarted, the network failed) is opened again with
 exponential backoff and jitter, for as long as the type is served here; the calls it
 carried are cancelled here, since their answers have nowhere to go.
-
-About 460 lines: the delivery stream, its reconnects and the answer channel are one
-protocol whose parts share the stream's state; reply sinks already live apart.
 """
 
 from __future__ import annotations
