@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import ipaddress
-import sys
 from typing import Any
 
 import click
@@ -111,16 +110,9 @@ def gateway(listen: str, server: str | None, auth: str | None, auth_file: str | 
             ssl_context = tls_context(tls_cert, tls_key)
         except (OSError, ValueError) as exc:
             raise click.BadParameter(f"cannot load the certificate and key: {exc}", param_hint="--tls-cert") from None
-    specs: list[Any] = []
-    if targets:
-        from coagent.cli.loader import SpecLoadError, load_specs
+    from coagent.cli.serving import specs_or_exit
 
-        try:
-            for target in targets:
-                specs.extend(load_specs(target))
-        except SpecLoadError as exc:
-            click.secho(f"Error: {exc}", fg="red", err=True)
-            sys.exit(2)
+    specs = specs_or_exit(targets)
     if tokens is None and not _is_loopback(host):
         click.secho(
             f"WARNING: the gateway listens on {host} without authentication: anyone who can reach"

@@ -183,7 +183,7 @@ def node(target: str, server: str | None, name: str | None, prefix: str, creds: 
     Tracing follows the standard OTEL_* variables (e.g. OTEL_EXPORTER_OTLP_ENDPOINT), with
     the coagent[otel] extra installed.
     """
-    from coagent.cli.loader import SpecLoadError, load_specs
+    from coagent.cli.serving import specs_or_exit
     from coagent.cli.telemetry import tracing_from_env
     from coagent.logging import set_stderr_logger
 
@@ -191,11 +191,7 @@ def node(target: str, server: str | None, name: str | None, prefix: str, creds: 
         check_server(server)
     set_stderr_logger(_level(verbose), fmt=log_format)
     tracing_from_env(f"coagent-node-{name or 'node'}")
-    try:
-        specs = load_specs(target)
-    except SpecLoadError as exc:
-        click.secho(f"Error: {exc}", fg="red", err=True)
-        sys.exit(2)
+    specs = specs_or_exit([target])
     _run(_serve(specs, server, name, prefix, creds, auth, store, redeliver_after, claim_ttl), uvloop)
 
 

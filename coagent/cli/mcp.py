@@ -14,7 +14,6 @@ Over stdio, stdout carries the protocol and everything else goes to stderr. See
 from __future__ import annotations
 
 import asyncio
-import sys
 from typing import Any
 
 import click
@@ -81,16 +80,9 @@ def serve(server: str | None, namespace: str, targets: tuple[str, ...], transpor
             raise click.BadParameter(str(exc), param_hint="--auth/--auth-file") from None
         check = tokens.check
     host, port = _split_listen(listen) if transport == "http" else ("", 0)
-    specs: list[Any] = []
-    if targets:
-        from coagent.cli.loader import SpecLoadError, load_specs
+    from coagent.cli.serving import specs_or_exit
 
-        try:
-            for target in targets:
-                specs.extend(load_specs(target))
-        except SpecLoadError as exc:
-            click.secho(f"Error: {exc}", fg="red", err=True)
-            sys.exit(2)
+    specs = specs_or_exit(targets)
     _run(_serve(specs, server, namespace, transport, host, port, path, check, timeout, name, prefix, creds,
                 server_auth))
 

@@ -1,5 +1,6 @@
-"""What the long-running commands (``coagent node``, ``coagent gateway``) share::
+"""What the long-running commands (``coagent node``, ``gateway``, ``mcp serve``) share::
 
+    specs = specs_or_exit(["app.py", "team.agents:spec"])   # a load error: one line, exit 2
     stop = stop_on_signals()                       # before anything is announced
     runtime = node_runtime(server, name, prefix, creds, auth)
     async with runtime:
@@ -15,7 +16,26 @@ from typing import Any
 
 from coagent.runtimes.node import Node
 
-__all__ = ["node_runtime", "stop_on_signals"]
+__all__ = ["node_runtime", "stop_on_signals", "specs_or_exit"]
+
+
+def specs_or_exit(targets: list[str] | tuple[str, ...]) -> list[Any]:
+    """The AgentSpecs found in every target; a target that cannot be loaded prints one
+    ``Error:`` line on stderr and exits with status 2 (a usage error)."""
+    import sys
+
+    import click
+
+    from coagent.cli.loader import SpecLoadError, load_specs
+
+    specs: list[Any] = []
+    try:
+        for target in targets:
+            specs.extend(load_specs(target))
+    except SpecLoadError as exc:
+        click.secho(f"Error: {exc}", fg="red", err=True)
+        sys.exit(2)
+    return specs
 
 
 def stop_on_signals() -> asyncio.Event:

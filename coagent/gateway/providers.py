@@ -23,6 +23,7 @@ from coagent.actors.envelope import ReplyChannel
 from coagent.actors.message import RawMessage
 from coagent.errors import AgentDisconnected, CoagentError, MailboxFull
 from coagent.gateway.codec import CosAddress
+from coagent.transport.http.codec import Delivery  # one wire struct for both ends
 
 __all__ = ["Provider", "Waiter", "CosSession", "Outbox", "Delivery", "Created", "Dialect",
            "PROVIDER_QUEUE", "SESSION_QUEUE"]
@@ -33,23 +34,6 @@ Dialect = Literal["cos", "v1"]
 PROVIDER_QUEUE = 1024
 #: Messages a CoS session's mailbox holds while its subscriber is slow or away.
 SESSION_QUEUE = 1024
-
-
-class Delivery(msgspec.Struct, omit_defaults=True):
-    """One call handed to a ``v1`` provider (``docs/wire.md``, "HTTP serving")."""
-
-    call: str
-    kind: str
-    agent: str
-    session: str
-    type: str
-    content: msgspec.Raw
-    timeout: float
-    headers: dict[str, str] = {}
-    sender: str = ""
-    #: W3C Trace Context of the calling span (only while the gateway traces).
-    traceparent: str = ""
-    tracestate: str = ""
 
 
 class Created(msgspec.Struct):

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from coagent.supervision.tree import NodeTree
     from coagent.transport.deadlines import DeadlineWheel
 
-__all__ = ["Transport", "InboundNode", "Route", "OpenStream", "StreamDecoder"]
+__all__ = ["Transport", "InboundNode", "Route", "OpenStream", "StreamDecoder", "ServedCall"]
 
 #: Turns one streamed ``RawMessage`` into what the caller iterates over (may raise).
 StreamDecoder = Callable[["RawMessage"], Any]
@@ -172,3 +172,15 @@ class Transport(Protocol):
 
     async def discover(self, namespace: str) -> list[tuple[str, str]]:
         """``(name, description)`` of agent types served elsewhere (may include this node's)."""
+
+
+class ServedCall:
+    """A call from another process in flight on this node, as a serving side tracks it: the
+    cell handling it, its envelope (to cancel it) and its deadline's timer."""
+
+    __slots__ = ("cell", "env", "expiry")
+
+    def __init__(self, cell: Cell, env: Envelope, expiry: Any) -> None:
+        self.cell = cell
+        self.env = env
+        self.expiry = expiry

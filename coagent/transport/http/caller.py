@@ -57,21 +57,8 @@ class Caller:
         return headers, left
 
     async def ask(self, address: Address, raw: RawMessage, deadline: float) -> RawMessage | None:
-        headers, left = self._headers(deadline)
-        self.in_flight += 1
-        try:
-            async with asyncio.timeout(left + 1.0):  # the gateway answers 504 first
-                async with self.session.post(_url_of(self.base, address, "call"), data=encode_message(raw),
-                                             headers=headers) as resp:
-                    body = await resp.read()
-                    status = resp.status
-        except TimeoutError:
-            raise DeadlineExceeded(f"no reply from {address} before the deadline",
-                                   address=str(address)) from None
-        except aiohttp.ClientError as exc:
-            raise TransportError(f"the gateway at {self.base} failed: {exc}") from None
-        finally:
-            self.in_flight -= 1
+        status, body = await self._post(address, "call", raw, deadline,
+                                        "no reply from {} before the deadline")
         if status == 200:
             return decode_message(body)
         if status == 204:
@@ -79,23 +66,28 @@ class Caller:
         raise decode_error_body(status, body)
 
     async def tell(self, address: Address, raw: RawMessage, deadline: float) -> None:
+        status, body = await self._post(address, "tell", raw, deadline,
+                                        "{} did not take the message before the deadline")
+        if status != 202:
+            raise decode_error_body(status, body)
+
+    async def _post(self, address: Address, kind: str, raw: RawMessage, deadline: float,
+                    late: str) -> tuple[int, bytes]:
+        """POST ``raw`` to the address's ``kind`` endpoint; its status and body. ``late`` is the
+        message of the deadline error, formatted with the address only when it is raised."""
         headers, left = self._headers(deadline)
         self.in_flight += 1
         try:
-            async with asyncio.timeout(left + 1.0):
-                async with self.session.post(_url_of(self.base, address, "tell"), data=encode_message(raw),
+            async with asyncio.timeout(left + 1.0):  # the gateway answers 504 first
+                async with self.session.post(_url_of(self.base, address, kind), data=encode_message(raw),
                                              headers=headers) as resp:
-                    body = await resp.read()
-                    status = resp.status
+                    return resp.status, await resp.read()
         except TimeoutError:
-            raise DeadlineExceeded(f"{address} did not take the message before the deadline",
-                                   address=str(address)) from None
+            raise DeadlineExceeded(late.format(address), address=str(address)) from None
         except aiohttp.ClientError as exc:
             raise TransportError(f"the gateway at {self.base} failed: {exc}") from None
         finally:
             self.in_flight -= 1
-        if status != 202:
-            raise decode_error_body(status, body)
 
     async def open_stream(self, address: Address, raw: RawMessage, deadline: float,
                           decode: StreamDecoder | None) -> OpenStream:

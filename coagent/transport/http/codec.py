@@ -39,8 +39,9 @@ class _ErrorBody(msgspec.Struct):
     details: dict[str, Any] = {}
 
 
-class Delivery(msgspec.Struct):
-    """One call the gateway hands to this process (an ``event: deliver`` of ``/v1/serve``)."""
+class Delivery(msgspec.Struct, omit_defaults=True):
+    """One call the gateway hands to a serving process (an ``event: deliver`` of ``/v1/serve``;
+    ``docs/wire.md``, "HTTP serving"): the gateway encodes it, HTTPRuntime decodes it."""
 
     call: str
     kind: str

@@ -39,7 +39,7 @@ from coagent.errors import (
 )
 from coagent.observability.switch import state as _obs
 from coagent.supervision.spec import AgentSpec
-from coagent.transport.base import InboundNode
+from coagent.transport.base import InboundNode, ServedCall
 from coagent.transport.http.codec import (
     Delivery,
     content_of,
@@ -68,15 +68,6 @@ def _item(raw: RawMessage) -> _Item:
     header = raw.header
     extra = {k: v for k, v in header.items() if k not in ("type", "content_type")} if len(header) > 2 else {}
     return _Item(header.get("type", ""), content_of(raw), extra)
-
-
-class _Served:
-    __slots__ = ("cell", "env", "expiry")
-
-    def __init__(self, cell: Cell, env: Envelope, expiry: Any) -> None:
-        self.cell = cell
-        self.env = env
-        self.expiry = expiry
 
 
 class _Reply(ExternalReply):
@@ -266,7 +257,7 @@ class Serving:
         self.backoff = backoff
         self.read_timeout = read_timeout
         self.streams: dict[str, asyncio.Task[None]] = {}
-        self.calls: dict[str, _Served] = {}
+        self.calls: dict[str, ServedCall] = {}
         self.connected: dict[str, asyncio.Event] = {}
         self.answer_channels: dict[str, _Answers] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -410,7 +401,7 @@ class Serving:
             env.fail(exc)
             return
         if sink is not None:
-            self.calls[d.call] = _Served(cell, env, node.expire_at(deadline, self._expire, d.call))
+            self.calls[d.call] = ServedCall(cell, env, node.expire_at(deadline, self._expire, d.call))
         try:
             if node.deliver(cell, env):
                 return

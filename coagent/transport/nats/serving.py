@@ -36,7 +36,7 @@ from coagent.errors import (
     TransportError,
 )
 from coagent.observability.switch import state as _obs
-from coagent.transport.base import InboundNode
+from coagent.transport.base import InboundNode, ServedCall
 from coagent.transport.nats.caller import Caller, Relay
 from coagent.transport.nats.connection import Connection, quietly
 from coagent.transport.nats.placement import Placement
@@ -70,17 +70,6 @@ log = logging.getLogger("coagent.nats")
 MAX_TIMEOUT = 24 * 3600.0
 
 
-class _Served:
-    """A call from elsewhere in flight here."""
-
-    __slots__ = ("cell", "env", "expiry")
-
-    def __init__(self, cell: Cell, env: Envelope, expiry: Any) -> None:
-        self.cell = cell
-        self.env = env
-        self.expiry = expiry
-
-
 class Serving:
     """Takes calls from NATS, queues them on the node, tracks them until answered."""
 
@@ -94,7 +83,7 @@ class Serving:
         self.node_name = subjects.node
         self.debug = debug
         #: Calls from other nodes in flight here, by their reply subject.
-        self.calls: dict[str, _Served] = {}
+        self.calls: dict[str, ServedCall] = {}
         #: First messages relayed to their owner: caller's reply subject -> (owner, the relay).
         self.relays: dict[str, tuple[str, Relay]] = {}
         self._agent_subs: dict[str, Any] = {}
@@ -312,7 +301,7 @@ class Serving:
             env.trace = _obs.hooks.extract(headers)  # the remote caller's span is the parent
         if sink is not None and reply:
             # In flight until answered: cancellable by the caller, expired at its deadline.
-            self.calls[reply] = _Served(cell, env, self._expire_at(deadline, self._expire, reply))
+            self.calls[reply] = ServedCall(cell, env, self._expire_at(deadline, self._expire, reply))
         try:
             accepted = self.node.deliver(cell, env)
         except CoagentError as exc:
