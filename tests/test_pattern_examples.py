@@ -233,6 +233,10 @@ def seed_jobs() -> list[dict[str, Any]]:
 SEED_HARNESS = r'''
 import asyncio, json, sys, traceback
 
+# The first model call would import litellm lazily: seconds of CPU, tens of them on a loaded
+# 2-core CI machine. Imported up front so that the requests' 60 s deadline times the requests.
+import litellm  # noqa: F401
+
 from coagent.agents import ChatMessage
 from coagent.core import AgentSpec
 from coagent.runtimes import LocalRuntime
