@@ -16,6 +16,7 @@ handing it to a worker thread would cost.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -41,11 +42,12 @@ CREATE TABLE IF NOT EXISTS sessions (
     reply_id TEXT NOT NULL DEFAULT '', reply BLOB NOT NULL DEFAULT x'',
     PRIMARY KEY (type, session)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS inbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, session TEXT NOT NULL,
+    seq INTEGER PRIMARY KEY, type TEXT NOT NULL, session TEXT NOT NULL,
     msg_id TEXT NOT NULL UNIQUE, header TEXT NOT NULL, content BLOB NOT NULL,
     enqueued REAL NOT NULL, touched REAL NOT NULL, deliveries INTEGER NOT NULL,
     done INTEGER NOT NULL DEFAULT 0);
-CREATE INDEX IF NOT EXISTS inbox_session ON inbox (done, type, session);
+DROP INDEX IF EXISTS inbox_session;
+CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (type, session) WHERE done = 0;
 CREATE TABLE IF NOT EXISTS dead_letters (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, session TEXT NOT NULL,
     msg_id TEXT NOT NULL, header TEXT NOT NULL, content BLOB NOT NULL, error TEXT NOT NULL,
@@ -55,10 +57,95 @@ CREATE TABLE IF NOT EXISTS durable_types (type TEXT PRIMARY KEY) WITHOUT ROWID;
 
 #: An acknowledged message leaves a tombstone (see ``open``).
 _ACK = "UPDATE inbox SET done = 1, content = x'', touched = ? WHERE msg_id = ? AND done = 0"
+_INSERT = ("INSERT OR IGNORE INTO inbox (type, session, msg_id, header, content, enqueued,"
+           " touched, deliveries) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+_REPLACE = "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
 _json = msgspec.json.Encoder()
 _headers = msgspec.json.Decoder(dict[str, str])
 _ids = msgspec.json.Decoder(list[str])
+
+
+class _Bulk:
+    """The rows of one stretch of the group commit, each kind written by one ``executemany``.
+
+    Within a stretch the kinds may run in any order: state rows and inbox rows are
+    different tables, and an acknowledgement never follows its own message's insert in
+    one stretch (a message is acknowledged only after the commit that stored it), so
+    running acknowledgements before inserts keeps the order in which they were asked.
+    """
+
+    __slots__ = ("acks", "done", "inserted", "inserts", "states")
+
+    def __init__(self) -> None:
+        self.states: list[tuple[Any, ...]] = []
+        self.acks: list[str] = []
+        self.inserts: list[tuple[Any, ...]] = []
+        #: Futures of the state writes and acknowledgements (result ``None``).
+        self.done: list[asyncio.Future[Any]] = []
+        #: Futures of the inserts, one per row (result: the row was new).
+        self.inserted: list[asyncio.Future[bool]] = []
+
+    def run(self, db: sqlite3.Connection, now: float) -> list[bool]:
+        if self.states:
+            db.executemany(_REPLACE, self.states)
+        if self.acks:
+            db.executemany(_ACK, [(now, msg_id) for msg_id in self.acks])
+        rows = self.inserts
+        if not rows:
+            return []
+        cur = db.executemany(_INSERT, rows)
+        if cur.rowcount == len(rows):
+            return [True] * len(rows)
+        # Some ids were stored before (a sender's retry). Rowids of one statement's inserts
+        # are consecutive (each is the largest so far plus one), so the new rows are the
+        # last ``rowcount`` below ``last_insert_rowid()``.
+        new: set[str] = set()
+        if cur.rowcount > 0:
+            last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+            new = {r[0] for r in db.execute(
+                "SELECT msg_id FROM inbox WHERE seq > ? AND seq <= ?",
+                (last - cur.rowcount, last))}
+        flags = []
+        for row in rows:
+            msg_id = row[2]
+            flags.append(msg_id in new)
+            new.discard(msg_id)  # the same id twice in one stretch: only the first is new
+        return flags
+
+    def resolve(self, flags: list[bool]) -> None:
+        for fut in self.done:
+            if not fut.done():
+                fut.set_result(None)
+        for fut, new in zip(self.inserted, flags, strict=True):
+            if not fut.done():
+                fut.set_result(new)
+
+    def fail(self, error: BaseException) -> None:
+        for fut in itertools.chain(self.done, self.inserted):
+            if not fut.done():
+                fut.set_exception(error)
+
+
+class _Op:
+    """One operation of its own in the group commit (a delete, a dead letter, ...)."""
+
+    __slots__ = ("fn", "fut")
+
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any], fut: asyncio.Future[Any]) -> None:
+        self.fn = fn
+        self.fut = fut
+
+    def run(self, db: sqlite3.Connection, now: float) -> Any:
+        return self.fn(db)
+
+    def resolve(self, value: Any) -> None:
+        if not self.fut.done():
+            self.fut.set_result(value)
+
+    def fail(self, error: BaseException) -> None:
+        if not self.fut.done():
+            self.fut.set_exception(error)
 
 
 class SQLiteStore:
@@ -67,7 +154,10 @@ class SQLiteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._db: sqlite3.Connection | None = None
-        self._queue: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        # The group commit's queue, in order: stretches of bulk rows, and single operations
+        # (deletes, dead letters, ...) between them.
+        self._queue: list[_Bulk | _Op] = []
+        self._bulk: _Bulk | None = None
         self._flush_handle: asyncio.Handle | None = None
 
     def __repr__(self) -> str:
@@ -115,33 +205,48 @@ class SQLiteStore:
 
     # ------------------------------------------------------- group commit
 
-    def _write(self, op: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+    def _schedule(self) -> asyncio.AbstractEventLoop:
         self._conn()
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[T] = loop.create_future()
-        self._queue.append((op, fut))
         if self._flush_handle is None:
             self._flush_handle = loop.call_soon(self._flush)
+        return loop
+
+    def _rows(self) -> _Bulk:
+        bulk = self._bulk
+        if bulk is None:
+            bulk = self._bulk = _Bulk()
+            self._queue.append(bulk)
+        return bulk
+
+    def _write(self, op: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        fut: asyncio.Future[T] = self._schedule().create_future()
+        self._queue.append(_Op(op, fut))
+        self._bulk = None  # rows asked for after this op are written after it
         return fut
 
     def _flush(self) -> None:
         self._flush_handle = None
         db = self._db
         if db is None:
-            for _op, fut in self._queue:
-                if not fut.done():
-                    fut.set_exception(StoreError(f"SQLite store {self.path!r} was closed"))
-            self._queue.clear()
+            error = StoreError(f"SQLite store {self.path!r} was closed")
+            for item in self._take():
+                item.fail(error)
             return
         self._flush_with(db)
 
+    def _take(self) -> list[_Bulk | _Op]:
+        batch, self._queue, self._bulk = self._queue, [], None
+        return batch
+
     def _flush_with(self, db: sqlite3.Connection) -> None:
-        batch, self._queue = self._queue, []
+        batch = self._take()
         results: list[Any] = []
+        now = time.time()
         try:
             db.execute("BEGIN IMMEDIATE")
-            for op, _fut in batch:
-                results.append(op(db))
+            for item in batch:
+                results.append(item.run(db, now))
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             # Each op is one statement that cannot conflict (INSERT OR IGNORE, upserts,
@@ -149,13 +254,11 @@ class SQLiteStore:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             error = StoreError(f"SQLite store write failed: {exc}")
-            for _op, fut in batch:
-                if not fut.done():
-                    fut.set_exception(error)
+            for item in batch:
+                item.fail(error)
             return
-        for (_op, fut), value in zip(batch, results, strict=True):
-            if not fut.done():
-                fut.set_result(value)
+        for item, value in zip(batch, results, strict=True):
+            item.resolve(value)
 
     # ------------------------------------------------------------ sessions
 
@@ -177,11 +280,10 @@ class SQLiteStore:
                    reply: bytes = b"", ack: Sequence[str] = ()) -> None:
         applied_json = _json.encode(applied)
         now = time.time()
-
-        def op(db: sqlite3.Connection) -> None:
-            if ack:
-                db.executemany(_ACK, [(now, msg_id) for msg_id in ack])
-            if applied_count is None:
+        if applied_count is None:
+            def op(db: sqlite3.Connection) -> None:
+                if ack:
+                    db.executemany(_ACK, [(now, msg_id) for msg_id in ack])
                 db.execute(
                     "INSERT INTO sessions VALUES (?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT"
                     " (type, session) DO UPDATE SET state = excluded.state,"
@@ -190,14 +292,18 @@ class SQLiteStore:
                     " reply = excluded.reply",
                     (type_name, session, state, applied_json, now, reply_id, reply),
                 )
-            else:
-                db.execute(
-                    "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (type_name, session, state, applied_json, applied_count, now, reply_id,
-                     reply),
-                )
 
-        await self._write(op)
+            await self._write(op)
+            return
+        # The common case, written with the other sessions' rows of this commit.
+        fut: asyncio.Future[None] = self._schedule().create_future()
+        bulk = self._rows()
+        bulk.states.append((type_name, session, state, applied_json, applied_count, now,
+                            reply_id, reply))
+        if ack:
+            bulk.acks.extend(ack)
+        bulk.done.append(fut)
+        await fut
 
     async def delete(self, type_name: str, session: str) -> bool:
         def op(db: sqlite3.Connection) -> bool:
@@ -225,24 +331,20 @@ class SQLiteStore:
     # --------------------------------------------------------------- inbox
 
     async def enqueue(self, entry: InboxEntry) -> bool:
-        header = _json.encode(entry.header).decode()
-
-        def op(db: sqlite3.Connection) -> bool:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO inbox (type, session, msg_id, header, content, enqueued,"
-                " touched, deliveries) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (entry.type, entry.session, entry.msg_id, header, entry.content,
-                 entry.enqueued, entry.enqueued, entry.deliveries),
-            )
-            return cur.rowcount > 0
-
-        return await self._write(op)
+        fut: asyncio.Future[bool] = self._schedule().create_future()
+        bulk = self._rows()
+        bulk.inserts.append((entry.type, entry.session, entry.msg_id,
+                             _json.encode(entry.header).decode(), entry.content,
+                             entry.enqueued, entry.enqueued, entry.deliveries))
+        bulk.inserted.append(fut)
+        return await fut
 
     async def ack(self, type_name: str, session: str, msg_id: str) -> None:
-        def op(db: sqlite3.Connection) -> None:
-            db.execute(_ACK, (time.time(), msg_id))
-
-        await self._write(op)
+        fut: asyncio.Future[None] = self._schedule().create_future()
+        bulk = self._rows()
+        bulk.acks.append(msg_id)
+        bulk.done.append(fut)
+        await fut
 
     async def pending(self, type_name: str | None = None, session: str | None = None,
                       older_than: float | None = None) -> list[InboxEntry]:
