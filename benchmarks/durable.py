@@ -101,12 +101,13 @@ def sqlite_floor(path: str, n: int) -> float:
 def sqlite_statements(path: str, n: int) -> float:
     """Tells/s of the SQL alone that a durable tell needs, in a plain loop (what bounds it).
 
-    Per tell: its inbox row, its session's state row and the inbox row's acknowledgement,
-    written as ``SQLiteStore``'s group commit writes them (one ``executemany`` per kind; one
-    transaction holds CONCURRENCY tells' inbox rows and the state rows and acknowledgements
-    of the CONCURRENCY before them), without the runtime around them.
+    Per tell: its id (``seen``) and inbox row (``pending``), its session's state row and
+    the inbox row's acknowledgement, written as ``SQLiteStore``'s group commit writes them
+    (one ``executemany`` per kind; one transaction holds CONCURRENCY tells' inbox rows and
+    the state rows and acknowledgements of the CONCURRENCY before them), without the
+    runtime around them.
     """
-    from coagent.store.sqlite import _ACK, _INSERT, _REPLACE, _SCHEMA
+    from coagent.store.sqlite import _ACK, _INSERT, _REPLACE, _SCHEMA, _SEEN
 
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
@@ -116,15 +117,18 @@ def sqlite_statements(path: str, n: int) -> float:
     before: list[str] = []
     start = time.perf_counter()
     for b in range(0, n + CONCURRENCY, CONCURRENCY):
-        ids = [f"{0x5eed:016x}{i:x}" for i in range(b, min(n, b + CONCURRENCY))]
+        ids = [f"{0x5eed:016x}{i:012x}" for i in range(b, min(n, b + CONCURRENCY))]
         db.execute("BEGIN IMMEDIATE")
         if before:
             db.executemany(_REPLACE, [("counter", f"s{i}", b'{"n":1}', f'["{m}"]', 1, 0.0, "",
                                        b"") for i, m in enumerate(before)])
-            db.executemany(_ACK, [(0.0, m) for m in before])
+            db.executemany(_ACK, [(m,) for m in before])
         if ids:
-            db.executemany(_INSERT, [("counter", f"s{i}", m, header % m, PAYLOAD, 0.0, 0.0, 0)
-                                     for i, m in enumerate(ids)])
+            db.execute("SAVEPOINT accept")
+            db.executemany(_SEEN, [(m, 0.0) for m in ids])
+            db.execute("RELEASE accept")
+            db.executemany(_INSERT, [(m, b + i, "counter", f"s{i}", header % m, PAYLOAD, 0.0,
+                                      0.0, 0) for i, m in enumerate(ids)])
         db.execute("COMMIT")
         before = ids
     elapsed = time.perf_counter() - start

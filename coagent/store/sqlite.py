@@ -41,13 +41,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     applied TEXT NOT NULL, applied_count INTEGER NOT NULL, updated REAL NOT NULL,
     reply_id TEXT NOT NULL DEFAULT '', reply BLOB NOT NULL DEFAULT x'',
     PRIMARY KEY (type, session)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS inbox (
-    seq INTEGER PRIMARY KEY, type TEXT NOT NULL, session TEXT NOT NULL,
-    msg_id TEXT NOT NULL UNIQUE, header TEXT NOT NULL, content BLOB NOT NULL,
-    enqueued REAL NOT NULL, touched REAL NOT NULL, deliveries INTEGER NOT NULL,
-    done INTEGER NOT NULL DEFAULT 0);
-DROP INDEX IF EXISTS inbox_session;
-CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (type, session) WHERE done = 0;
+CREATE TABLE IF NOT EXISTS seen (msg_id TEXT PRIMARY KEY, at REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pending (
+    msg_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, type TEXT NOT NULL, session TEXT NOT NULL,
+    header TEXT NOT NULL, content BLOB NOT NULL, enqueued REAL NOT NULL,
+    touched REAL NOT NULL, deliveries INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dead_letters (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, session TEXT NOT NULL,
     msg_id TEXT NOT NULL, header TEXT NOT NULL, content BLOB NOT NULL, error TEXT NOT NULL,
@@ -55,10 +53,25 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 CREATE TABLE IF NOT EXISTS durable_types (type TEXT PRIMARY KEY) WITHOUT ROWID;
 """
 
-#: An acknowledged message leaves a tombstone (see ``open``).
-_ACK = "UPDATE inbox SET done = 1, content = x'', touched = ? WHERE msg_id = ? AND done = 0"
-_INSERT = ("INSERT OR IGNORE INTO inbox (type, session, msg_id, header, content, enqueued,"
-           " touched, deliveries) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+#: A store written before the inbox was split into ``seen`` and ``pending`` kept one
+#: ``inbox`` table with a ``done`` flag: its rows move over when it is opened.
+_MIGRATE_INBOX = """
+INSERT OR IGNORE INTO seen SELECT msg_id, touched FROM inbox;
+INSERT OR IGNORE INTO pending SELECT msg_id, seq, type, session, header, content, enqueued,
+    touched, deliveries FROM inbox WHERE done = 0;
+DROP TABLE inbox;
+"""
+
+#: Why two tables for the inbox: an accepted message's id is remembered in ``seen`` for
+#: SEEN_TTL (a retried send is refused by the one-row insert that accepts a new one),
+#: while ``pending`` holds only what is not yet applied, so that an acknowledgement is
+#: one delete and the sweep reads no tombstones. Four one-b-tree row writes a tell
+#: (seen, pending, state, ack) against seven with one table, a ``done`` flag and two
+#: indexes: 7.5 against 9.5 us a tell in the benchmark's plain loop of these statements.
+_SEEN = "INSERT OR IGNORE INTO seen VALUES (?, ?)"
+_INSERT = ("INSERT OR IGNORE INTO pending (msg_id, seq, type, session, header, content,"
+           " enqueued, touched, deliveries) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_ACK = "DELETE FROM pending WHERE msg_id = ?"
 _REPLACE = "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
 _json = msgspec.json.Encoder()
@@ -73,6 +86,8 @@ class _Bulk:
     different tables, and an acknowledgement never follows its own message's insert in
     one stretch (a message is acknowledged only after the commit that stored it), so
     running acknowledgements before inserts keeps the order in which they were asked.
+    Rows are tuples in the statements' column order: ``states`` for ``_REPLACE``,
+    ``inserts`` for ``_INSERT`` (the message id first), ``acks`` message ids.
     """
 
     __slots__ = ("acks", "done", "inserted", "inserts", "states")
@@ -90,27 +105,25 @@ class _Bulk:
         if self.states:
             db.executemany(_REPLACE, self.states)
         if self.acks:
-            db.executemany(_ACK, [(now, msg_id) for msg_id in self.acks])
+            db.executemany(_ACK, [(msg_id,) for msg_id in self.acks])
         rows = self.inserts
         if not rows:
             return []
-        cur = db.executemany(_INSERT, rows)
-        if cur.rowcount == len(rows):
+        db.execute("SAVEPOINT accept")
+        if db.executemany(_SEEN, [(row[0], now) for row in rows]).rowcount == len(rows):
+            db.execute("RELEASE accept")
+            db.executemany(_INSERT, rows)
             return [True] * len(rows)
-        # Some ids were stored before (a sender's retry). Rowids of one statement's inserts
-        # are consecutive (each is the largest so far plus one), so the new rows are the
-        # last ``rowcount`` below ``last_insert_rowid()``.
-        new: set[str] = set()
-        if cur.rowcount > 0:
-            last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
-            new = {r[0] for r in db.execute(
-                "SELECT msg_id FROM inbox WHERE seq > ? AND seq <= ?",
-                (last - cur.rowcount, last))}
+        # Some ids were seen before (a sender's retry, or one id twice in this stretch):
+        # find which, one row at a time (rare, so the common case needs no look-up).
+        db.execute("ROLLBACK TO accept")
+        db.execute("RELEASE accept")
         flags = []
         for row in rows:
-            msg_id = row[2]
-            flags.append(msg_id in new)
-            new.discard(msg_id)  # the same id twice in one stretch: only the first is new
+            new = db.execute(_SEEN, (row[0], now)).rowcount > 0
+            if new:
+                db.execute(_INSERT, row)
+            flags.append(new)
         return flags
 
     def resolve(self, flags: list[bool]) -> None:
@@ -159,6 +172,7 @@ class SQLiteStore:
         self._queue: list[_Bulk | _Op] = []
         self._bulk: _Bulk | None = None
         self._flush_handle: asyncio.Handle | None = None
+        self._seq = itertools.count(1)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -174,10 +188,16 @@ class SQLiteStore:
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute("PRAGMA busy_timeout=5000")
             db.executescript(_SCHEMA)
-            # An acknowledged message stays as a tombstone (done = 1) for SEEN_TTL, so that a
-            # retried send is refused by the same one-row insert that accepts a new message.
-            db.execute("DELETE FROM inbox WHERE done = 1 AND touched < ?",
-                       (time.time() - SEEN_TTL,))
+            if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'inbox'"
+                          ).fetchone() is not None:
+                db.executescript(f"BEGIN IMMEDIATE; {_MIGRATE_INBOX} COMMIT;")
+            # An accepted id is remembered for SEEN_TTL (while still pending: for as long).
+            db.execute("DELETE FROM seen WHERE at < ? AND msg_id NOT IN"
+                       " (SELECT msg_id FROM pending)", (time.time() - SEEN_TTL,))
+            # Pending messages are replayed in this order; one process writes a store file,
+            # so a counter from the largest pending one keeps it.
+            self._seq = itertools.count(
+                db.execute("SELECT coalesce(max(seq), 0) FROM pending").fetchone()[0] + 1)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite store {self.path!r}: {exc}") from exc
         self._db = db
@@ -310,7 +330,7 @@ class SQLiteStore:
             cur = db.execute("DELETE FROM sessions WHERE type = ? AND session = ?",
                              (type_name, session))
             found = cur.rowcount > 0
-            cur = db.execute("DELETE FROM inbox WHERE type = ? AND session = ? AND done = 0",
+            cur = db.execute("DELETE FROM pending WHERE type = ? AND session = ?",
                              (type_name, session))
             return found or cur.rowcount > 0
 
@@ -318,9 +338,8 @@ class SQLiteStore:
 
     async def sessions(self, type_name: str | None = None) -> list[SessionInfo]:
         sql = ("SELECT s.type, s.session, length(s.state), s.updated, s.applied_count,"
-               " (SELECT count(*) FROM inbox i WHERE i.done = 0 AND i.type = s.type"
-               " AND i.session = s.session)"
-               " FROM sessions s")
+               " coalesce(p.n, 0) FROM sessions s LEFT JOIN (SELECT type, session,"
+               " count(*) AS n FROM pending GROUP BY type, session) p USING (type, session)")
         args: tuple[str, ...] = ()
         if type_name is not None:
             sql += " WHERE s.type = ?"
@@ -333,7 +352,7 @@ class SQLiteStore:
     async def enqueue(self, entry: InboxEntry) -> bool:
         fut: asyncio.Future[bool] = self._schedule().create_future()
         bulk = self._rows()
-        bulk.inserts.append((entry.type, entry.session, entry.msg_id,
+        bulk.inserts.append((entry.msg_id, next(self._seq), entry.type, entry.session,
                              _json.encode(entry.header).decode(), entry.content,
                              entry.enqueued, entry.enqueued, entry.deliveries))
         bulk.inserted.append(fut)
@@ -348,8 +367,8 @@ class SQLiteStore:
 
     async def pending(self, type_name: str | None = None, session: str | None = None,
                       older_than: float | None = None) -> list[InboxEntry]:
-        sql = ("SELECT type, session, msg_id, header, content, enqueued, deliveries FROM inbox"
-               " WHERE done = 0")
+        sql = ("SELECT type, session, msg_id, header, content, enqueued, deliveries FROM pending"
+               " WHERE 1")
         args: list[Any] = []
         if type_name is not None:
             sql += " AND type = ?"
@@ -369,8 +388,8 @@ class SQLiteStore:
 
         def op(db: sqlite3.Connection) -> int:
             row = db.execute(
-                "UPDATE inbox SET deliveries = deliveries + 1, touched = ?"
-                " WHERE msg_id = ? AND done = 0 RETURNING deliveries", (now, msg_id),
+                "UPDATE pending SET deliveries = deliveries + 1, touched = ?"
+                " WHERE msg_id = ? RETURNING deliveries", (now, msg_id),
             ).fetchone()
             return 0 if row is None else int(row[0])
 
@@ -380,8 +399,7 @@ class SQLiteStore:
         now = time.time()
 
         def op(db: sqlite3.Connection) -> None:
-            db.execute("UPDATE inbox SET touched = ? WHERE msg_id = ? AND done = 0",
-                       (now, msg_id))
+            db.execute("UPDATE pending SET touched = ? WHERE msg_id = ?", (now, msg_id))
 
         await self._write(op)
 
@@ -390,8 +408,7 @@ class SQLiteStore:
         now = time.time()
 
         def op(db: sqlite3.Connection) -> None:
-            db.execute("UPDATE inbox SET done = 1, content = x'' WHERE msg_id = ?",
-                       (entry.msg_id,))
+            db.execute(_ACK, (entry.msg_id,))
             db.execute(
                 "INSERT INTO dead_letters (type, session, msg_id, header, content, error,"
                 " deliveries, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -192,3 +192,37 @@ async def test_a_closed_store_raises_a_store_error(tmp_path: Path) -> None:
     bad = SQLiteStore(tmp_path / "missing-dir" / "x.db")
     with pytest.raises(StoreError, match="cannot open"):
         await bad.open()
+
+
+_OLD_INBOX = """
+CREATE TABLE inbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, session TEXT NOT NULL,
+    msg_id TEXT NOT NULL UNIQUE, header TEXT NOT NULL, content BLOB NOT NULL,
+    enqueued REAL NOT NULL, touched REAL NOT NULL, deliveries INTEGER NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX inbox_session ON inbox (done, type, session);
+INSERT INTO inbox VALUES (1, 'counter', 's1', 'acked', '{"type":"Add"}', x'', 1.0, 2.0, 0, 1);
+INSERT INTO inbox VALUES (2, 'counter', 's1', 'later', '{"type":"Add"}', x'7b7d', 4.0, 4.0, 0, 0);
+INSERT INTO inbox VALUES (3, 'counter', 's2', 'first', '{"type":"Add"}', x'7b7d', 3.0, 3.0, 2, 0);
+"""
+
+
+async def test_a_sqlite_store_of_the_one_table_inbox_opens_with_its_messages(
+        tmp_path: Path) -> None:
+    import sqlite3
+    import time
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(_OLD_INBOX.replace("1.0, 2.0", f"{time.time()}, {time.time()}"))
+    db.close()
+    async with SQLiteStore(path) as store:
+        # pending in their old order, delivery counts kept; the acknowledged id still seen
+        assert [(e.msg_id, e.deliveries) for e in await store.pending()] == [
+            ("later", 0), ("first", 2)]
+        assert not await store.enqueue(entry("s1", "acked"))
+        assert not await store.enqueue(entry("s1", "later"))
+        assert await store.enqueue(entry("s1", "new"))
+        assert [e.msg_id for e in await store.pending()] == ["later", "first", "new"]
+    async with SQLiteStore(path) as store:  # opened again: nothing left to move
+        assert [e.msg_id for e in await store.pending()] == ["later", "first", "new"]
