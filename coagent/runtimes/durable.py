@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from coagent.actors.address import Address
 from coagent.actors.envelope import TELL, Envelope
-from coagent.actors.message import RawMessage
+from coagent.actors.message import Message, RawMessage
 from coagent.errors import CoagentError
 from coagent.runtimes.calls import decode_reply
 from coagent.store.base import MSG_ID_HEADER, InboxEntry, StateStore
@@ -60,6 +60,9 @@ TYPE_CACHE_TTL = 5.0
 # to rather than written all over (fewer pages in each commit).
 _ID_PREFIX = secrets.token_hex(8)
 _ID_COUNTER = itertools.count(1)
+
+#: ``Message.encode`` builds a new header each call (a subclass may return a shared one).
+_MESSAGE_ENCODE = Message.encode
 
 
 def with_msg_id(raw: RawMessage, msg_id: str | None = None) -> tuple[RawMessage, str]:
@@ -171,8 +174,14 @@ class DurableDelivery:
 
     async def accept(self, address: Address, msg: Any) -> RawMessage | None:
         """Store ``msg`` for ``address``: the message with its id, ``None`` for a duplicate."""
-        raw = msg if msg.__class__ is RawMessage else msg.encode()
-        raw, msg_id = with_msg_id(raw)
+        if msg.__class__ is RawMessage:
+            raw, msg_id = with_msg_id(msg)
+        else:
+            raw = msg.encode()
+            if msg.__class__.encode is _MESSAGE_ENCODE:  # a header of its own: add the id to it
+                msg_id = raw.header[MSG_ID_HEADER] = f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
+            else:
+                raw, msg_id = with_msg_id(raw)
         entry = InboxEntry(address.name, address.session, msg_id, raw.header, raw.content)
         if not await self.store.enqueue(entry):
             log.debug("%s: message %s is a duplicate, not delivered again", address, msg_id)

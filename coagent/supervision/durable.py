@@ -234,11 +234,15 @@ class DurableCell(Cell):
             self._batch.append((msg_id, env))
             self._batch_ids.add(msg_id)
             return
-        ids = [i for i, _env in self._batch]
-        self._batch.clear()
-        self._batch_ids.clear()
-        if msg_id is not None:
-            ids.append(msg_id)
+        batch = self._batch
+        if batch:
+            ids = [i for i, _env in batch]
+            batch.clear()
+            self._batch_ids.clear()
+            if msg_id is not None:
+                ids.append(msg_id)
+        else:
+            ids = [msg_id] if msg_id is not None else []
         await self._checkpoint(ids, reply, len(ids) + (msg_id is None))
         self._acknowledge(ids)
         if caller is not None and local is not None and not caller.done():
