@@ -7,11 +7,14 @@ a temporary directory.
 
 - durable tells/s on SQLite (LocalRuntime(store=...)), from the first tell until every one
   is applied, against a plain loop of single-row SQLite upserts of the same bytes (WAL);
-  and, to show what bounds it, the SQL statements of a durable tell alone in a plain loop;
+  and, to show what bounds it, the SQL statements of a durable tell alone in a plain loop
+  and the runtime alone (the same tells through a store that skips its SQL);
 - durable tells/s on NATS (JetStream store), same measure, against a JetStream
   publish-and-wait-for-ack loop with the same concurrency (file storage);
 - the cost of restoring a session with a 50-message conversation (ms);
 - durable tells/s on SQLite spread over 1, 10, 100 and 1,000 sessions.
+
+Each SQLite figure and its floor is the best of three runs.
 """
 
 from __future__ import annotations
@@ -39,9 +42,13 @@ from coagent import Actor, Address, Context, Message, handler  # noqa: E402
 from coagent.agents import ChatAgent, ChatMessage, GetUsage  # noqa: E402
 from coagent.core import AgentSpec, new  # noqa: E402
 from coagent.runtimes import LocalRuntime, NATSRuntime  # noqa: E402
+from coagent.store.sqlite import SQLiteStore, _Bulk  # noqa: E402
 from coagent.testing import NATSServer, ScriptedModel  # noqa: E402
 
 CONCURRENCY = 100
+
+#: Runs of each SQLite figure (and of its floor); the best one is reported.
+REPEATS = 3
 
 
 class Bump(Message):
@@ -136,6 +143,18 @@ def sqlite_statements(path: str, n: int) -> float:
     return n / elapsed
 
 
+class SkippedSQLStore(SQLiteStore):
+    """A ``SQLiteStore`` whose group commit resolves every write without running its SQL:
+    what the runtime around the store costs a durable tell (the bound beside the SQL's)."""
+
+    def _flush_with(self, db: sqlite3.Connection) -> None:
+        for item in self._take():
+            if isinstance(item, _Bulk):
+                item.resolve([True] * len(item.inserts))
+            else:
+                item.resolve(item.run(db, time.time()))
+
+
 async def durable_tells(rt: Any, n: int, sessions: int, prefix: str) -> float:
     """Tells/s from the first tell until all ``n`` are applied (the last asks confirm it).
 
@@ -215,19 +234,29 @@ async def main(args: Any) -> None:
     print(f"durable sessions, {n:,} tells, {CONCURRENCY} concurrent senders"
           f"{' (uvloop)' if args.uvloop else ''}")
 
-    floor = sqlite_floor(os.path.join(tmp, "floor.db"), n)
+    # Each SQLite figure, its floor included, is the best of REPEATS runs: other work on the
+    # machine slows single runs by up to 2x, and the best run is the least disturbed one.
+    floor = max(sqlite_floor(os.path.join(tmp, f"floor{r}.db"), n) for r in range(REPEATS))
     report("floor: SQLite single-row upserts (WAL)", floor, "writes/s")
-    bound = sqlite_statements(os.path.join(tmp, "bound.db"), n)
+    bound = max(sqlite_statements(os.path.join(tmp, f"bound{r}.db"), n) for r in range(REPEATS))
     report("the SQL of a durable tell alone, plain loop", bound, "tells/s", floor,
            "(what bounds the next line)")
     async with LocalRuntime(store=os.path.join(tmp, "state.db")) as rt:
         await rt.register(AgentSpec("counter", new(Counter), durable=True))
         await durable_tells(rt, 1_000, 10, "warm")
-        rate = await durable_tells(rt, n, 100, "s")
+        rate = max([await durable_tells(rt, n, 100, f"s{r}-") for r in range(REPEATS)])
         report("durable tells, SQLite, 100 sessions", rate, "tells/s", floor, "(target >= 0.5x)")
         for sessions in (1, 10, 100, 1000):
-            rate = await durable_tells(rt, n, sessions, f"x{sessions}-")
+            # new sessions in every run: the 1,000-session figure includes their activation
+            rate = max([await durable_tells(rt, n, sessions, f"x{sessions}-{r}-")
+                        for r in range(REPEATS)])
             report(f"durable tells, SQLite, {sessions:,} session(s)", rate, "tells/s", floor)
+    async with LocalRuntime(store=SkippedSQLStore(os.path.join(tmp, "skipped.db"))) as rt:
+        await rt.register(AgentSpec("counter", new(Counter), durable=True))
+        await durable_tells(rt, 1_000, 10, "warm")
+        rate = max([await durable_tells(rt, n, 100, f"s{r}-") for r in range(REPEATS)])
+        report("the same, 100 sessions, its SQL skipped", rate, "tells/s", floor,
+               "(the runtime alone: the other bound)")
 
     with NATSServer() as server:
         js_floor = await jetstream_floor(server.url, n)
