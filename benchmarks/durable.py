@@ -7,11 +7,14 @@ a temporary directory.
 
 - durable tells/s on SQLite (LocalRuntime(store=...)), from the first tell until every one
   is applied, against a plain loop of single-row SQLite upserts of the same bytes (WAL);
-  and, to show what bounds it, the SQL statements of a durable tell alone in a plain loop;
+  and, to show what bounds it, the SQL statements of a durable tell alone in a plain loop
+  and the runtime alone (the same tells through a store that skips its SQL);
 - durable tells/s on NATS (JetStream store), same measure, against a JetStream
   publish-and-wait-for-ack loop with the same concurrency (file storage);
 - the cost of restoring a session with a 50-message conversation (ms);
 - durable tells/s on SQLite spread over 1, 10, 100 and 1,000 sessions.
+
+Each SQLite figure and its floor is the best of three runs.
 """
 
 from __future__ import annotations
@@ -39,9 +42,13 @@ from coagent import Actor, Address, Context, Message, handler  # noqa: E402
 from coagent.agents import ChatAgent, ChatMessage, GetUsage  # noqa: E402
 from coagent.core import AgentSpec, new  # noqa: E402
 from coagent.runtimes import LocalRuntime, NATSRuntime  # noqa: E402
+from coagent.store.sqlite import SQLiteStore, _Bulk  # noqa: E402
 from coagent.testing import NATSServer, ScriptedModel  # noqa: E402
 
 CONCURRENCY = 100
+
+#: Runs of each SQLite figure (and of its floor); the best one is reported.
+REPEATS = 3
 
 
 class Bump(Message):
@@ -101,55 +108,81 @@ def sqlite_floor(path: str, n: int) -> float:
 def sqlite_statements(path: str, n: int) -> float:
     """Tells/s of the SQL alone that a durable tell needs, in a plain loop (what bounds it).
 
-    Per tell: its inbox row (one commit for CONCURRENCY of them, as the group commit does),
-    then its session's state upsert and the inbox row's acknowledgement (one transaction,
-    also grouped): the statements ``SQLiteStore`` runs, without the runtime around them.
+    Per tell: its id (``seen``) and inbox row (``pending``), its session's state row and
+    the inbox row's acknowledgement, written as ``SQLiteStore``'s group commit writes them
+    (one ``executemany`` per kind; one transaction holds CONCURRENCY tells' inbox rows and
+    the state rows and acknowledgements of the CONCURRENCY before them), without the
+    runtime around them.
     """
-    from coagent.store.sqlite import _ACK, _SCHEMA
+    from coagent.store.sqlite import _ACK, _INSERT, _REPLACE, _SCHEMA, _SEEN
 
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.executescript(_SCHEMA)
     header = '{"type":"Bump","content_type":"application/json","msg_id":"%s"}'
+    before: list[str] = []
     start = time.perf_counter()
-    for b in range(0, n, CONCURRENCY):
-        ids = [f"m{i}" for i in range(b, b + CONCURRENCY)]
+    for b in range(0, n + CONCURRENCY, CONCURRENCY):
+        ids = [f"{0x5eed:016x}{i:012x}" for i in range(b, min(n, b + CONCURRENCY))]
         db.execute("BEGIN IMMEDIATE")
-        for i, msg_id in enumerate(ids):
-            db.execute("INSERT OR IGNORE INTO inbox (type, session, msg_id, header, content,"
-                       " enqueued, touched, deliveries) VALUES ('counter', ?, ?, ?, ?, 0, 0, 0)",
-                       (f"s{i}", msg_id, header % msg_id, PAYLOAD))
+        if before:
+            db.executemany(_REPLACE, [("counter", f"s{i}", b'{"n":1}', f'["{m}"]', 1, 0.0, "",
+                                       b"") for i, m in enumerate(before)])
+            db.executemany(_ACK, [(m,) for m in before])
+        if ids:
+            db.execute("SAVEPOINT accept")
+            db.executemany(_SEEN, [(m, 0.0) for m in ids])
+            db.execute("RELEASE accept")
+            db.executemany(_INSERT, [(m, b + i, "counter", f"s{i}", header % m, PAYLOAD, 0.0,
+                                      0.0, 0) for i, m in enumerate(ids)])
         db.execute("COMMIT")
-        db.execute("BEGIN IMMEDIATE")
-        for i, msg_id in enumerate(ids):
-            db.execute("INSERT INTO sessions VALUES ('counter', ?, ?, ?, 1, 0, '', x'') ON CONFLICT"
-                       " (type, session) DO UPDATE SET state = excluded.state, applied ="
-                       " excluded.applied, applied_count = applied_count + 1",
-                       (f"s{i}", b'{"n":1}', f'["{msg_id}"]'))
-            db.execute(_ACK, (0.0, msg_id))
-        db.execute("COMMIT")
+        before = ids
     elapsed = time.perf_counter() - start
     db.close()
     return n / elapsed
 
 
+class SkippedSQLStore(SQLiteStore):
+    """A ``SQLiteStore`` whose group commit resolves every write without running its SQL:
+    what the runtime around the store costs a durable tell (the bound beside the SQL's)."""
+
+    def _flush_with(self, db: sqlite3.Connection) -> None:
+        for item in self._take():
+            if isinstance(item, _Bulk):
+                item.resolve([True] * len(item.inserts))
+            else:
+                item.resolve(item.run(db, time.time()))
+
+
 async def durable_tells(rt: Any, n: int, sessions: int, prefix: str) -> float:
-    """Tells/s from the first tell until all ``n`` are applied (the last asks confirm it)."""
+    """Tells/s from the first tell until all ``n`` are applied (the last asks confirm it).
+
+    At most CONCURRENCY senders, each sending its tells one after the other: one sender
+    per session up to CONCURRENCY sessions; beyond that, sender k takes sessions k,
+    k + CONCURRENCY, ... in turn. (A semaphore over one sender per session measured the
+    semaphore: with 900 waiters each release scanned them, and slots were handed on one
+    loop turn at a time, so the group commits were five times smaller.)
+    """
     per = n // sessions
     addresses = [Address("counter", f"{prefix}{i}") for i in range(sessions)]
-    slots = asyncio.Semaphore(CONCURRENCY)
+    senders = min(sessions, CONCURRENCY)
 
-    async def one_session(address: Address) -> None:
+    async def sender(k: int) -> None:
+        mine = addresses[k::senders]
         for _ in range(per):
-            async with slots:
+            for address in mine:
                 await rt.tell(address, Bump(n=1), timeout=60)
 
+    async def confirm(k: int) -> None:
+        for address in addresses[k::senders]:
+            # each session serves its mail in order: the ask comes after the tells
+            while (await rt.ask(address, Count(), timeout=60)).n < per:
+                await asyncio.sleep(0.001)
+
     start = time.perf_counter()
-    await asyncio.gather(*(one_session(a) for a in addresses))
-    for a in addresses:  # each session serves its mail in order: the ask comes after the tells
-        while (await rt.ask(a, Count(), timeout=60)).n < per:
-            await asyncio.sleep(0.001)
+    await asyncio.gather(*(sender(k) for k in range(senders)))
+    await asyncio.gather(*(confirm(k) for k in range(senders)))
     elapsed = time.perf_counter() - start
     return per * sessions / elapsed
 
@@ -201,19 +234,29 @@ async def main(args: Any) -> None:
     print(f"durable sessions, {n:,} tells, {CONCURRENCY} concurrent senders"
           f"{' (uvloop)' if args.uvloop else ''}")
 
-    floor = sqlite_floor(os.path.join(tmp, "floor.db"), n)
+    # Each SQLite figure, its floor included, is the best of REPEATS runs: other work on the
+    # machine slows single runs by up to 2x, and the best run is the least disturbed one.
+    floor = max(sqlite_floor(os.path.join(tmp, f"floor{r}.db"), n) for r in range(REPEATS))
     report("floor: SQLite single-row upserts (WAL)", floor, "writes/s")
-    bound = sqlite_statements(os.path.join(tmp, "bound.db"), n)
+    bound = max(sqlite_statements(os.path.join(tmp, f"bound{r}.db"), n) for r in range(REPEATS))
     report("the SQL of a durable tell alone, plain loop", bound, "tells/s", floor,
            "(what bounds the next line)")
     async with LocalRuntime(store=os.path.join(tmp, "state.db")) as rt:
         await rt.register(AgentSpec("counter", new(Counter), durable=True))
         await durable_tells(rt, 1_000, 10, "warm")
-        rate = await durable_tells(rt, n, 100, "s")
+        rate = max([await durable_tells(rt, n, 100, f"s{r}-") for r in range(REPEATS)])
         report("durable tells, SQLite, 100 sessions", rate, "tells/s", floor, "(target >= 0.5x)")
         for sessions in (1, 10, 100, 1000):
-            rate = await durable_tells(rt, n, sessions, f"x{sessions}-")
+            # new sessions in every run: the 1,000-session figure includes their activation
+            rate = max([await durable_tells(rt, n, sessions, f"x{sessions}-{r}-")
+                        for r in range(REPEATS)])
             report(f"durable tells, SQLite, {sessions:,} session(s)", rate, "tells/s", floor)
+    async with LocalRuntime(store=SkippedSQLStore(os.path.join(tmp, "skipped.db"))) as rt:
+        await rt.register(AgentSpec("counter", new(Counter), durable=True))
+        await durable_tells(rt, 1_000, 10, "warm")
+        rate = max([await durable_tells(rt, n, 100, f"s{r}-") for r in range(REPEATS)])
+        report("the same, 100 sessions, its SQL skipped", rate, "tells/s", floor,
+               "(the runtime alone: the other bound)")
 
     with NATSServer() as server:
         js_floor = await jetstream_floor(server.url, n)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from coagent.actors.address import Address
 from coagent.actors.envelope import TELL, Envelope
-from coagent.actors.message import RawMessage
+from coagent.actors.message import Message, RawMessage
 from coagent.errors import CoagentError
 from coagent.runtimes.calls import decode_reply
 from coagent.store.base import MSG_ID_HEADER, InboxEntry, StateStore
@@ -55,9 +55,14 @@ TYPE_CACHE_TTL = 5.0
 
 
 # Message ids: a random prefix per process and a counter (a third of uuid4's cost per
-# tell; 64 random bits keep processes apart).
+# tell; 64 random bits keep processes apart). The counter is zero-padded so that a
+# process's ids sort in the order it made them: the store's id index is then appended
+# to rather than written all over (fewer pages in each commit).
 _ID_PREFIX = secrets.token_hex(8)
 _ID_COUNTER = itertools.count(1)
+
+#: ``Message.encode`` builds a new header each call (a subclass may return a shared one).
+_MESSAGE_ENCODE = Message.encode
 
 
 def with_msg_id(raw: RawMessage, msg_id: str | None = None) -> tuple[RawMessage, str]:
@@ -65,7 +70,7 @@ def with_msg_id(raw: RawMessage, msg_id: str | None = None) -> tuple[RawMessage,
     existing = raw.header.get(MSG_ID_HEADER)
     if existing:
         return raw, existing
-    msg_id = msg_id or f"{_ID_PREFIX}{next(_ID_COUNTER):x}"
+    msg_id = msg_id or f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
     return RawMessage(header={**raw.header, MSG_ID_HEADER: msg_id}, content=raw.content), msg_id
 
 
@@ -90,6 +95,10 @@ class DurableDelivery:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timers: set[asyncio.TimerHandle] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        # Messages in a handler right now, (type, session, msg_id): marked as in hand every
+        # touch_interval by one task for all of them (see handling()).
+        self._handling: dict[tuple[str, str, str], None] = {}
+        self._toucher: asyncio.Task[None] | None = None
         self._types: dict[str, tuple[bool, float]] = {}
         self._slots = asyncio.Semaphore(MAX_SENDS)
 
@@ -99,11 +108,13 @@ class DurableDelivery:
         await self.store.open()
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+        for task in (self._sweeper, self._toucher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._sweeper = self._toucher = None
+        self._handling.clear()
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
@@ -126,8 +137,11 @@ class DurableDelivery:
         await self.store.mark_durable(spec.name)
         for entry in await self.store.pending(spec.name):
             self._deliver(entry, replay=True)
+        loop = asyncio.get_running_loop()
         if self._sweeper is None:
-            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_loop())
+            self._sweeper = loop.create_task(self._sweep_loop())
+        if self._toucher is None:
+            self._toucher = loop.create_task(self._touch_loop())
 
     def withdraw(self, type_name: str) -> None:
         self._specs.pop(type_name, None)
@@ -160,8 +174,14 @@ class DurableDelivery:
 
     async def accept(self, address: Address, msg: Any) -> RawMessage | None:
         """Store ``msg`` for ``address``: the message with its id, ``None`` for a duplicate."""
-        raw = msg if msg.__class__ is RawMessage else msg.encode()
-        raw, msg_id = with_msg_id(raw)
+        if msg.__class__ is RawMessage:
+            raw, msg_id = with_msg_id(msg)
+        else:
+            raw = msg.encode()
+            if msg.__class__.encode is _MESSAGE_ENCODE:  # a header of its own: add the id to it
+                msg_id = raw.header[MSG_ID_HEADER] = f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
+            else:
+                raw, msg_id = with_msg_id(raw)
         entry = InboxEntry(address.name, address.session, msg_id, raw.header, raw.content)
         if not await self.store.enqueue(entry):
             log.debug("%s: message %s is a duplicate, not delivered again", address, msg_id)
@@ -228,6 +248,12 @@ class DurableDelivery:
         typed = msg.__class__ is not RawMessage
         raw, _msg_id = with_msg_id(msg.encode() if typed else msg)
         node = self.node
+        cell = node._live_cell(address)
+        if cell is not None:
+            # Served here: the owner is this node, which cannot die and leave this caller
+            # waiting, so no task watches it (that watch cost about 20 us an ask).
+            reply = await node._ask_cell(cell, address, raw, deadline, timeout, sender)
+            return decode_reply(reply) if typed and reply is not None else reply
         loop = asyncio.get_running_loop()
         while True:
             attempt = loop.create_task(
@@ -263,6 +289,29 @@ class DurableDelivery:
         task.add_done_callback(self._tasks.discard)
 
     # --------------------------------------------------- DeliveryTracker
+
+    def handling(self, type_name: str, session: str, msg_id: str) -> None:
+        self._handling[(type_name, session, msg_id)] = None
+
+    def handled(self, type_name: str, session: str, msg_id: str) -> None:
+        self._handling.pop((type_name, session, msg_id), None)
+
+    async def _touch_loop(self) -> None:
+        """Every touch_interval, mark each message still in a handler as in hand: one that
+        has been in it for a whole interval is marked before redeliver_after runs out."""
+        store = self.store
+        while True:
+            await asyncio.sleep(self.touch_interval)
+            held = list(self._handling)
+            if not held:
+                continue
+            results = await asyncio.gather(*(store.touch(t, s, m) for t, s, m in held),
+                                           return_exceptions=True)
+            for (_t, _s, msg_id), result in zip(held, results, strict=True):
+                if isinstance(result, CoagentError):
+                    log.warning("could not mark message %s as in hand: %s", msg_id, result)
+                elif isinstance(result, BaseException):
+                    raise result
 
     def settled(self, type_name: str, msg_id: str) -> None:
         self._inflight.pop((type_name, msg_id), None)

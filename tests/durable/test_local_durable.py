@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import pytest
 
+from coagent import Actor, Context, Message, handler
 from coagent.actors.address import Address
 from coagent.actors.message import RawMessage
 from coagent.core import AgentSpec, new
@@ -88,6 +91,58 @@ async def test_a_poison_message_becomes_a_dead_letter_and_the_session_goes_on(
         total = await rt.ask(c, Get(), timeout=5)
         assert (total.n, total.seen) == (3, [1, 2])  # the failed handler's +1000 was undone
         assert await store.pending() == []
+
+
+class LongNap(Message):
+    seconds: float = 0.0
+
+
+class NapState(msgspec.Struct):
+    naps: int = 0
+
+
+class Napper(Actor):
+    """Handles a stored tell slowly (as an agent waiting a minute for its model does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = NapState()
+
+    def snapshot(self) -> NapState:
+        return self.state
+
+    def restore(self, data: Any) -> None:
+        self.state = msgspec.convert(data, NapState)
+
+    @handler
+    async def nap(self, msg: LongNap, ctx: Context) -> None:
+        await asyncio.sleep(msg.seconds)
+        self.state.naps += 1
+
+
+async def test_a_long_handler_keeps_its_message_marked_as_in_hand(tmp_path: Path) -> None:
+    # redeliver_after 0.6 s: a message unmarked for that long is redelivered by any node's
+    # sweep; the handler takes three times that.
+    async with LocalRuntime(store=str(tmp_path / "s.db"), redeliver_after=0.6) as rt:
+        await rt.register(AgentSpec("napper", new(Napper), durable=True))
+        store = rt.durable.store  # type: ignore[union-attr]
+        await rt.tell(Address("napper", "n1"), LongNap(seconds=1.8))
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 1.6
+        looked = 0
+        while loop.time() < end:
+            assert len(await store.pending("napper")) == 1  # still in the handler
+            assert await store.pending("napper", older_than=0.6) == [], "not marked in time"
+            looked += 1
+            await asyncio.sleep(0.1)
+        assert looked > 5
+        async with asyncio.timeout(10):
+            while await store.pending("napper"):
+                await asyncio.sleep(0.05)
+        [info] = await store.sessions("napper")
+        assert info.applied_count == 1
+        record = await store.load("napper", "n1")
+        assert record is not None and record.state == b'{"naps":1}'
 
 
 async def test_a_durable_type_without_a_store_is_refused_with_a_typed_error() -> None:

@@ -141,6 +141,44 @@ async def test_concurrent_writes_are_all_kept(store: StateStore) -> None:
     assert len(await store.sessions()) == 50
 
 
+async def test_concurrent_retries_are_refused_and_new_ids_accepted(store: StateStore) -> None:
+    assert await store.enqueue(entry("s1", "old"))
+    # Sent at once (one group commit on SQLite): new ids, a retry of a stored id, and one
+    # id twice; only the first copy of each new id is accepted.
+    ids = ["n1", "old", "n2", "n2", "n3", "old"]
+    accepted = await asyncio.gather(*(store.enqueue(entry("s1", i)) for i in ids))
+    assert accepted == [True, False, True, False, True, False]
+    assert [e.msg_id for e in await store.pending()] == ["old", "n1", "n2", "n3"]
+
+
+async def test_concurrent_saves_and_acks_of_many_sessions_are_all_kept(
+        store: StateStore) -> None:
+    for i in range(20):
+        assert await store.enqueue(entry(f"s{i}", f"m{i}"))
+    await asyncio.gather(*(store.save("counter", f"s{i}", f"{i}".encode(), [f"m{i}"], i + 1,
+                                      ack=[f"m{i}"] if store.atomic_ack else ())
+                           for i in range(20)))
+    if not store.atomic_ack:
+        await asyncio.gather(*(store.ack("counter", f"s{i}", f"m{i}") for i in range(20)))
+    for i in range(20):
+        record = await store.load("counter", f"s{i}")
+        assert record is not None
+        assert (record.state, record.applied, record.applied_count) == (
+            f"{i}".encode(), [f"m{i}"], i + 1)
+    assert await store.pending() == []
+
+
+async def test_sqlite_writes_queued_around_a_delete_keep_their_order(tmp_path: Path) -> None:
+    async with SQLiteStore(tmp_path / "order.db") as store:
+        await store.save("counter", "a", b"1", [], 1)
+        # Asked for at once, so written by one group commit in this order: the save before
+        # the delete is deleted, the one after it is kept.
+        await asyncio.gather(store.save("counter", "a", b"2", [], 2),
+                             store.delete("counter", "a"), store.save("counter", "a", b"3", [], 3))
+        record = await store.load("counter", "a")
+        assert record is not None and record.state == b"3"
+
+
 async def test_durable_types_are_recorded(store: StateStore) -> None:
     assert not await store.is_durable("counter")
     await store.mark_durable("counter")
@@ -154,3 +192,37 @@ async def test_a_closed_store_raises_a_store_error(tmp_path: Path) -> None:
     bad = SQLiteStore(tmp_path / "missing-dir" / "x.db")
     with pytest.raises(StoreError, match="cannot open"):
         await bad.open()
+
+
+_OLD_INBOX = """
+CREATE TABLE inbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, session TEXT NOT NULL,
+    msg_id TEXT NOT NULL UNIQUE, header TEXT NOT NULL, content BLOB NOT NULL,
+    enqueued REAL NOT NULL, touched REAL NOT NULL, deliveries INTEGER NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX inbox_session ON inbox (done, type, session);
+INSERT INTO inbox VALUES (1, 'counter', 's1', 'acked', '{"type":"Add"}', x'', 1.0, 2.0, 0, 1);
+INSERT INTO inbox VALUES (2, 'counter', 's1', 'later', '{"type":"Add"}', x'7b7d', 4.0, 4.0, 0, 0);
+INSERT INTO inbox VALUES (3, 'counter', 's2', 'first', '{"type":"Add"}', x'7b7d', 3.0, 3.0, 2, 0);
+"""
+
+
+async def test_a_sqlite_store_of_the_one_table_inbox_opens_with_its_messages(
+        tmp_path: Path) -> None:
+    import sqlite3
+    import time
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(_OLD_INBOX.replace("1.0, 2.0", f"{time.time()}, {time.time()}"))
+    db.close()
+    async with SQLiteStore(path) as store:
+        # pending in their old order, delivery counts kept; the acknowledged id still seen
+        assert [(e.msg_id, e.deliveries) for e in await store.pending()] == [
+            ("later", 0), ("first", 2)]
+        assert not await store.enqueue(entry("s1", "acked"))
+        assert not await store.enqueue(entry("s1", "later"))
+        assert await store.enqueue(entry("s1", "new"))
+        assert [e.msg_id for e in await store.pending()] == ["later", "first", "new"]
+    async with SQLiteStore(path) as store:  # opened again: nothing left to move
+        assert [e.msg_id for e in await store.pending()] == ["later", "first", "new"]
