@@ -53,6 +53,9 @@ DEDUP_WINDOW = 24 * 3600.0
 #: Seconds one scan of a bucket (``pending``, ``sessions``) may take before ``StoreError``.
 SCAN_TIMEOUT = 30.0
 
+#: Largest state (bytes) written as a trailing write; a larger one waits for its own PubAck.
+TRAIL_MAX = 64 * 1024
+
 #: The oldest nats-server with per-message TTLs.
 MIN_SERVER = (2, 11)
 
@@ -118,7 +121,10 @@ class JetStreamStore:
         self._pub = Publisher(nc, timeout)
         self._state_subj = f"$KV.{prefix}_state."
         self._subj = f"$KV.{prefix}_inbox."
+        self._state_stream = f"KV_{prefix}_state"
+        self._inbox_stream = f"KV_{prefix}_inbox"
         self._seen = {"Nats-TTL": str(int(dedup_window))}
+        self._trailing = False
 
     def __repr__(self) -> str:
         return f"JetStreamStore(prefix={self.prefix!r})"
@@ -134,6 +140,10 @@ class JetStreamStore:
         try:
             for name in ("state", "inbox", "dead", "meta"):
                 self._kv[name] = await self._open_bucket(js, f"{self.prefix}_{name}")
+            # Whatever replicas this node asked for, the buckets have what their creator set.
+            replicas = [(await js.stream_info(f"KV_{self.prefix}_{name}")).config.num_replicas
+                        for name in ("state", "inbox")]
+            self._trailing = all((r or 1) == 1 for r in replicas)
             await self._pub.start()
         except Exception as exc:
             self._kv.clear()
@@ -222,10 +232,14 @@ class JetStreamStore:
         record = StoredSession(type_name, session, state, applied, applied_count, time.time(),
                                reply_id, reply)
         self._bucket("state")
-        ack_ = await self._pub.publish(
-            f"{self._state_subj}{_part(type_name)}.{_part(session)}", _enc.encode(record))
-        if ack_.error is not None:  # the put carries no check: not expected
-            raise StoreError(f"JetStream store write refused: {ack_.error.description}")
+        subject = f"{self._state_subj}{_part(type_name)}.{_part(session)}"
+        payload = _enc.encode(record)
+        if self._trailing and len(payload) <= TRAIL_MAX:
+            await self._pub.trail(self._state_stream, [(subject, payload, {})])
+            return
+        answer = await self._pub.publish(subject, payload)
+        if answer.error is not None:  # the put carries no check: not expected
+            raise StoreError(f"JetStream store write refused: {answer.error.description}")
 
     async def delete(self, type_name: str, session: str) -> bool:
         prefix = f"{_part(type_name)}.{_part(session)}"
@@ -272,8 +286,17 @@ class JetStreamStore:
         return ack.error is None
 
     async def ack(self, type_name: str, session: str, msg_id: str) -> None:
+        await self._remove(self._key(type_name, session, msg_id))
+
+    async def _remove(self, key: str) -> None:
+        """Out of the inbox, and its id remembered for the dedup window."""
         self._bucket("inbox")
-        await self._pub.trail(self._acks(self._key(type_name, session, msg_id)))
+        if self._trailing:
+            await self._pub.trail(self._inbox_stream, self._acks(key))
+            return
+        answer = await self._pub.send(self._acks(key))  # the deletion's PubAck is what counts
+        if answer.error is not None:
+            raise StoreError(f"JetStream store write refused: {answer.error.description}")
 
     async def pending(self, type_name: str | None = None, session: str | None = None,
                       older_than: float | None = None) -> list[InboxEntry]:
@@ -344,8 +367,7 @@ class JetStreamStore:
         dead = DeadLetter(entry.type, entry.session, entry.msg_id, entry.header, entry.content,
                           error, entry.deliveries, time.time())
         await self._call(self._bucket("dead").put(key, _enc.encode(dead)))
-        self._bucket("inbox")
-        await self._pub.trail(self._acks(key))  # out of the inbox; a retry of it is refused
+        await self._remove(key)  # a retry of it is refused too
 
     async def dead_letters(self, type_name: str | None = None) -> list[DeadLetter]:
         pattern = f"{_part(type_name)}.*.*" if type_name is not None else ">"

@@ -6,11 +6,11 @@
     await pub.start()                                    # one wildcard reply subscription
     ack = await pub.publish("$KV.b.k", b"v", {"Nats-TTL": "60"})
     if ack.error is not None: ...                        # e.g. a failed expected-sequence check
-    await pub.trail([("$KV.b.x", b"", {}), ("$KV.b.y", b"", {})])   # confirmed with others
+    await pub.trail("KV_b", [("$KV.b.x", b"", {}), ("$KV.b.y", b"", {})])  # with others
 
-What the durable store needs per tell: its inbox entry (a publish), the session's state
-(a publish) and the acknowledgement (two trailing writes, confirmed together with the
-acknowledgements of other sessions). Why not ``js.publish``: it wraps each publish in
+What the durable store needs per tell: its inbox entry (a publish with its own PubAck),
+the session's state and the acknowledgement (trailing writes, each confirmed together
+with those of other sessions in the same loop turn). Why not ``js.publish``: it wraps each publish in
 ``nc.request`` (a timeout task and a dataclass per call) and encodes each header through
 nats-py's checks. Here a publish is a future and a dict entry: the commands are written
 into nats-py's pending buffer (as ``Connection.send`` does, with the same fallback to
@@ -78,9 +78,10 @@ class Publisher:
         self.timeout = timeout
         self._fast = has_fast_path(nc)
         self._prefix = ""
-        self._trail: list[Message] = []
-        self._trail_waiters: list[asyncio.Future[None]] = []
+        # stream -> (messages, waiters) trailing this loop turn
+        self._trails: dict[str, tuple[list[Message], list[asyncio.Future[None]]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
         self._ids = itertools.count()
         # token -> (future, deadline); insertion order is deadline order (one timeout).
         self._pending: dict[str, tuple[asyncio.Future[Any], float]] = {}
@@ -88,6 +89,7 @@ class Publisher:
         self._sub: Any = None
 
     async def start(self) -> None:
+        self._closed = False
         self._prefix = self.nc.new_inbox() + "."
         self._sub = await self.nc.subscribe(self._prefix + "*", cb=self._on_reply)
 
@@ -99,13 +101,13 @@ class Publisher:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        for task in list(self._tasks):
-            task.cancel()
-        for waiter in self._trail_waiters:
-            if not waiter.done():
-                waiter.set_exception(StoreError("the JetStream store was closed"))
-        self._trail_waiters.clear()
-        self._trail.clear()
+        self._closed = True  # a confirmation not sent yet fails at once (no task is cancelled
+        # before it ran: its waiters would never hear)
+        for _messages, waiters in self._trails.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(StoreError("the JetStream store was closed"))
+        self._trails.clear()
         for fut, _deadline in self._pending.values():
             if not fut.done():
                 fut.set_exception(StoreError("the JetStream store was closed"))
@@ -137,31 +139,40 @@ class Publisher:
         """Publish and wait for the stream's PubAck (its error, if any, is in it)."""
         return await self._request([(subject, payload, headers or {})])
 
-    async def trail(self, messages: Sequence[Message]) -> None:
-        """Publish ``messages`` that need no PubAck of their own; returns once they are
-        confirmed (``StoreError`` if they may not have been stored).
+    async def trail(self, stream: str, messages: Sequence[Message]) -> None:
+        """Publish ``messages`` to ``stream`` without a PubAck of their own; returns once
+        they are confirmed (``StoreError`` if they may not have been stored).
 
-        Every trailing message of one loop turn is written at the end of it, the last
-        one asking for the PubAck: a stream handles the publishes of one connection in
-        order, so that PubAck says that those before it were handled too. (One answer
-        for the acknowledgements of many sessions, instead of one each.) Only for
-        writes that carry no checks, to one stream, whose failure would not differ
-        between them.
+        The trailing messages of one loop turn are written at its end, per stream, the
+        last one of each stream asking for the PubAck: a stream of one replica handles
+        the publishes of one connection in order, and the group goes out in one write,
+        so that PubAck says that those before it were handled too. One answer for the
+        writes of many sessions instead of one each; only for plain writes (no checks)
+        whose failure could not differ between them (see ``JetStreamStore``).
         """
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
-        if not self._trail:
-            loop.call_soon(self._flush_trail)
-        self._trail.extend(messages)
-        self._trail_waiters.append(fut)
+        group = self._trails.get(stream)
+        if group is None:
+            if not self._trails:
+                loop.call_soon(self._flush_trails)
+            group = self._trails[stream] = ([], [])
+        group[0].extend(messages)
+        group[1].append(fut)
         await fut
 
-    def _flush_trail(self) -> None:
-        messages, self._trail = self._trail, []
-        waiters, self._trail_waiters = self._trail_waiters, []
-        task = asyncio.get_running_loop().create_task(self._confirm(messages, waiters))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    async def send(self, messages: Sequence[Message]) -> PubAck:
+        """Publish ``messages`` in one write, the last one asking for the PubAck (its error,
+        if any, is in it); those before it are not confirmed one by one."""
+        return await self._request(messages)
+
+    def _flush_trails(self) -> None:
+        trails, self._trails = self._trails, {}
+        loop = asyncio.get_running_loop()
+        for messages, waiters in trails.values():
+            task = loop.create_task(self._confirm(messages, waiters))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _confirm(self, messages: list[Message],
                        waiters: list[asyncio.Future[None]]) -> None:
@@ -182,6 +193,8 @@ class Publisher:
                 fut.set_exception(error)
 
     async def _request(self, messages: Sequence[Message]) -> PubAck:
+        if self._closed:
+            raise StoreError("the JetStream store was closed")
         loop = asyncio.get_running_loop()
         token = f"{next(self._ids):x}"
         fut: asyncio.Future[Any] = loop.create_future()
