@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -39,7 +40,7 @@ import msgspec
 
 from coagent.errors import StoreError
 from coagent.store.base import DeadLetter, InboxEntry, SessionInfo, StoredSession
-from coagent.store.jspublish import Message, Publisher
+from coagent.store.jspublish import Message, Publisher, static_headers
 
 __all__ = ["JetStreamStore", "DEDUP_WINDOW"]
 
@@ -66,6 +67,20 @@ def _part(text: str) -> str:
     return "=" + base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
+_prefixes: dict[tuple[str, str], str] = {}
+
+
+def _prefix(type_name: str, session: str) -> str:
+    """``<type>.<session>`` as key parts (cached: every write of a session names it)."""
+    key = (type_name, session)
+    found = _prefixes.get(key)
+    if found is None:
+        if len(_prefixes) >= 100_000:
+            _prefixes.clear()
+        found = _prefixes[key] = f"{_part(type_name)}.{_part(session)}"
+    return found
+
+
 def _unpart(part: str) -> str:
     if not part.startswith("="):
         return part
@@ -81,13 +96,57 @@ class _Inbox(msgspec.Struct, array_like=True):
     deliveries: int = 0
 
 
+class _Record(msgspec.Struct, array_like=True):
+    """A session's stored record: the applied ids are written as their common start
+    (``stem``) and what follows it, since ids from one sender share a long prefix (the
+    runtime's are 16 hex digits and a counter): 64 ids take ~350 bytes instead of ~1,400."""
+
+    type: str
+    session: str
+    state: bytes
+    stem: str
+    applied: list[str]
+    applied_count: int
+    updated: float
+    reply_id: str = ""
+    reply: bytes = b""
+
+
+def _encode_record(type_name: str, session: str, state: bytes, applied: list[str],
+                   applied_count: int, reply_id: str, reply: bytes) -> bytes:
+    # A character-wise common prefix is what is wanted here (ids, not paths).
+    stem = os.path.commonprefix(applied) if len(applied) > 1 else ""  # noqa: RUF071
+    n = len(stem)
+    return _enc.encode(_Record(type_name, session, state, stem,
+                               [i[n:] for i in applied] if n else applied, applied_count,
+                               time.time(), reply_id, reply))
+
+
+def _decode_record(data: bytes) -> StoredSession:
+    r = _record_dec.decode(data)
+    stem = r.stem
+    applied = [stem + i for i in r.applied] if stem else r.applied
+    return StoredSession(r.type, r.session, r.state, applied, r.applied_count, r.updated,
+                         r.reply_id, r.reply)
+
+
 _enc = msgspec.msgpack.Encoder()
-_session_dec = msgspec.msgpack.Decoder(StoredSession)
+_record_dec = msgspec.msgpack.Decoder(_Record)
 _inbox_dec = msgspec.msgpack.Decoder(_Inbox)
 _dead_dec = msgspec.msgpack.Decoder(DeadLetter)
 
 #: The headers of an inbox entry's acknowledgement: a deletion that is gone a second later.
-_GONE = {"KV-Operation": "DEL", "Nats-TTL": "1"}
+_GONE = static_headers({"KV-Operation": "DEL", "Nats-TTL": "1"})
+
+_seen: dict[int, dict[str, str]] = {}
+
+
+def _seen_headers(window: int) -> dict[str, str]:
+    """The headers of an applied-id marker that lives ``window`` seconds (one per window)."""
+    found = _seen.get(window)
+    if found is None:
+        found = _seen[window] = static_headers({"Nats-TTL": str(window)})
+    return found
 
 
 class JetStreamStore:
@@ -123,7 +182,7 @@ class JetStreamStore:
         self._subj = f"$KV.{prefix}_inbox."
         self._state_stream = f"KV_{prefix}_state"
         self._inbox_stream = f"KV_{prefix}_inbox"
-        self._seen = {"Nats-TTL": str(int(dedup_window))}
+        self._seen = _seen_headers(int(dedup_window))
         self._trailing = False
 
     def __repr__(self) -> str:
@@ -220,8 +279,8 @@ class JetStreamStore:
     # ------------------------------------------------------------ sessions
 
     async def load(self, type_name: str, session: str) -> StoredSession | None:
-        entry = await self._get("state", f"{_part(type_name)}.{_part(session)}")
-        return None if entry is None else _session_dec.decode(entry.value)
+        entry = await self._get("state", _prefix(type_name, session))
+        return None if entry is None else _decode_record(entry.value)
 
     async def save(self, type_name: str, session: str, state: bytes, applied: list[str],
                    applied_count: int | None = None, reply_id: str = "",
@@ -229,11 +288,10 @@ class JetStreamStore:
         if applied_count is None:
             old = await self.load(type_name, session)
             applied_count = (old.applied_count if old else 0) + 1
-        record = StoredSession(type_name, session, state, applied, applied_count, time.time(),
-                               reply_id, reply)
         self._bucket("state")
-        subject = f"{self._state_subj}{_part(type_name)}.{_part(session)}"
-        payload = _enc.encode(record)
+        subject = f"{self._state_subj}{_prefix(type_name, session)}"
+        payload = _encode_record(type_name, session, state, applied, applied_count, reply_id,
+                                 reply)
         if self._trailing and len(payload) <= TRAIL_MAX:
             await self._pub.trail(self._state_stream, [(subject, payload, {})])
             return
@@ -242,7 +300,7 @@ class JetStreamStore:
             raise StoreError(f"JetStream store write refused: {answer.error.description}")
 
     async def delete(self, type_name: str, session: str) -> bool:
-        prefix = f"{_part(type_name)}.{_part(session)}"
+        prefix = _prefix(type_name, session)
         found = await self.load(type_name, session) is not None
         inbox = [e for e in await self._scan("inbox", f"i.{prefix}.*") if e.value]
         for entry in inbox:  # the d. markers stay: a retry of these ids is still refused
@@ -261,7 +319,7 @@ class JetStreamStore:
         for entry in await self._scan("state", pattern):
             if not entry.value:
                 continue
-            rec = _session_dec.decode(entry.value)
+            rec = _decode_record(entry.value)
             out.append(SessionInfo(rec.type, rec.session, len(rec.state), rec.updated,
                                    rec.applied_count, pending.get((rec.type, rec.session), 0)))
         out.sort(key=lambda i: (i.type, i.session))
@@ -271,7 +329,7 @@ class JetStreamStore:
 
     @staticmethod
     def _key(type_name: str, session: str, msg_id: str) -> str:
-        return f"{_part(type_name)}.{_part(session)}.{_part(msg_id)}"
+        return f"{_prefix(type_name, session)}.{_part(msg_id)}"
 
     async def enqueue(self, entry: InboxEntry) -> bool:
         value = _enc.encode(_Inbox(entry.header, entry.content, entry.enqueued, entry.enqueued,
@@ -305,7 +363,7 @@ class JetStreamStore:
         elif session is None:
             pattern = f"i.{_part(type_name)}.*.*"
         else:
-            pattern = f"i.{_part(type_name)}.{_part(session)}.*"
+            pattern = f"i.{_prefix(type_name, session)}.*"
         entries = await self._scan_pending(pattern)
         if older_than is not None:
             horizon = time.time() - older_than

@@ -34,7 +34,7 @@ import msgspec
 
 from coagent.errors import StoreError
 
-__all__ = ["Publisher", "PubAck", "WRONG_LAST", "header_bytes"]
+__all__ = ["Publisher", "PubAck", "WRONG_LAST", "header_bytes", "static_headers"]
 
 #: JetStream's "wrong last sequence" error codes (an expected-sequence check failed).
 WRONG_LAST = (10071, 10164)
@@ -62,6 +62,18 @@ def header_bytes(headers: dict[str, str]) -> bytes:
     """The ``NATS/1.0`` block of ``headers`` (keys and values are the store's own tokens)."""
     return b"".join((b"NATS/1.0\r\n", *(f"{k}: {v}\r\n".encode() for k, v in headers.items()),
                      b"\r\n"))
+
+
+# Header blocks of header dicts used again and again, by id; the dict is kept with its
+# block, so that its id is never reused for another one.
+_static: dict[int, tuple[dict[str, str], bytes]] = {}
+
+
+def static_headers(headers: dict[str, str]) -> dict[str, str]:
+    """``headers``, with its ``NATS/1.0`` block encoded once for every publish that uses
+    it (for the few fixed header sets of a store; the dict must not change after)."""
+    _static[id(headers)] = (headers, header_bytes(headers))
+    return headers
 
 
 #: One message to publish: subject, payload, headers.
@@ -235,7 +247,8 @@ class Publisher:
         for i, (subject, payload, headers) in enumerate(messages):
             to = reply if i == last else ""
             if headers:
-                hdr = header_bytes(headers)
+                known = _static.get(id(headers))
+                hdr = known[1] if known is not None else header_bytes(headers)
                 n = len(hdr)
                 parts.append(f"HPUB {subject} {to} {n} {n + len(payload)}\r\n".encode())
                 parts.append(hdr)
