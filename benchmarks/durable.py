@@ -10,7 +10,8 @@ a temporary directory.
   and, to show what bounds it, the SQL statements of a durable tell alone in a plain loop
   and the runtime alone (the same tells through a store that skips its SQL);
 - durable tells/s on NATS (JetStream store), same measure, against a JetStream
-  publish-and-wait-for-ack loop with the same concurrency (file storage);
+  publish-and-wait-for-ack loop with the same concurrency (file storage), best of three
+  rounds of each, measured in turn;
 - the cost of restoring a session with a 50-message conversation (ms);
 - durable tells/s on SQLite spread over 1, 10, 100 and 1,000 sessions.
 
@@ -49,6 +50,9 @@ CONCURRENCY = 100
 
 #: Runs of each SQLite figure (and of its floor); the best one is reported.
 REPEATS = 3
+
+#: Rounds of the JetStream floor and the NATS figure (each measured in turn).
+NATS_ROUNDS = 3
 
 
 class Bump(Message):
@@ -259,14 +263,21 @@ async def main(args: Any) -> None:
                "(the runtime alone: the other bound)")
 
     with NATSServer() as server:
-        js_floor = await jetstream_floor(server.url, n)
-        report(f"floor: JetStream publish+ack x{CONCURRENCY}", js_floor, "publishes/s")
         async with NATSRuntime(server.url, prefix="bench", default_timeout=60) as rt:
             await rt.register(AgentSpec("counter", new(Counter), durable=True))
             await durable_tells(rt, 500, 10, "warm")
-            rate = await durable_tells(rt, n, 100, "s")
-            report("durable tells, NATS (JetStream), 100 sessions", rate, "tells/s", js_floor,
-                   "(target >= 0.5x)")
+            # Rounds of the floor and the figure in turn, best of each: on a shared machine a
+            # single short run of either swings by 2x (other processes take the cores).
+            floors, rates = [], []
+            for r in range(NATS_ROUNDS):
+                floors.append(await jetstream_floor(server.url, n))
+                rates.append(await durable_tells(rt, n, 100, f"s{r}-"))
+        js_floor = max(floors)
+        report(f"floor: JetStream publish+ack x{CONCURRENCY}", js_floor, "publishes/s", None,
+               f"(best of {NATS_ROUNDS})")
+        ratios = [rate / floor for rate, floor in zip(rates, floors, strict=True)]
+        report("durable tells, NATS (JetStream), 100 sessions", max(rates), "tells/s", js_floor,
+               f"(target >= 0.5x; rounds {min(ratios):.2f}-{max(ratios):.2f}x)")
 
     ms = await restore_ms(os.path.join(tmp, "chat.db"), 5 if args.quick else 20)
     print(f"{'restore a 50-message ChatAgent session (SQLite)':<48} {ms:>12.2f} ms")

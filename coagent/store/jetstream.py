@@ -3,28 +3,34 @@
 ::
 
     nc = await nats.connect("nats://localhost:4222")
-    store = JetStreamStore(nc)                      # NATSRuntime makes one on its own connection
+    store = JetStreamStore(nc, dedup_window=6 * 3600)   # NATSRuntime makes one on its connection
     await store.open()
 
-Four buckets under ``prefix`` (default ``coagent``): ``<prefix>_state`` (one key per
-session: its state and applied ids, msgpack, written in one put; ``<prefix>_sessions``
-is the transport's claims bucket), ``<prefix>_inbox``
-(one key per accepted, unacknowledged message; ``create`` refuses an id that is
-already pending, and a retry arriving after the acknowledgement is recognised by the
-session's applied ids), ``<prefix>_dead`` and ``<prefix>_meta`` (durable types).
-Keys are ``<type>.<session>[.<msg id>]`` with each part kept as it is when it is a
-plain token, else written ``=<base64url>``.
+Four buckets under ``prefix`` (default ``coagent``; ``<prefix>_sessions`` is the
+transport's claims bucket):
 
-(Over 400 lines: the store's own PubAck publisher, ``_Publisher``, lives here with the
-only store that uses it.)
+- ``<prefix>_state``: one key per session, ``<type>.<session>``: its state, applied ids
+  and last reply (msgpack), written in one put;
+- ``<prefix>_inbox``: ``i.<type>.<session>.<msg id>`` for each accepted message not yet
+  acknowledged, and ``d.<type>.<session>.<msg id>`` for each one acknowledged (or
+  dead-lettered) in the last ``dedup_window`` seconds (a per-message TTL);
+- ``<prefix>_dead`` (dead letters) and ``<prefix>_meta`` (durable types).
+
+An enqueue is one publish whose expected-last-sequence check covers both the ``i.``
+and the ``d.`` key of its id (``*.<type>.<session>.<msg id>``), so a sender's retry is
+refused while the message is pending and for ``dedup_window`` after it was applied,
+and the markers are never part of a scan of the inbox (``pending`` reads ``i.`` keys
+only). An acknowledgement writes the marker and replaces the inbox entry by a deletion
+that expires a second later; both trail the loop turn (``Publisher.trail``), so one
+PubAck confirms the acknowledgements of many sessions. Each key part is kept as it is
+when it is a plain token, else written ``=<base64url>``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
-import itertools
+import os
 import re
 import time
 from collections.abc import Sequence
@@ -34,24 +40,45 @@ import msgspec
 
 from coagent.errors import StoreError
 from coagent.store.base import DeadLetter, InboxEntry, SessionInfo, StoredSession
+from coagent.store.jspublish import Message, Publisher, static_headers
 
-__all__ = ["JetStreamStore"]
+__all__ = ["JetStreamStore", "DEDUP_WINDOW"]
 
 _PLAIN = re.compile(r"[A-Za-z0-9_-]{1,200}")
 
-#: Seconds an acknowledged message id is remembered by the inbox for de-duplication of
-#: retried sends (later a retry is recognised only by the session's applied ids). Short,
-#: because the markers are part of every scan of the inbox (the sweep's ``pending``).
-SEEN_TTL = 600.0
+#: Default seconds an accepted message id is remembered after it was applied, so that a
+#: sender's retry is refused (the SQLite store keeps its ids as long). Each id costs the
+#: server one small stored message for that long; lower it for a sustained high rate.
+DEDUP_WINDOW = 24 * 3600.0
 
 #: Seconds one scan of a bucket (``pending``, ``sessions``) may take before ``StoreError``.
 SCAN_TIMEOUT = 30.0
+
+#: Largest state (bytes) written as a trailing write; a larger one waits for its own PubAck.
+TRAIL_MAX = 64 * 1024
+
+#: The oldest nats-server with per-message TTLs.
+MIN_SERVER = (2, 11)
 
 
 def _part(text: str) -> str:
     if _PLAIN.fullmatch(text):
         return text
     return "=" + base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+_prefixes: dict[tuple[str, str], str] = {}
+
+
+def _prefix(type_name: str, session: str) -> str:
+    """``<type>.<session>`` as key parts (cached: every write of a session names it)."""
+    key = (type_name, session)
+    found = _prefixes.get(key)
+    if found is None:
+        if len(_prefixes) >= 100_000:
+            _prefixes.clear()
+        found = _prefixes[key] = f"{_part(type_name)}.{_part(session)}"
+    return found
 
 
 def _unpart(part: str) -> str:
@@ -61,7 +88,7 @@ def _unpart(part: str) -> str:
     return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
 
 
-class _Inbox(msgspec.Struct):
+class _Inbox(msgspec.Struct, array_like=True):
     header: dict[str, str]
     content: bytes
     enqueued: float
@@ -69,95 +96,57 @@ class _Inbox(msgspec.Struct):
     deliveries: int = 0
 
 
-class _PubAck(msgspec.Struct):
-    class Error(msgspec.Struct):
-        code: int = 0
-        err_code: int = 0
-        description: str = ""
+class _Record(msgspec.Struct, array_like=True):
+    """A session's stored record: the applied ids are written as their common start
+    (``stem``) and what follows it, since ids from one sender share a long prefix (the
+    runtime's are 16 hex digits and a counter): 64 ids take ~350 bytes instead of ~1,400."""
 
-    seq: int = 0
-    error: Error | None = None
-
-
-_pub_ack = msgspec.json.Decoder(_PubAck)
-
-#: JetStream's "wrong last sequence" error codes (a ``create`` of a key that exists).
-_WRONG_LAST = (10071, 10164)
-
-
-class _Publisher:
-    """JetStream publishes that wait for their PubAck, on one wildcard reply subscription.
-
-    What a durable tell costs on NATS is three of them (inbox, state, acknowledgement).
-    ``js.publish`` wraps each in ``nc.request`` (a timeout task per call) and decodes the
-    PubAck into a dataclass; here a future and a timer handle do. Measured on the loaded
-    2-core machine, 100 concurrent publishers to a file stream: 30,000-32,000 publishes/s
-    through ``js.publish``, 50,000-55,000/s this way (``/tmp`` micro-benchmark, same run).
-    """
-
-    def __init__(self, nc: Any, timeout: float) -> None:
-        self.nc = nc
-        self.timeout = timeout
-        self._prefix = ""
-        self._ids = itertools.count()
-        self._pending: dict[str, asyncio.Future[Any]] = {}
-        self._sub: Any = None
-
-    async def start(self) -> None:
-        self._prefix = self.nc.new_inbox() + "."
-        self._sub = await self.nc.subscribe(self._prefix + "*", cb=self._on_reply)
-
-    async def stop(self) -> None:
-        sub, self._sub = self._sub, None
-        if sub is not None:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
-        for fut in self._pending.values():
-            if not fut.done():
-                fut.set_exception(StoreError("the JetStream store was closed"))
-        self._pending.clear()
-
-    async def _on_reply(self, msg: Any) -> None:
-        fut = self._pending.pop(msg.subject[len(self._prefix):], None)
-        if fut is not None and not fut.done():
-            fut.set_result(msg)
-
-    async def publish(self, subject: str, payload: bytes,
-                      headers: dict[str, str] | None = None) -> _PubAck:
-        """Publish and wait for the stream's PubAck (its error, if any, is in it)."""
-        loop = asyncio.get_running_loop()
-        token = f"{next(self._ids):x}"
-        fut: asyncio.Future[Any] = loop.create_future()
-        self._pending[token] = fut
-        timer = loop.call_later(self.timeout, _expire, fut)
-        try:
-            await self.nc.publish(subject, payload, reply=self._prefix + token, headers=headers)
-            msg = await fut
-        except StoreError:
-            raise
-        except Exception as exc:
-            raise StoreError(f"JetStream store request failed: {exc!r}") from exc
-        finally:
-            timer.cancel()
-            self._pending.pop(token, None)
-        if not msg.data:  # a status message: no stream listens on the subject (503)
-            raise StoreError(f"JetStream store request failed: no stream for {subject!r}")
-        ack = _pub_ack.decode(msg.data)
-        if ack.error is not None and ack.error.err_code not in _WRONG_LAST:
-            raise StoreError(f"JetStream store request failed: {ack.error.description}"
-                             f" ({ack.error.err_code})")
-        return ack
+    type: str
+    session: str
+    state: bytes
+    stem: str
+    applied: list[str]
+    applied_count: int
+    updated: float
+    reply_id: str = ""
+    reply: bytes = b""
 
 
-def _expire(fut: asyncio.Future[Any]) -> None:
-    if not fut.done():
-        fut.set_exception(StoreError("a JetStream store request timed out"))
+def _encode_record(type_name: str, session: str, state: bytes, applied: list[str],
+                   applied_count: int, reply_id: str, reply: bytes) -> bytes:
+    # A character-wise common prefix is what is wanted here (ids, not paths).
+    stem = os.path.commonprefix(applied) if len(applied) > 1 else ""  # noqa: RUF071
+    n = len(stem)
+    return _enc.encode(_Record(type_name, session, state, stem,
+                               [i[n:] for i in applied] if n else applied, applied_count,
+                               time.time(), reply_id, reply))
+
+
+def _decode_record(data: bytes) -> StoredSession:
+    r = _record_dec.decode(data)
+    stem = r.stem
+    applied = [stem + i for i in r.applied] if stem else r.applied
+    return StoredSession(r.type, r.session, r.state, applied, r.applied_count, r.updated,
+                         r.reply_id, r.reply)
 
 
 _enc = msgspec.msgpack.Encoder()
-_session_dec = msgspec.msgpack.Decoder(StoredSession)
+_record_dec = msgspec.msgpack.Decoder(_Record)
 _inbox_dec = msgspec.msgpack.Decoder(_Inbox)
 _dead_dec = msgspec.msgpack.Decoder(DeadLetter)
+
+#: The headers of an inbox entry's acknowledgement: a deletion that is gone a second later.
+_GONE = static_headers({"KV-Operation": "DEL", "Nats-TTL": "1"})
+
+_seen: dict[int, dict[str, str]] = {}
+
+
+def _seen_headers(window: int) -> dict[str, str]:
+    """The headers of an applied-id marker that lives ``window`` seconds (one per window)."""
+    found = _seen.get(window)
+    if found is None:
+        found = _seen[window] = static_headers({"Nats-TTL": str(window)})
+    return found
 
 
 class JetStreamStore:
@@ -168,19 +157,33 @@ class JetStreamStore:
         prefix: bucket name prefix, shared by the cluster.
         replicas: JetStream replicas of each bucket (1 on a single server).
         timeout: seconds one JetStream request may take.
+        dedup_window: seconds a sender's retry of an applied message is still refused
+            (whole seconds, at least 1; every node of a cluster should use the same).
     """
 
+    #: Two buckets cannot be written in one transaction: the caller acknowledges after ``save``.
+    atomic_ack = False
+
     def __init__(self, nc: Any, *, prefix: str = "coagent", replicas: int = 1,
-                 timeout: float = 5.0) -> None:
+                 timeout: float = 5.0, dedup_window: float = DEDUP_WINDOW) -> None:
         if not _PLAIN.fullmatch(prefix):
             raise ValueError(f"prefix must be a plain token, got {prefix!r}")
+        if dedup_window < 1:
+            raise ValueError(f"dedup_window must be at least 1 second, got {dedup_window!r}")
         self.nc = nc
         self.prefix = prefix
         self.replicas = replicas
         self.timeout = timeout
+        self.dedup_window = dedup_window
         self._kv: dict[str, Any] = {}
         self._js: Any = None
-        self._pub = _Publisher(nc, timeout)
+        self._pub = Publisher(nc, timeout)
+        self._state_subj = f"$KV.{prefix}_state."
+        self._subj = f"$KV.{prefix}_inbox."
+        self._state_stream = f"KV_{prefix}_state"
+        self._inbox_stream = f"KV_{prefix}_inbox"
+        self._seen = _seen_headers(int(dedup_window))
+        self._trailing = False
 
     def __repr__(self) -> str:
         return f"JetStreamStore(prefix={self.prefix!r})"
@@ -188,28 +191,37 @@ class JetStreamStore:
     async def open(self) -> None:
         if self._kv:
             return
-        from nats.js.api import KeyValueConfig, StorageType
-        from nats.js.errors import BucketNotFoundError
-
+        version = self.nc.connected_server_version
+        if (version.major, version.minor) < MIN_SERVER:
+            raise StoreError(f"the JetStream store needs nats-server {MIN_SERVER[0]}.{MIN_SERVER[1]}"
+                             f" or later (per-message TTLs); this one is {version}")
         js = self._js = self.nc.jetstream(timeout=self.timeout)
         try:
             for name in ("state", "inbox", "dead", "meta"):
-                bucket = f"{self.prefix}_{name}"
-                try:
-                    kv = await js.key_value(bucket)
-                except BucketNotFoundError:
-                    try:
-                        kv = await js.create_key_value(KeyValueConfig(
-                            bucket=bucket, history=1, storage=StorageType.FILE,
-                            replicas=self.replicas, description=f"coagent durable {name}",
-                        ))
-                    except Exception:
-                        kv = await js.key_value(bucket)  # another node created it first
-                self._kv[name] = kv
+                self._kv[name] = await self._open_bucket(js, f"{self.prefix}_{name}")
+            # Whatever replicas this node asked for, the buckets have what their creator set.
+            replicas = [(await js.stream_info(f"KV_{self.prefix}_{name}")).config.num_replicas
+                        for name in ("state", "inbox")]
+            self._trailing = all((r or 1) == 1 for r in replicas)
             await self._pub.start()
         except Exception as exc:
             self._kv.clear()
             raise StoreError(f"cannot open the JetStream store: {exc}") from exc
+
+    async def _open_bucket(self, js: Any, bucket: str) -> Any:
+        from nats.js.api import KeyValueConfig, StorageType
+        from nats.js.errors import BucketNotFoundError
+
+        try:
+            return await js.key_value(bucket)
+        except BucketNotFoundError:
+            try:
+                return await js.create_key_value(KeyValueConfig(
+                    bucket=bucket, history=1, storage=StorageType.FILE, replicas=self.replicas,
+                    description=f"coagent durable {bucket.rpartition('_')[2]}",
+                ))
+            except Exception:
+                return await js.key_value(bucket)  # another node created it first
 
     async def close(self) -> None:
         self._kv.clear()
@@ -233,6 +245,19 @@ class JetStreamStore:
         except Exception as exc:
             raise StoreError(f"JetStream store request failed: {exc!r}") from exc
 
+    async def _get(self, name: str, key: str) -> Any:
+        """Bucket ``name``'s entry at ``key``, ``None`` if it has none (or a deletion)."""
+        from nats.js.errors import NotFoundError
+
+        kv = self._bucket(name)
+        try:
+            entry = await kv.get(key)
+        except NotFoundError:
+            return None
+        except Exception as exc:
+            raise StoreError(f"JetStream store request failed: {exc!r}") from exc
+        return entry if entry.value else None
+
     async def _scan(self, name: str, pattern: str = ">") -> list[Any]:
         """The live entries of a bucket under ``pattern`` (deleted keys left out)."""
         from coagent.transport.nats.kvscan import scan_latest
@@ -246,24 +271,16 @@ class JetStreamStore:
         except Exception as exc:
             raise StoreError(f"scanning the {name} bucket failed: {exc!r}") from exc
 
+    def _acks(self, key: str) -> list[Message]:
+        """The two writes that acknowledge inbox message ``key`` (``<type>.<session>.<id>``):
+        its id remembered for the dedup window, its inbox entry gone."""
+        return [(f"{self._subj}d.{key}", b"", self._seen), (f"{self._subj}i.{key}", b"", _GONE)]
+
     # ------------------------------------------------------------ sessions
 
     async def load(self, type_name: str, session: str) -> StoredSession | None:
-        from nats.js.errors import KeyNotFoundError
-
-        kv = self._bucket("state")
-        try:
-            entry = await kv.get(f"{_part(type_name)}.{_part(session)}")
-        except KeyNotFoundError:
-            return None
-        except Exception as exc:
-            raise StoreError(f"JetStream store request failed: {exc!r}") from exc
-        if not entry.value:
-            return None
-        return _session_dec.decode(entry.value)
-
-    #: Two buckets cannot be written in one transaction: the caller acknowledges after ``save``.
-    atomic_ack = False
+        entry = await self._get("state", _prefix(type_name, session))
+        return None if entry is None else _decode_record(entry.value)
 
     async def save(self, type_name: str, session: str, state: bytes, applied: list[str],
                    applied_count: int | None = None, reply_id: str = "",
@@ -271,17 +288,22 @@ class JetStreamStore:
         if applied_count is None:
             old = await self.load(type_name, session)
             applied_count = (old.applied_count if old else 0) + 1
-        record = StoredSession(type_name, session, state, applied, applied_count, time.time(),
-                               reply_id, reply)
         self._bucket("state")
-        await self._pub.publish(f"$KV.{self.prefix}_state.{_part(type_name)}.{_part(session)}",
-                                _enc.encode(record))
+        subject = f"{self._state_subj}{_prefix(type_name, session)}"
+        payload = _encode_record(type_name, session, state, applied, applied_count, reply_id,
+                                 reply)
+        if self._trailing and len(payload) <= TRAIL_MAX:
+            await self._pub.trail(self._state_stream, [(subject, payload, {})])
+            return
+        answer = await self._pub.publish(subject, payload)
+        if answer.error is not None:  # the put carries no check: not expected
+            raise StoreError(f"JetStream store write refused: {answer.error.description}")
 
     async def delete(self, type_name: str, session: str) -> bool:
+        prefix = _prefix(type_name, session)
         found = await self.load(type_name, session) is not None
-        prefix = f"{_part(type_name)}.{_part(session)}"
-        inbox = [e for e in await self._scan("inbox", f"{prefix}.*") if e.value]
-        for entry in inbox:
+        inbox = [e for e in await self._scan("inbox", f"i.{prefix}.*") if e.value]
+        for entry in inbox:  # the d. markers stay: a retry of these ids is still refused
             await self._call(self._bucket("inbox").delete(entry.key))
         if found:
             await self._call(self._bucket("state").delete(prefix))
@@ -290,14 +312,14 @@ class JetStreamStore:
     async def sessions(self, type_name: str | None = None) -> list[SessionInfo]:
         pattern = f"{_part(type_name)}.*" if type_name is not None else ">"
         pending: dict[tuple[str, str], int] = {}
-        inbox_pattern = f"{_part(type_name)}.*.*" if type_name is not None else ">"
+        inbox_pattern = f"i.{_part(type_name)}.*.*" if type_name is not None else "i.>"
         for _touched, e in await self._scan_pending(inbox_pattern):
             pending[e.type, e.session] = pending.get((e.type, e.session), 0) + 1
         out = []
         for entry in await self._scan("state", pattern):
             if not entry.value:
                 continue
-            rec = _session_dec.decode(entry.value)
+            rec = _decode_record(entry.value)
             out.append(SessionInfo(rec.type, rec.session, len(rec.state), rec.updated,
                                    rec.applied_count, pending.get((rec.type, rec.session), 0)))
         out.sort(key=lambda i: (i.type, i.session))
@@ -306,46 +328,42 @@ class JetStreamStore:
     # --------------------------------------------------------------- inbox
 
     @staticmethod
-    def _inbox_key(type_name: str, session: str, msg_id: str) -> str:
-        return f"{_part(type_name)}.{_part(session)}.{_part(msg_id)}"
+    def _key(type_name: str, session: str, msg_id: str) -> str:
+        return f"{_prefix(type_name, session)}.{_part(msg_id)}"
 
     async def enqueue(self, entry: InboxEntry) -> bool:
-        from nats.js.errors import KeyWrongLastSequenceError
-
         value = _enc.encode(_Inbox(entry.header, entry.content, entry.enqueued, entry.enqueued,
                                    entry.deliveries))
-        key = self._inbox_key(entry.type, entry.session, entry.msg_id)
-        kv = self._bucket("inbox")
-        ack = await self._pub.publish(f"$KV.{self.prefix}_inbox.{key}", value,
-                                      {"Nats-Expected-Last-Subject-Sequence": "0"})
-        if ack.error is None:
-            return True
-        try:
-            # The key has a history: a marker (a known id: refused), or a delete (create
-            # takes the deleted key's revision and writes it again).
-            await kv.create(key, value)
-        except KeyWrongLastSequenceError:
-            return False
-        except Exception as exc:
-            raise StoreError(f"JetStream store request failed: {exc!r}") from exc
-        return True
+        key = self._key(entry.type, entry.session, entry.msg_id)
+        self._bucket("inbox")
+        # Refused if either the pending entry or the applied-id marker of this id exists.
+        ack = await self._pub.publish(f"{self._subj}i.{key}", value, {
+            "Nats-Expected-Last-Subject-Sequence": "0",
+            "Nats-Expected-Last-Subject-Sequence-Subject": f"{self._subj}*.{key}",
+        })
+        return ack.error is None
 
     async def ack(self, type_name: str, session: str, msg_id: str) -> None:
-        # An empty value, not a delete: ``create`` keeps refusing the id (a retried send)
-        # until the marker expires, SEEN_TTL later (the bucket allows per-message TTLs).
-        key = self._inbox_key(type_name, session, msg_id)
+        await self._remove(self._key(type_name, session, msg_id))
+
+    async def _remove(self, key: str) -> None:
+        """Out of the inbox, and its id remembered for the dedup window."""
         self._bucket("inbox")
-        await self._pub.publish(f"$KV.{self.prefix}_inbox.{key}", b"",
-                                {"Nats-TTL": str(int(SEEN_TTL))})
+        if self._trailing:
+            await self._pub.trail(self._inbox_stream, self._acks(key))
+            return
+        answer = await self._pub.send(self._acks(key))  # the deletion's PubAck is what counts
+        if answer.error is not None:
+            raise StoreError(f"JetStream store write refused: {answer.error.description}")
 
     async def pending(self, type_name: str | None = None, session: str | None = None,
                       older_than: float | None = None) -> list[InboxEntry]:
         if type_name is None:
-            pattern = ">"
+            pattern = "i.>"
         elif session is None:
-            pattern = f"{_part(type_name)}.*.*"
+            pattern = f"i.{_part(type_name)}.*.*"
         else:
-            pattern = f"{_part(type_name)}.{_part(session)}.*"
+            pattern = f"i.{_prefix(type_name, session)}.*"
         entries = await self._scan_pending(pattern)
         if older_than is not None:
             horizon = time.time() - older_than
@@ -358,25 +376,20 @@ class JetStreamStore:
         for entry in await self._scan("inbox", pattern):
             if not entry.value:
                 continue
-            t, s, m = (_unpart(p) for p in entry.key.split("."))
+            _i, t, s, m = (_unpart(p) for p in entry.key.split("."))
             v = _inbox_dec.decode(entry.value)
             out.append((v.touched, InboxEntry(t, s, m, v.header, v.content, v.enqueued,
                                               v.deliveries)))
         return out
 
     async def redelivered(self, type_name: str, session: str, msg_id: str) -> int:
-        from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+        from nats.js.errors import KeyWrongLastSequenceError
 
         kv = self._bucket("inbox")
-        key = self._inbox_key(type_name, session, msg_id)
+        key = f"i.{self._key(type_name, session, msg_id)}"
         for _ in range(10):  # compare-and-set: two nodes may redeliver at once
-            try:
-                entry = await kv.get(key)
-            except KeyNotFoundError:
-                return 0
-            except Exception as exc:
-                raise StoreError(f"JetStream store request failed: {exc!r}") from exc
-            if not entry.value:
+            entry = await self._get("inbox", key)
+            if entry is None:
                 return 0
             v = _inbox_dec.decode(entry.value)
             v.deliveries += 1
@@ -391,28 +404,28 @@ class JetStreamStore:
         raise StoreError(f"contention on message {msg_id} did not settle")
 
     async def touch(self, type_name: str, session: str, msg_id: str) -> None:
-        from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+        from nats.js.errors import KeyWrongLastSequenceError
 
         kv = self._bucket("inbox")
-        key = self._inbox_key(type_name, session, msg_id)
+        key = f"i.{self._key(type_name, session, msg_id)}"
+        entry = await self._get("inbox", key)
+        if entry is None:
+            return
+        v = _inbox_dec.decode(entry.value)
+        v.touched = time.time()
         try:
-            entry = await kv.get(key)
-            if not entry.value:
-                return
-            v = _inbox_dec.decode(entry.value)
-            v.touched = time.time()
             await kv.update(key, _enc.encode(v), last=entry.revision)
-        except (KeyNotFoundError, KeyWrongLastSequenceError):
+        except KeyWrongLastSequenceError:
             return  # acknowledged or redelivered meanwhile: nothing to hold off
         except Exception as exc:
             raise StoreError(f"JetStream store request failed: {exc!r}") from exc
 
     async def dead_letter(self, entry: InboxEntry, error: str) -> None:
-        key = self._inbox_key(entry.type, entry.session, entry.msg_id)
+        key = self._key(entry.type, entry.session, entry.msg_id)
         dead = DeadLetter(entry.type, entry.session, entry.msg_id, entry.header, entry.content,
                           error, entry.deliveries, time.time())
         await self._call(self._bucket("dead").put(key, _enc.encode(dead)))
-        await self._call(self._bucket("inbox").delete(key))
+        await self._remove(key)  # a retry of it is refused too
 
     async def dead_letters(self, type_name: str | None = None) -> list[DeadLetter]:
         pattern = f"{_part(type_name)}.*.*" if type_name is not None else ">"
@@ -426,11 +439,11 @@ class JetStreamStore:
         await self._call(self._bucket("meta").put(f"durable.{_part(type_name)}", b"1"))
 
     async def is_durable(self, type_name: str) -> bool:
-        from nats.js.errors import KeyNotFoundError
+        from nats.js.errors import NotFoundError
 
         try:
             entry = await self._bucket("meta").get(f"durable.{_part(type_name)}")
-        except KeyNotFoundError:
+        except NotFoundError:
             return False
         except Exception as exc:
             raise StoreError(f"JetStream store request failed: {exc!r}") from exc

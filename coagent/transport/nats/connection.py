@@ -36,7 +36,8 @@ from typing import Any
 
 from coagent.errors import MessageTooLarge, RuntimeNotStarted, TransportError
 
-__all__ = ["Connection", "publish_error", "quietly", "header_block"]
+__all__ = ["Connection", "publish_error", "quietly", "header_block", "has_fast_path",
+           "write_pending"]
 
 log = logging.getLogger("coagent.nats")
 
@@ -130,7 +131,7 @@ class Connection:
             reason = str(self.last_error or "") or str(exc) or f"no answer within {self.connect_deadline:g}s"
             raise TransportError(f"cannot connect to NATS at {', '.join(self.servers)}: {reason}") from None
         self.running = True
-        self._fast = all(hasattr(self.nc, name) for name in _INTERNALS)
+        self._fast = has_fast_path(self.nc)
         self._task = asyncio.get_running_loop().create_task(self._run_outbox())
         return self.nc
 
@@ -182,16 +183,7 @@ class Connection:
                                 hdr, body, b"\r\n"))
             else:
                 cmd = b"".join((f"PUB {subject} {reply} {len(body)}\r\n".encode(), body, b"\r\n"))
-            nc._pending.append(cmd)
-            pending = nc._pending_data_size + len(cmd)
-            nc._pending_data_size = pending
-            stats = nc.stats
-            stats["out_msgs"] += 1
-            stats["out_bytes"] += len(body)
-            if 0 < nc._max_pending_size < pending:
-                await nc._flush_pending(force_flush=True)
-            elif nc._flush_queue.empty():
-                await nc._flush_pending()  # wakes nats-py's flusher: one write per loop turn
+            await write_pending(nc, cmd, 1, len(body))
             return
         await nc.publish(subject, body, reply=reply, headers=headers or None)
 
@@ -227,6 +219,27 @@ class Connection:
             await self.send(nc, subject, body, reply, headers)
         except Exception as exc:
             log.warning("could not publish to %s: %s", subject, exc)
+
+
+def has_fast_path(nc: Any) -> bool:
+    """Whether ``nc`` has the nats-py internals that :func:`write_pending` writes to."""
+    return all(hasattr(nc, name) for name in _INTERNALS)
+
+
+async def write_pending(nc: Any, cmd: bytes, msgs: int, body_bytes: int) -> None:
+    """Append ready ``PUB``/``HPUB`` commands (``msgs`` of them) to nats-py's pending buffer
+    and wake its flusher, as ``nc.publish`` does; only where :func:`has_fast_path` and
+    ``nc`` is connected (the caller checks both)."""
+    nc._pending.append(cmd)
+    pending = nc._pending_data_size + len(cmd)
+    nc._pending_data_size = pending
+    stats = nc.stats
+    stats["out_msgs"] += msgs
+    stats["out_bytes"] += body_bytes
+    if 0 < nc._max_pending_size < pending:
+        await nc._flush_pending(force_flush=True)
+    elif nc._flush_queue.empty():
+        await nc._flush_pending()  # wakes nats-py's flusher: one write per loop turn
 
 
 def publish_error(exc: BaseException) -> BaseException:
