@@ -191,7 +191,7 @@ class Gateway:
             tokens = self.tokens
             # A2A cards are public: a client reads one to learn how to authenticate.
             if tokens is None or request.path in PUBLIC_PATHS or request.path.endswith(CARD_PATH):
-                request[CALLER] = 0
+                request[CALLER] = ""
             else:
                 request[CALLER] = tokens.check(request.headers.get("Authorization"))
             return await handler(request)

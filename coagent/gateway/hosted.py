@@ -25,8 +25,9 @@ Two dialects share this bookkeeping:
 
 This module does not know the HTTP stack: :mod:`coagent.gateway.serving` does.
 
-A little over 400 lines: both dialects share the providers' bookkeeping (open, close,
-calls in flight failing at once), which is the reason the two live in one module.
+About 450 lines: both dialects share the providers' bookkeeping (open, close, calls in
+flight failing at once, durable tells waiting for their process's store), which is the
+reason the two live in one module.
 """
 
 from __future__ import annotations
@@ -96,6 +97,15 @@ class Relay(Actor):
     async def relay(self, msg: GenericMessage, ctx: Context) -> Any:
         return await self.hosted.relay(self.type_name, ctx.address, msg.raw, ctx)
 
+    # A durable type's relay on a gateway with a store: its sessions keep no state here (the
+    # serving process stores theirs); the gateway's store holds the tells until that
+    # process has stored them (see Hosted.open).
+    def snapshot(self) -> None:
+        return None
+
+    def restore(self, data: Any) -> None:
+        return None
+
 
 class Hosted:
     """The agent types that outside processes serve through this gateway.
@@ -120,13 +130,20 @@ class Hosted:
     # ------------------------------------------------------------ providers
 
     async def open(self, dialect: Dialect, names: list[str], descriptions: dict[str, str],
-                   caller: int = 0, node: str = "", durable: set[str] | None = None) -> Provider:
+                   caller: str = "", node: str = "", durable: set[str] | None = None) -> Provider:
         """Register ``names`` on the node, served by a new provider.
 
         A type already served by another process is ``AgentAlreadyRegistered``, unless
         that provider has the same (non-empty) ``node`` name: a process that reconnects
         before its old stream was noticed dead replaces it. ``durable``: the types whose
         process stores each tell before it acknowledges it (see :meth:`tell_stored`).
+
+        When the gateway's node has a store (``coagent gateway --store``, or JetStream when
+        it bridges NATS), a durable type's relay is durable there too: a tell from any
+        sender (an HTTP client, the gateway's own agents, a NATS node) is in the gateway's
+        store when it returns, and leaves it only once the serving process has stored it,
+        so a serving process killed in between, or absent, loses nothing: the tell is
+        delivered when a process serves the type again.
         """
         if not names:
             raise AgentNotFound("register at least one agent type")
@@ -144,11 +161,13 @@ class Hosted:
             if current is not None:
                 await self.close(current)
         provider = Provider(dialect, list(names), caller, node, frozenset(durable or ()))
+        stores = getattr(self.runtime, "durable", None) is not None
         done: list[str] = []
         try:
             for name in names:
                 spec = AgentSpec(name, new(Relay, self, name), descriptions.get(name, ""),
-                                 idle_timeout=self.idle_timeout, restart="transient")
+                                 idle_timeout=self.idle_timeout, restart="transient",
+                                 durable=stores and name in provider.durable)
                 await self.runtime.register(spec)
                 done.append(name)
                 self.providers[name] = provider
@@ -227,7 +246,7 @@ class Hosted:
         msg = CosMessage(CosHeader("AgentDeleted"), content=_encode(deleted).decode())
         provider.outbox.put(b"data: %s\n\n" % _encode(msg))
 
-    def cos_session(self, address: Address, caller: int) -> tuple[Provider, CosSession]:
+    def cos_session(self, address: Address, caller: str) -> tuple[Provider, CosSession]:
         provider = self.providers.get(address.name)
         session = provider.sessions.get(address) if provider is not None else None
         if provider is None or session is None or provider.caller != caller:
@@ -293,7 +312,7 @@ class Hosted:
             waiter.provider.waiters.pop(call_id, None)
         return waiter
 
-    def waiter(self, call_id: str, caller: int) -> Waiter | None:
+    def waiter(self, call_id: str, caller: str) -> Waiter | None:
         """The call ``call_id`` if it is in flight and ``caller`` serves it."""
         waiter = self.calls.get(call_id)
         if waiter is None or waiter.provider.caller != caller:
@@ -303,23 +322,39 @@ class Hosted:
     def finish(self, call_id: str) -> None:
         self._forget(call_id)
 
+    def stored_here(self, type_name: str) -> bool:
+        """Whether the gateway's own store keeps the tells of ``type_name`` (its relay is durable)."""
+        durable = getattr(self.runtime, "durable", None)
+        return durable is not None and durable.handles(type_name)
+
     async def tell_stored(self, address: Address, raw: RawMessage, timeout: float) -> bool:
         """Tell a durable type served over HTTP; returns once its process stored it (it
-        answers the delivery's call id after the write). ``False``: not such a type, nothing
-        was sent."""
+        answers the delivery's call id after the write). ``False``: not such a type, or one
+        whose tells the gateway's own store keeps (send it to the node); nothing was sent."""
         provider = self.providers.get(address.name)
-        if provider is None or address.name not in provider.durable:
+        if provider is None or address.name not in provider.durable or self.stored_here(address.name):
             return False
         if provider.closed:
             raise AgentDisconnected(f"the process serving {address.name!r} went away")
+        await self._tell_stored(provider, address, raw, timeout, None)
+        return True
+
+    async def _tell_stored(self, provider: Provider, address: Address, raw: RawMessage,
+                           timeout: float, sender: Address | None) -> None:
+        """Deliver a tell with a call id and wait for the process's answer: it is stored there."""
+        if timeout <= 0:
+            raise DeadlineExceeded(f"the deadline of a tell to {address} passed before it was sent",
+                                   address=str(address))
         call_id, waiter = self._new_call(provider, address.session, False)
         assert waiter.fut is not None
         headers = {k: v for k, v in raw.header.items() if k not in ("type", "content_type")}
+        delivery = Delivery(call_id, "tell", address.name, address.session, raw.header.get("type", ""),
+                            json_content(raw), round(timeout, 3), headers,
+                            str(sender) if sender else "")
+        if _obs.tracing:
+            delivery.traceparent, delivery.tracestate = _obs.hooks.w3c_fields()
         try:
-            provider.push(b"event: deliver\ndata: %s\n\n" % _encode(Delivery(
-                call_id, "tell", address.name, address.session, raw.header.get("type", ""),
-                json_content(raw), round(timeout, 3), headers,
-            )))
+            provider.push(b"event: deliver\ndata: %s\n\n" % _encode(delivery))
             await asyncio.wait_for(asyncio.shield(waiter.fut), timeout)
         except TimeoutError:
             raise DeadlineExceeded(
@@ -327,12 +362,16 @@ class Hosted:
                 address=str(address)) from None
         finally:
             self._forget(call_id)
-        return True
 
     async def relay(self, type_name: str, address: Address, raw: RawMessage, ctx: Context) -> Any:
         """Forward one message of session ``address`` and return what comes back."""
         provider = self.provider_of(type_name)
         if not ctx.expects_reply:
+            if type_name in provider.durable:
+                # Handled once its process has stored it: the relay's own stored copy (when
+                # the gateway has a store) is acknowledged only after that.
+                await self._tell_stored(provider, address, raw, ctx.remaining() or 0.0, ctx.sender)
+                return None
             self._send(provider, address, raw, ctx, "tell", "")
             return None
         streaming = ctx.streaming

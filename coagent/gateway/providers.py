@@ -2,7 +2,7 @@
 
 ::
 
-    provider = Provider("v1", ["echo"], caller=0, node="worker-1")
+    provider = Provider("v1", ["echo"], caller="", node="worker-1")
     provider.push(b"event: deliver\ndata: {...}\n\n")   # MailboxFull past PROVIDER_QUEUE
     event = await provider.next_event()                 # what the stream sends next
 
@@ -150,7 +150,7 @@ class CosSession:
 class Provider:
     """One outside process's open stream, serving agent types ``names``."""
 
-    def __init__(self, dialect: Dialect, names: list[str], caller: int, node: str,
+    def __init__(self, dialect: Dialect, names: list[str], caller: str, node: str,
                  durable: frozenset[str] = frozenset()) -> None:
         self.dialect = dialect
         self.names = names

@@ -182,7 +182,7 @@ class Serving:
         finally:
             self.hosted.unsubscribed(provider, session, generation)
 
-    async def cos_reply(self, call_id: str, caller: int, msg: Any) -> web.StreamResponse:
+    async def cos_reply(self, call_id: str, caller: str, msg: Any) -> web.StreamResponse:
         """A CoS agent's answer published to a reply topic (one per item; then ``StopIteration``)."""
         waiter = self.hosted.waiter(call_id, caller)
         if waiter is not None:
