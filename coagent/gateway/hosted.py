@@ -1,5 +1,9 @@
 """Agent types served by other processes over HTTP, as agents of the gateway's node.
 
+Why one module of about 500 lines: both dialects share the providers' bookkeeping (open,
+close, calls in flight failing at once, and the durable tells of both: waiting for the
+serving process's store, or for a CoS client's answer).
+
 ::
 
     hosted = Hosted(runtime)
@@ -24,15 +28,12 @@ Two dialects share this bookkeeping:
   a call id, and the process posts the answer (a reply, stream items, an error) to it.
 
 This module does not know the HTTP stack: :mod:`coagent.gateway.serving` does.
-
-About 450 lines: both dialects share the providers' bookkeeping (open, close, calls in
-flight failing at once, durable tells waiting for their process's store), which is the
-reason the two live in one module.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -51,6 +52,7 @@ from coagent.errors import (
     CoagentError,
     DeadlineExceeded,
     MailboxFull,
+    StoreRequired,
 )
 from coagent.gateway.codec import CosAddress, CosHeader, CosMessage, json_content, raw_to_cos_json
 from coagent.gateway.providers import (
@@ -72,11 +74,17 @@ REPLY_PREFIX = "_reply."
 
 _encode = msgspec.json.Encoder().encode
 
+log = logging.getLogger("coagent.gateway")
+
 
 class Relay(Actor):
     """A session of an agent type served elsewhere: forwards each message and waits."""
 
     __slots__ = ("hosted", "type_name")
+
+    #: A durable relay acknowledges each tell in its own write: its handling is a send to
+    #: another process, which a re-run of a batch would repeat (a CoS client cannot tell).
+    group_apply = False
 
     def __init__(self, hosted: Hosted, type_name: str) -> None:
         super().__init__()
@@ -116,9 +124,12 @@ class Hosted:
         idle_timeout: seconds a hosted session may stay idle here before it is passivated.
     """
 
-    def __init__(self, runtime: Any, *, grace: float = 10.0, idle_timeout: float = 600.0) -> None:
+    def __init__(self, runtime: Any, *, grace: float = 10.0, idle_timeout: float = 600.0,
+                 durable_cos: frozenset[str] = frozenset()) -> None:
         self.runtime = runtime
         self.grace = grace
+        #: CoS-served types whose tells the gateway stores and delivers at least once.
+        self.durable_cos = durable_cos
         self.idle_timeout = idle_timeout
         self.providers: dict[str, Provider] = {}   # by agent type
         self.by_id: dict[str, Provider] = {}
@@ -162,18 +173,28 @@ class Hosted:
                 await self.close(current)
         provider = Provider(dialect, list(names), caller, node, frozenset(durable or ()))
         stores = getattr(self.runtime, "durable", None) is not None
+        if provider.durable and not stores and dialect == "cos":
+            raise StoreRequired(
+                f"{', '.join(sorted(provider.durable))} served over CoS cannot be durable on a gateway"
+                " without a store: its tells would live only in this process (coagent gateway --store)")
+        if provider.durable and not stores:
+            log.warning("durable %s served over HTTP, but this gateway has no store: a tell from"
+                        " its own agents or a NATS node returns before the serving process stored"
+                        " it (start the gateway with --store)", ", ".join(sorted(provider.durable)))
         done: list[str] = []
         try:
             for name in names:
                 spec = AgentSpec(name, new(Relay, self, name), descriptions.get(name, ""),
                                  idle_timeout=self.idle_timeout, restart="transient",
                                  durable=stores and name in provider.durable)
+                # Known before registering: a durable type's stored tells are replayed by it.
+                self.providers[name] = provider
                 await self.runtime.register(spec)
                 done.append(name)
-                self.providers[name] = provider
         except BaseException:
-            for name in done:
-                self.providers.pop(name, None)
+            for name in names:
+                if self.providers.get(name) is provider:
+                    del self.providers[name]
             if done:
                 await self.runtime.deregister(*done)
             raise
@@ -262,6 +283,9 @@ class Hosted:
         old, session.task = session.task, asyncio.current_task()
         if old is not None and not old.done():
             old.cancel()  # the previous subscriber's stream ends: one reader per mailbox
+        unacked = session.unacked
+        if unacked is not None and not session.outbox.holds(unacked):
+            session.outbox.unget(unacked)  # the previous subscriber may have died handling it
         session.generation += 1
         session.subscribed = True
         return session.generation
@@ -363,14 +387,43 @@ class Hosted:
         finally:
             self._forget(call_id)
 
+    async def _tell_acked(self, provider: Provider, address: Address, raw: RawMessage,
+                          timeout: float) -> None:
+        """A durable tell to a CoS session: sent with a reply topic, done once the client
+        replies to it (the original's clients answer every message that has one, after
+        handling it). A subscriber that goes away first gets it again when one subscribes."""
+        if timeout <= 0:
+            raise DeadlineExceeded(f"the deadline of a tell to {address} passed before it was sent",
+                                   address=str(address))
+        session = provider.sessions.get(address)
+        if session is None:
+            raise AgentDisconnected(f"the CoS session {address} has ended")
+        call_id, waiter = self._new_call(provider, address.session, False)
+        assert waiter.fut is not None
+        event = b"data: %s\n\n" % raw_to_cos_json(raw, CosAddress(REPLY_PREFIX + call_id))
+        try:
+            if not session.outbox.put(event):
+                raise MailboxFull(f"the CoS session {address} has {SESSION_QUEUE} messages unread")
+            session.unacked = event
+            await asyncio.wait_for(asyncio.shield(waiter.fut), timeout)
+        except TimeoutError:
+            raise DeadlineExceeded(f"the CoS client serving {address} did not answer the tell within"
+                                   f" {timeout:g}s", address=str(address)) from None
+        finally:
+            session.unacked = None
+            self._forget(call_id)
+
     async def relay(self, type_name: str, address: Address, raw: RawMessage, ctx: Context) -> Any:
         """Forward one message of session ``address`` and return what comes back."""
         provider = self.provider_of(type_name)
         if not ctx.expects_reply:
             if type_name in provider.durable:
-                # Handled once its process has stored it: the relay's own stored copy (when
-                # the gateway has a store) is acknowledged only after that.
-                await self._tell_stored(provider, address, raw, ctx.remaining() or 0.0, ctx.sender)
+                # Handled once its process has stored it (a CoS client: handled it), and only
+                # then is the relay's own stored copy acknowledged.
+                if provider.dialect == "cos":
+                    await self._tell_acked(provider, address, raw, ctx.remaining() or 0.0)
+                else:
+                    await self._tell_stored(provider, address, raw, ctx.remaining() or 0.0, ctx.sender)
                 return None
             self._send(provider, address, raw, ctx, "tell", "")
             return None

@@ -106,6 +106,10 @@ class Outbox:
         if not self.closed:
             self._items.appendleft(item)
 
+    def holds(self, event: bytes) -> bool:
+        """Whether ``event`` waits here (alone, or in a burst put back whole)."""
+        return any(event in item for item in self._items)
+
     def close(self) -> None:
         self.closed = True
         self._wake()
@@ -136,7 +140,7 @@ class Outbox:
 class CosSession:
     """A CoS session's mailbox and who is subscribed to it."""
 
-    __slots__ = ("address", "generation", "grace", "outbox", "subscribed", "task")
+    __slots__ = ("address", "generation", "grace", "outbox", "subscribed", "task", "unacked")
 
     def __init__(self, address: Address) -> None:
         self.address = address
@@ -145,6 +149,9 @@ class CosSession:
         self.generation = 0  # a new subscriber replaces the previous one
         self.subscribed = False
         self.grace: asyncio.TimerHandle | None = None
+        #: The durable tell sent and not yet acknowledged by a reply (sent again to the
+        #: next subscriber: the previous one may have died before handling it).
+        self.unacked: bytes | None = None
 
 
 class Provider:
