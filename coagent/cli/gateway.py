@@ -48,7 +48,7 @@ def _is_loopback(host: str) -> bool:
               help="nats://... to bridge into a NATS cluster. Without it the gateway is the hub itself.")
 @click.option("--auth", default=None, help="Require 'Authorization: Bearer TOKEN' on every endpoint but /v1/health.")
 @click.option("--auth-file", default=None, type=click.Path(dir_okay=False),
-              help="A file of accepted tokens, one a line ('#' comments).")
+              help="A file of accepted tokens, one a line, each optionally followed by its user's name ('#' comments).")
 @click.option("--tls-cert", default=None, type=click.Path(exists=True, dir_okay=False), help="PEM certificate (chain).")
 @click.option("--tls-key", default=None, type=click.Path(exists=True, dir_okay=False), help="PEM private key.")
 @click.option("--agents", "targets", multiple=True,
@@ -65,13 +65,16 @@ def _is_loopback(host: str) -> bool:
               help="SQLite file of the durable --agents' sessions (default with --server: JetStream).")
 @click.option("--redeliver-after", default=30.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds before an unacknowledged durable message is delivered again.")
+@click.option("--durable-cos", "durable_cos", multiple=True, metavar="NAME",
+              help="An agent type served over the original's CoS protocol whose tells are stored"
+                   " (needs --store or --server) and delivered at least once. Repeatable.")
 @click.option("--uvloop/--no-uvloop", default=False, help="Run on uvloop.")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def gateway(listen: str, server: str | None, auth: str | None, auth_file: str | None,
             tls_cert: str | None, tls_key: str | None, targets: tuple[str, ...], name: str | None,
             prefix: str, creds: str | None, max_body: int, default_timeout: float, max_timeout: float,
-            access_log: bool, store: str | None, redeliver_after: float, uvloop: bool,
-            verbose: int) -> None:
+            access_log: bool, store: str | None, redeliver_after: float, durable_cos: tuple[str, ...],
+            uvloop: bool, verbose: int) -> None:
     """Serve the agents over HTTP: our API (/openapi.json), A2A (/a2a/NAME) and the original's CoS endpoints."""
     from coagent.cli.main import _level, _run
     from coagent.logging import set_stderr_logger
@@ -118,8 +121,10 @@ def gateway(listen: str, server: str | None, auth: str | None, auth_file: str | 
             f"WARNING: the gateway listens on {host} without authentication: anyone who can reach"
             " it can call every agent. Give --auth or --auth-file.", fg="yellow", err=True,
         )
+    if durable_cos and not (store or server):
+        raise click.UsageError("--durable-cos needs a store: give --store FILE (or --server nats://...)")
     options = dict(tokens=tokens, max_body=max_body, default_timeout=default_timeout, max_timeout=max_timeout,
-                   access_log=access_log)
+                   access_log=access_log, durable_cos=durable_cos)
     durable = {"store": store, "redeliver_after": redeliver_after}
     _run(_serve(Gateway, options, host, port, ssl_context, specs, server, name, prefix, creds, durable),
          uvloop)
@@ -129,6 +134,7 @@ async def _serve(gateway_cls: Any, options: dict[str, Any], host: str, port: int
                  specs: list[Any], server: str | None, name: str | None, prefix: str,
                  creds: str | None, durable: dict[str, Any] | None = None) -> None:
     from coagent.cli.serving import node_runtime, stop_on_signals
+    from coagent.errors import CoagentError
 
     stop = stop_on_signals()
     runtime = node_runtime(server, name, prefix, creds, **(durable or {}))
@@ -136,7 +142,10 @@ async def _serve(gateway_cls: Any, options: dict[str, Any], host: str, port: int
     async with runtime:
         for spec in specs:
             await runtime.register(spec)
-        gw = gateway_cls(runtime, **options)
+        try:
+            gw = gateway_cls(runtime, **options)
+        except CoagentError as exc:  # e.g. --durable-cos on a NATS server without JetStream
+            raise click.ClickException(str(exc)) from None
         try:
             url = await gw.start(host, port, ssl_context=ssl_context)
         except OSError as exc:

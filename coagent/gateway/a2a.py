@@ -153,8 +153,9 @@ class A2ARoutes:
         if app is None:
             app = self._apps[name or ""] = self._build_app(request, name)
         body = await self.gw.read_body(request)
-        # With tokens, each token is its own A2A user: its tasks and contexts are its own.
-        user = f"t{request[CALLER]}" if self.gw.tokens is not None else None
+        # With tokens, each caller is its own A2A user (the token file's user name, else a
+        # digest of the token): its tasks and contexts are its own.
+        user = request[CALLER] if self.gw.tokens is not None else None
         return await _call_asgi(app, request, body, user)
 
     def _build_app(self, request: web.Request, name: str | None) -> Any:

@@ -19,12 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
 
-from coagent.errors import CoagentError, MessageTooLarge
+from coagent.actors.address import validate_name
+from coagent.errors import CoagentError, MessageTooLarge, StoreRequired
 from coagent.gateway.a2a import CARD_PATH, A2ARoutes
 from coagent.gateway.auth import Tokens
 from coagent.gateway.calls import Calls, IdempotencyKeys
@@ -82,6 +83,11 @@ class Gateway:
             off by default (one formatted line of I/O per request).
         reconnect_grace: seconds a CoS session's messages wait for its subscriber to come
             back after a disconnect before the session ends (its calls then fail).
+        durable_cos: agent types served over the original's CoS protocol whose tells are
+            durable: stored in the gateway's store (the runtime needs one) before they return,
+            delivered with a reply topic and acknowledged by the client's reply, sent again to
+            the next subscriber until then (at least once; the session's state is the CoS
+            process's own, which the protocol cannot store).
     """
 
     def __init__(
@@ -98,9 +104,14 @@ class Gateway:
         sse_heartbeat: float = 15.0,
         access_log: bool = False,
         reconnect_grace: float = 10.0,
+        durable_cos: Iterable[str] = (),
     ) -> None:
         if max_body < 1 or default_timeout <= 0 or max_timeout <= 0:
             raise ValueError("max_body, default_timeout and max_timeout must be positive")
+        cos = frozenset(validate_name(n) for n in durable_cos)
+        if cos and getattr(runtime, "durable", None) is None:
+            raise StoreRequired(f"durable CoS types ({', '.join(sorted(cos))}) need a runtime with a"
+                                " store: LocalRuntime(store='state.db'), coagent gateway --store")
         self.runtime = runtime
         self.tokens = tokens
         self.max_body = max_body
@@ -113,7 +124,7 @@ class Gateway:
         self.calls = Calls()
         self.idempotency = IdempotencyKeys(window=idempotency_window)
         #: Agent types served by outside processes (``/runtime/register``, ``/v1/serve``).
-        self.hosted = Hosted(runtime, grace=reconnect_grace)
+        self.hosted = Hosted(runtime, grace=reconnect_grace, durable_cos=cos)
         # aiohttp enforces the limit itself as it reads, chunked bodies included.
         self.app = web.Application(middlewares=[self._middleware], client_max_size=max_body)
         Routes(self).add_to(self.app)
@@ -191,7 +202,7 @@ class Gateway:
             tokens = self.tokens
             # A2A cards are public: a client reads one to learn how to authenticate.
             if tokens is None or request.path in PUBLIC_PATHS or request.path.endswith(CARD_PATH):
-                request[CALLER] = 0
+                request[CALLER] = ""
             else:
                 request[CALLER] = tokens.check(request.headers.get("Authorization"))
             return await handler(request)

@@ -3,7 +3,7 @@
 ::
 
     calls = Calls()
-    with calls.track(caller=0, call_id="c1") as call:   # the running request's task
+    with calls.track(caller="", call_id="c1") as call:   # the running request's task
         ...                                             # calls.cancel(0, "c1") cancels it
     keys = IdempotencyKeys(window=3600)
     first = await keys.begin(0, "key-1", fingerprint=b"...")   # None: deliver it
@@ -50,8 +50,8 @@ class Calls:
     """Calls in flight by ``(caller, call id)``, and how recent ones ended (for idempotent cancels)."""
 
     def __init__(self, remember: int = 10_000) -> None:
-        self._live: dict[tuple[int, str], Call] = {}
-        self._ended: OrderedDict[tuple[int, str], CallState] = OrderedDict()
+        self._live: dict[tuple[str, str], Call] = {}
+        self._ended: OrderedDict[tuple[str, str], CallState] = OrderedDict()
         self._remember = remember
         self._prefix = secrets.token_hex(6)
         self._counter = 0
@@ -65,7 +65,7 @@ class Calls:
         return len(self._live)
 
     @contextmanager
-    def track(self, caller: int, call_id: str) -> Iterator[Call]:
+    def track(self, caller: str, call_id: str) -> Iterator[Call]:
         key = (caller, call_id)
         if key in self._live:
             raise BadRequest(f"a call with id {call_id!r} is already in flight")
@@ -79,7 +79,7 @@ class Calls:
             if len(self._ended) > self._remember:
                 self._ended.popitem(last=False)
 
-    def cancel(self, caller: int, call_id: str) -> CallState:
+    def cancel(self, caller: str, call_id: str) -> CallState:
         """Cancel the call (its handler is cancelled too); asking again gives the same answer."""
         key = (caller, call_id)
         call = self._live.get(key)
@@ -95,15 +95,15 @@ class Calls:
 class IdempotencyKeys:
     """``Idempotency-Key``s seen within ``window`` seconds (at most ``max_keys``, oldest dropped).
 
-    A key is scoped to its caller (the token that sent it), and remembers a fingerprint of
+    A key is scoped to its caller (the identity of its token), and remembers a fingerprint of
     the address and body: the same key with another request is an error, not a replay.
     """
 
     def __init__(self, window: float = 3600.0, max_keys: int = 100_000) -> None:
         self.window = window
         self.max_keys = max_keys
-        self._seen: OrderedDict[tuple[int, str], tuple[float, bytes]] = OrderedDict()
-        self._pending: dict[tuple[int, str], tuple[bytes, asyncio.Future[bool]]] = {}
+        self._seen: OrderedDict[tuple[str, str], tuple[float, bytes]] = OrderedDict()
+        self._pending: dict[tuple[str, str], tuple[bytes, asyncio.Future[bool]]] = {}
 
     def _expire(self, now: float) -> None:
         seen = self._seen
@@ -113,7 +113,7 @@ class IdempotencyKeys:
                 break
             seen.popitem(last=False)
 
-    async def begin(self, caller: int, key: str, fingerprint: bytes) -> bool:
+    async def begin(self, caller: str, key: str, fingerprint: bytes) -> bool:
         """``True`` if this request is a replay (do not deliver); ``False``: deliver, then :meth:`end`."""
         if not key or len(key) > 255 or not key.isprintable():
             raise BadRequest("Idempotency-Key must be 1-255 printable characters")
@@ -139,7 +139,7 @@ class IdempotencyKeys:
             # The same request is being delivered right now: its outcome decides this one.
             await asyncio.shield(pending[1])
 
-    def end(self, caller: int, key: str, delivered: bool) -> None:
+    def end(self, caller: str, key: str, delivered: bool) -> None:
         """Record the outcome of a delivery begun with :meth:`begin`; failed ones may be retried."""
         ident = (caller, key)
         fingerprint, fut = self._pending.pop(ident)

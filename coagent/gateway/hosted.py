@@ -1,5 +1,9 @@
 """Agent types served by other processes over HTTP, as agents of the gateway's node.
 
+Why one module of about 500 lines: both dialects share the providers' bookkeeping (open,
+close, calls in flight failing at once, and the durable tells of both: waiting for the
+serving process's store, or for a CoS client's answer).
+
 ::
 
     hosted = Hosted(runtime)
@@ -24,14 +28,12 @@ Two dialects share this bookkeeping:
   a call id, and the process posts the answer (a reply, stream items, an error) to it.
 
 This module does not know the HTTP stack: :mod:`coagent.gateway.serving` does.
-
-A little over 400 lines: both dialects share the providers' bookkeeping (open, close,
-calls in flight failing at once), which is the reason the two live in one module.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from typing import Any
@@ -50,6 +52,7 @@ from coagent.errors import (
     CoagentError,
     DeadlineExceeded,
     MailboxFull,
+    StoreRequired,
 )
 from coagent.gateway.codec import CosAddress, CosHeader, CosMessage, json_content, raw_to_cos_json
 from coagent.gateway.providers import (
@@ -71,11 +74,17 @@ REPLY_PREFIX = "_reply."
 
 _encode = msgspec.json.Encoder().encode
 
+log = logging.getLogger("coagent.gateway")
+
 
 class Relay(Actor):
     """A session of an agent type served elsewhere: forwards each message and waits."""
 
     __slots__ = ("hosted", "type_name")
+
+    #: A durable relay acknowledges each tell in its own write: its handling is a send to
+    #: another process, which a re-run of a batch would repeat (a CoS client cannot tell).
+    group_apply = False
 
     def __init__(self, hosted: Hosted, type_name: str) -> None:
         super().__init__()
@@ -96,6 +105,15 @@ class Relay(Actor):
     async def relay(self, msg: GenericMessage, ctx: Context) -> Any:
         return await self.hosted.relay(self.type_name, ctx.address, msg.raw, ctx)
 
+    # A durable type's relay on a gateway with a store: its sessions keep no state here (the
+    # serving process stores theirs); the gateway's store holds the tells until that
+    # process has stored them (see Hosted.open).
+    def snapshot(self) -> None:
+        return None
+
+    def restore(self, data: Any) -> None:
+        return None
+
 
 class Hosted:
     """The agent types that outside processes serve through this gateway.
@@ -106,9 +124,12 @@ class Hosted:
         idle_timeout: seconds a hosted session may stay idle here before it is passivated.
     """
 
-    def __init__(self, runtime: Any, *, grace: float = 10.0, idle_timeout: float = 600.0) -> None:
+    def __init__(self, runtime: Any, *, grace: float = 10.0, idle_timeout: float = 600.0,
+                 durable_cos: frozenset[str] = frozenset()) -> None:
         self.runtime = runtime
         self.grace = grace
+        #: CoS-served types whose tells the gateway stores and delivers at least once.
+        self.durable_cos = durable_cos
         self.idle_timeout = idle_timeout
         self.providers: dict[str, Provider] = {}   # by agent type
         self.by_id: dict[str, Provider] = {}
@@ -120,13 +141,20 @@ class Hosted:
     # ------------------------------------------------------------ providers
 
     async def open(self, dialect: Dialect, names: list[str], descriptions: dict[str, str],
-                   caller: int = 0, node: str = "", durable: set[str] | None = None) -> Provider:
+                   caller: str = "", node: str = "", durable: set[str] | None = None) -> Provider:
         """Register ``names`` on the node, served by a new provider.
 
         A type already served by another process is ``AgentAlreadyRegistered``, unless
         that provider has the same (non-empty) ``node`` name: a process that reconnects
         before its old stream was noticed dead replaces it. ``durable``: the types whose
         process stores each tell before it acknowledges it (see :meth:`tell_stored`).
+
+        When the gateway's node has a store (``coagent gateway --store``, or JetStream when
+        it bridges NATS), a durable type's relay is durable there too: a tell from any
+        sender (an HTTP client, the gateway's own agents, a NATS node) is in the gateway's
+        store when it returns, and leaves it only once the serving process has stored it,
+        so a serving process killed in between, or absent, loses nothing: the tell is
+        delivered when a process serves the type again.
         """
         if not names:
             raise AgentNotFound("register at least one agent type")
@@ -144,17 +172,29 @@ class Hosted:
             if current is not None:
                 await self.close(current)
         provider = Provider(dialect, list(names), caller, node, frozenset(durable or ()))
+        stores = getattr(self.runtime, "durable", None) is not None
+        if provider.durable and not stores and dialect == "cos":
+            raise StoreRequired(
+                f"{', '.join(sorted(provider.durable))} served over CoS cannot be durable on a gateway"
+                " without a store: its tells would live only in this process (coagent gateway --store)")
+        if provider.durable and not stores:
+            log.warning("durable %s served over HTTP, but this gateway has no store: a tell from"
+                        " its own agents or a NATS node returns before the serving process stored"
+                        " it (start the gateway with --store)", ", ".join(sorted(provider.durable)))
         done: list[str] = []
         try:
             for name in names:
                 spec = AgentSpec(name, new(Relay, self, name), descriptions.get(name, ""),
-                                 idle_timeout=self.idle_timeout, restart="transient")
+                                 idle_timeout=self.idle_timeout, restart="transient",
+                                 durable=stores and name in provider.durable)
+                # Known before registering: a durable type's stored tells are replayed by it.
+                self.providers[name] = provider
                 await self.runtime.register(spec)
                 done.append(name)
-                self.providers[name] = provider
         except BaseException:
-            for name in done:
-                self.providers.pop(name, None)
+            for name in names:
+                if self.providers.get(name) is provider:
+                    del self.providers[name]
             if done:
                 await self.runtime.deregister(*done)
             raise
@@ -227,7 +267,7 @@ class Hosted:
         msg = CosMessage(CosHeader("AgentDeleted"), content=_encode(deleted).decode())
         provider.outbox.put(b"data: %s\n\n" % _encode(msg))
 
-    def cos_session(self, address: Address, caller: int) -> tuple[Provider, CosSession]:
+    def cos_session(self, address: Address, caller: str) -> tuple[Provider, CosSession]:
         provider = self.providers.get(address.name)
         session = provider.sessions.get(address) if provider is not None else None
         if provider is None or session is None or provider.caller != caller:
@@ -243,6 +283,9 @@ class Hosted:
         old, session.task = session.task, asyncio.current_task()
         if old is not None and not old.done():
             old.cancel()  # the previous subscriber's stream ends: one reader per mailbox
+        unacked = session.unacked
+        if unacked is not None and not session.outbox.holds(unacked):
+            session.outbox.unget(unacked)  # the previous subscriber may have died handling it
         session.generation += 1
         session.subscribed = True
         return session.generation
@@ -293,7 +336,7 @@ class Hosted:
             waiter.provider.waiters.pop(call_id, None)
         return waiter
 
-    def waiter(self, call_id: str, caller: int) -> Waiter | None:
+    def waiter(self, call_id: str, caller: str) -> Waiter | None:
         """The call ``call_id`` if it is in flight and ``caller`` serves it."""
         waiter = self.calls.get(call_id)
         if waiter is None or waiter.provider.caller != caller:
@@ -303,23 +346,39 @@ class Hosted:
     def finish(self, call_id: str) -> None:
         self._forget(call_id)
 
+    def stored_here(self, type_name: str) -> bool:
+        """Whether the gateway's own store keeps the tells of ``type_name`` (its relay is durable)."""
+        durable = getattr(self.runtime, "durable", None)
+        return durable is not None and durable.handles(type_name)
+
     async def tell_stored(self, address: Address, raw: RawMessage, timeout: float) -> bool:
         """Tell a durable type served over HTTP; returns once its process stored it (it
-        answers the delivery's call id after the write). ``False``: not such a type, nothing
-        was sent."""
+        answers the delivery's call id after the write). ``False``: not such a type, or one
+        whose tells the gateway's own store keeps (send it to the node); nothing was sent."""
         provider = self.providers.get(address.name)
-        if provider is None or address.name not in provider.durable:
+        if provider is None or address.name not in provider.durable or self.stored_here(address.name):
             return False
         if provider.closed:
             raise AgentDisconnected(f"the process serving {address.name!r} went away")
+        await self._tell_stored(provider, address, raw, timeout, None)
+        return True
+
+    async def _tell_stored(self, provider: Provider, address: Address, raw: RawMessage,
+                           timeout: float, sender: Address | None) -> None:
+        """Deliver a tell with a call id and wait for the process's answer: it is stored there."""
+        if timeout <= 0:
+            raise DeadlineExceeded(f"the deadline of a tell to {address} passed before it was sent",
+                                   address=str(address))
         call_id, waiter = self._new_call(provider, address.session, False)
         assert waiter.fut is not None
         headers = {k: v for k, v in raw.header.items() if k not in ("type", "content_type")}
+        delivery = Delivery(call_id, "tell", address.name, address.session, raw.header.get("type", ""),
+                            json_content(raw), round(timeout, 3), headers,
+                            str(sender) if sender else "")
+        if _obs.tracing:
+            delivery.traceparent, delivery.tracestate = _obs.hooks.w3c_fields()
         try:
-            provider.push(b"event: deliver\ndata: %s\n\n" % _encode(Delivery(
-                call_id, "tell", address.name, address.session, raw.header.get("type", ""),
-                json_content(raw), round(timeout, 3), headers,
-            )))
+            provider.push(b"event: deliver\ndata: %s\n\n" % _encode(delivery))
             await asyncio.wait_for(asyncio.shield(waiter.fut), timeout)
         except TimeoutError:
             raise DeadlineExceeded(
@@ -327,12 +386,45 @@ class Hosted:
                 address=str(address)) from None
         finally:
             self._forget(call_id)
-        return True
+
+    async def _tell_acked(self, provider: Provider, address: Address, raw: RawMessage,
+                          timeout: float) -> None:
+        """A durable tell to a CoS session: sent with a reply topic, done once the client
+        replies to it (the original's clients answer every message that has one, after
+        handling it). A subscriber that goes away first gets it again when one subscribes."""
+        if timeout <= 0:
+            raise DeadlineExceeded(f"the deadline of a tell to {address} passed before it was sent",
+                                   address=str(address))
+        session = provider.sessions.get(address)
+        if session is None:
+            raise AgentDisconnected(f"the CoS session {address} has ended")
+        call_id, waiter = self._new_call(provider, address.session, False)
+        assert waiter.fut is not None
+        event = b"data: %s\n\n" % raw_to_cos_json(raw, CosAddress(REPLY_PREFIX + call_id))
+        try:
+            if not session.outbox.put(event):
+                raise MailboxFull(f"the CoS session {address} has {SESSION_QUEUE} messages unread")
+            session.unacked = event
+            await asyncio.wait_for(asyncio.shield(waiter.fut), timeout)
+        except TimeoutError:
+            raise DeadlineExceeded(f"the CoS client serving {address} did not answer the tell within"
+                                   f" {timeout:g}s", address=str(address)) from None
+        finally:
+            session.unacked = None
+            self._forget(call_id)
 
     async def relay(self, type_name: str, address: Address, raw: RawMessage, ctx: Context) -> Any:
         """Forward one message of session ``address`` and return what comes back."""
         provider = self.provider_of(type_name)
         if not ctx.expects_reply:
+            if type_name in provider.durable:
+                # Handled once its process has stored it (a CoS client: handled it), and only
+                # then is the relay's own stored copy acknowledged.
+                if provider.dialect == "cos":
+                    await self._tell_acked(provider, address, raw, ctx.remaining() or 0.0)
+                else:
+                    await self._tell_stored(provider, address, raw, ctx.remaining() or 0.0, ctx.sender)
+                return None
             self._send(provider, address, raw, ctx, "tell", "")
             return None
         streaming = ctx.streaming

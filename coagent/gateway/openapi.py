@@ -240,7 +240,11 @@ def document() -> dict[str, Any]:
                        "(agent_disconnected).",
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
             "type": "object", "required": ["name"],
-            "properties": {"name": {"type": "string"}, "description": {"type": "string"}}}}}},
+            "properties": {"name": {"type": "string"}, "description": {"type": "string"},
+                           "durable": {"type": "boolean", "default": False, "description":
+                                       "Not in the original's protocol: durable delivery (tells stored by "
+                                       "the gateway, acknowledged by the answer to their reply topic, "
+                                       "at least once); 500 store_required on a gateway without a store."}}}}}},
         "responses": {"200": sse, **serving_errors},
     }}
     paths["/runtime/channel/subscribe"] = {"post": {

@@ -2,7 +2,7 @@
 
 ::
 
-    provider = Provider("v1", ["echo"], caller=0, node="worker-1")
+    provider = Provider("v1", ["echo"], caller="", node="worker-1")
     provider.push(b"event: deliver\ndata: {...}\n\n")   # MailboxFull past PROVIDER_QUEUE
     event = await provider.next_event()                 # what the stream sends next
 
@@ -106,6 +106,10 @@ class Outbox:
         if not self.closed:
             self._items.appendleft(item)
 
+    def holds(self, event: bytes) -> bool:
+        """Whether ``event`` waits here (alone, or in a burst put back whole)."""
+        return any(event in item for item in self._items)
+
     def close(self) -> None:
         self.closed = True
         self._wake()
@@ -136,7 +140,7 @@ class Outbox:
 class CosSession:
     """A CoS session's mailbox and who is subscribed to it."""
 
-    __slots__ = ("address", "generation", "grace", "outbox", "subscribed", "task")
+    __slots__ = ("address", "generation", "grace", "outbox", "subscribed", "task", "unacked")
 
     def __init__(self, address: Address) -> None:
         self.address = address
@@ -145,12 +149,15 @@ class CosSession:
         self.generation = 0  # a new subscriber replaces the previous one
         self.subscribed = False
         self.grace: asyncio.TimerHandle | None = None
+        #: The durable tell sent and not yet acknowledged by a reply (sent again to the
+        #: next subscriber: the previous one may have died before handling it).
+        self.unacked: bytes | None = None
 
 
 class Provider:
     """One outside process's open stream, serving agent types ``names``."""
 
-    def __init__(self, dialect: Dialect, names: list[str], caller: int, node: str,
+    def __init__(self, dialect: Dialect, names: list[str], caller: str, node: str,
                  durable: frozenset[str] = frozenset()) -> None:
         self.dialect = dialect
         self.names = names

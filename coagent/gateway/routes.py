@@ -51,8 +51,9 @@ TIMEOUT_HEADER = "Coagent-Timeout"
 CALL_ID_HEADER = "Coagent-Call-Id"
 SESSION_HEADER = "Coagent-Session"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-#: Which accepted token the request came with (0 without auth): scopes call ids and keys.
-CALLER = web.RequestKey("caller", int)
+#: The identity of the request's caller (its token's user, or a digest of the token; ``""``
+#: without auth, see :mod:`coagent.gateway.auth`): scopes call ids and keys.
+CALLER = web.RequestKey("caller", str)
 JSON = "application/json"
 
 _SSE_HEADERS = {
@@ -63,17 +64,19 @@ _SSE_HEADERS = {
 _encode = msgspec.json.Encoder().encode
 
 
-def keyed(raw: RawMessage, caller: int, address: Address, key: str) -> RawMessage:
+def keyed(raw: RawMessage, caller: str, address: Address, key: str) -> RawMessage:
     """``raw`` with a message id derived from its ``Idempotency-Key``.
 
     A durable agent type's store refuses an id it has seen, so a retry is not applied
     twice even where this gateway's own memory of keys cannot tell: after it restarted,
-    through another gateway of the cluster, after the key's window. A message id the
-    client set itself (a ``msg_id`` header in the body) is kept.
+    through another gateway of the cluster, after the key's window, after the token file
+    was reordered (``caller`` is a stable identity). A message id the client set itself (a
+    ``msg_id`` header in the body) is kept.
     """
     if MSG_ID_HEADER in raw.header:
         return raw
-    digest = hashlib.blake2b(f"{caller}\0{address}\0{key}".encode(), digest_size=16).hexdigest()
+    # "0" without auth, as before callers had identities: ids made then are still recognised.
+    digest = hashlib.blake2b(f"{caller or '0'}\0{address}\0{key}".encode(), digest_size=16).hexdigest()
     return RawMessage(header={**raw.header, MSG_ID_HEADER: "idem-" + digest}, content=raw.content)
 
 

@@ -47,6 +47,9 @@ class _Register(msgspec.Struct):
 
     name: str
     description: str = ""
+    #: Not in the original's protocol: a client may ask for durable delivery (as
+    #: ``coagent gateway --durable-cos NAME`` does for clients that cannot).
+    durable: bool = False
 
 
 class _Subscribe(msgspec.Struct):
@@ -152,8 +155,9 @@ class Serving:
     async def cos_register(self, request: web.Request) -> web.StreamResponse:
         """The original's register: an SSE stream of ``AgentCreated`` for each new session."""
         body = _decode(await self.gw.read_body(request), _Register, "register")
+        durable = {body.name} if body.durable or body.name in self.hosted.durable_cos else set()
         provider = await self.hosted.open("cos", [body.name], {body.name: body.description},
-                                          request[CALLER])
+                                          request[CALLER], durable=durable)
         return await self._stream(request, provider)
 
     async def cos_subscribe(self, request: web.Request) -> web.StreamResponse:
@@ -182,7 +186,7 @@ class Serving:
         finally:
             self.hosted.unsubscribed(provider, session, generation)
 
-    async def cos_reply(self, call_id: str, caller: int, msg: Any) -> web.StreamResponse:
+    async def cos_reply(self, call_id: str, caller: str, msg: Any) -> web.StreamResponse:
         """A CoS agent's answer published to a reply topic (one per item; then ``StopIteration``)."""
         waiter = self.hosted.waiter(call_id, caller)
         if waiter is not None:

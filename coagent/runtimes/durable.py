@@ -100,6 +100,8 @@ class DurableDelivery:
         self._handling: dict[tuple[str, str, str], None] = {}
         self._toucher: asyncio.Task[None] | None = None
         self._types: dict[str, tuple[bool, float]] = {}
+        # max_deliveries of types withdrawn from this node (see ``failed``).
+        self._withdrawn: dict[str, int] = {}
         self._slots = asyncio.Semaphore(MAX_SENDS)
 
     # ------------------------------------------------------------ lifecycle
@@ -144,7 +146,14 @@ class DurableDelivery:
             self._toucher = loop.create_task(self._touch_loop())
 
     def withdraw(self, type_name: str) -> None:
-        self._specs.pop(type_name, None)
+        spec = self._specs.pop(type_name, None)
+        if spec is not None:  # a handler that fails after this still counts against it
+            self._withdrawn[type_name] = spec.max_deliveries
+        # Its cells stop with it, so none of its messages is in flight here any more: a
+        # registration of the type again (an HTTP-served type whose process came back)
+        # replays them at once instead of leaving them to the sweep's horizon.
+        for key in [k for k in self._inflight if k[0] == type_name]:
+            del self._inflight[key]
 
     # ---------------------------------------------------------------- tells
 
@@ -323,7 +332,7 @@ class DurableDelivery:
         if count == 0:
             self.settled(type_name, msg_id)
             return  # not pending any more (deleted, or settled by another delivery)
-        limit = spec.max_deliveries if spec is not None else 1
+        limit = spec.max_deliveries if spec is not None else self._withdrawn.get(type_name, 1)
         if count >= limit:
             entries = [e for e in await self.store.pending(type_name, session)
                        if e.msg_id == msg_id]
@@ -333,6 +342,12 @@ class DurableDelivery:
                 await self.store.dead_letter(entry, error)
                 log.error("message %s to %s:%s failed %d times, now a dead letter: %s",
                           msg_id, type_name, session, count, error)
+            self.settled(type_name, msg_id)
+            return
+        if spec is None:
+            # The type was withdrawn while the handler ran (an HTTP-served type whose process
+            # went away fails its relay's call): the message stays pending, for the type's
+            # next registration here or another node's sweep.
             self.settled(type_name, msg_id)
             return
         delay = min(RETRY_MAX, RETRY_MIN * 2 ** (count - 1))

@@ -25,6 +25,7 @@ import msgspec
 
 from coagent.runtimes.node import DEFAULT_TIMEOUT, Node
 from coagent.store.base import StateStore
+from coagent.supervision.spec import AgentSpec
 from coagent.supervision.tree import NodeTree
 from coagent.transport.http import HTTPTransport
 from coagent.transport.subjects import validate_token
@@ -68,6 +69,20 @@ class HTTPRuntime(Node):
                          transport=HTTPTransport(base_url, auth=auth, **options),
                          store=store, redeliver_after=redeliver_after)
         self.base_url = base_url
+
+    async def register(self, spec: AgentSpec) -> None:
+        """Serve ``spec`` here, reached through the gateway (see :meth:`Node.register`)."""
+        serving = self.transport._serving
+        if serving is None or not spec.durable:
+            await super().register(spec)
+            return
+        # The gateway delivers as soon as the type's stream is ready, which is before the
+        # node serves the type from its store: its deliveries wait for that.
+        serving.hold(spec.name)
+        try:
+            await super().register(spec)
+        finally:
+            serving.release(spec.name)
 
     @classmethod
     def from_server(cls, base_url: str = "http://localhost:8000", auth: str = "", **options: Any) -> HTTPRuntime:

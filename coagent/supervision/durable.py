@@ -228,9 +228,12 @@ class DurableCell(Cell):
             if value is not None and value.__class__ is RawMessage:
                 reply = _raw_encoder.encode(value)  # kept for a caller that retries the ask
         if caller is None and msg_id is not None and len(self._batch) < BATCH_LIMIT \
-                and self._next_is_stored_tell():
+                and self._next_is_stored_tell() and getattr(self.instance, "group_apply", True):
             # Group apply: tells queued behind this one are applied before one write stores
             # them all (nobody waits for a tell's write, and none is acknowledged before it).
+            # An actor whose handling is itself a side effect elsewhere (the HTTP gateway's
+            # relay: a tell sent to another process) says group_apply = False, so that a
+            # failure re-runs only the failed tell, not the batch sent before it.
             self._batch.append((msg_id, env))
             self._batch_ids.add(msg_id)
             return

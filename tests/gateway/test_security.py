@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from coagent.gateway import Tokens, tls_context
-from coagent.gateway.auth import TokenFileError
+from coagent.gateway.auth import TokenFileError, token_identity
 from tests.gateway.conftest import Served
 
 CALL = "/v1/agents/echo/sessions/s1/call"
@@ -84,7 +84,8 @@ def test_a_token_file_holds_several_tokens_with_comments(tmp_path: Path) -> None
     path.write_text("# the ops team\nalpha\n\n  beta  \n# retired: gamma\n")
     tokens = Tokens.from_file(path)
     assert len(tokens) == 2
-    assert tokens.check("Bearer alpha") == 0 and tokens.check("bearer beta") == 1
+    assert tokens.check("Bearer alpha") == token_identity("alpha")
+    assert tokens.check("bearer beta") == token_identity("beta")
     from coagent.gateway.errors import Unauthorized
 
     with pytest.raises(Unauthorized):

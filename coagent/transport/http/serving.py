@@ -262,6 +262,19 @@ class Serving:
         self.answer_channels: dict[str, _Answers] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.reconnects = 0
+        #: Types whose deliveries wait (see :meth:`hold`).
+        self.holding: dict[str, asyncio.Event] = {}
+
+    def hold(self, name: str) -> None:
+        """Deliveries of type ``name`` wait until :meth:`release`: a durable type's stream is
+        ready before the node serves the type from its store, and a tell delivered in between
+        would be answered "stored" without being in it."""
+        self.holding[name] = asyncio.Event()
+
+    def release(self, name: str) -> None:
+        held = self.holding.pop(name, None)
+        if held is not None:
+            held.set()
 
     # ------------------------------------------------------------ streams
 
@@ -342,6 +355,9 @@ class Serving:
         answers: _Answers | None = None
         async for event, data in read_events(resp.content):
             if event == "deliver":
+                held = self.holding.get(name)
+                if held is not None:
+                    await held.wait()
                 await self._deliver(delivery_decoder.decode(data), answers)
             elif event == "cancel":
                 self._cancel(msgspec.json.decode(data).get("call", ""))
