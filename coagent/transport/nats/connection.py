@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from coagent.errors import MessageTooLarge, RuntimeNotStarted, TransportError
+from coagent.transport.nats.inbound import Inbound
 
 __all__ = ["Connection", "publish_error", "quietly", "header_block"]
 
@@ -95,6 +96,7 @@ class Connection:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._fast = False
+        self._inbound: Inbound | None = None
 
     def client(self) -> Any:
         """The live nats-py client (``RuntimeNotStarted`` before ``connect`` or after ``close``)."""
@@ -102,6 +104,14 @@ class Connection:
         if nc is None:
             raise RuntimeNotStarted(f"node {self.name} is not connected")
         return nc
+
+    @property
+    def inbound(self) -> Inbound:
+        """Subscriptions whose handlers run from the read loop (``RuntimeNotStarted`` before ``connect``)."""
+        inbound = self._inbound
+        if inbound is None:
+            raise RuntimeNotStarted(f"node {self.name} is not connected")
+        return inbound
 
     async def connect(self) -> Any:
         import nats
@@ -131,6 +141,7 @@ class Connection:
             raise TransportError(f"cannot connect to NATS at {', '.join(self.servers)}: {reason}") from None
         self.running = True
         self._fast = all(hasattr(self.nc, name) for name in _INTERNALS)
+        self._inbound = Inbound(self.nc)
         self._task = asyncio.get_running_loop().create_task(self._run_outbox())
         return self.nc
 
