@@ -195,3 +195,120 @@ async def test_without_the_internals_delivery_goes_through_nats_py_subscriptions
         assert got == [("public", "r", b"x", {"type": "Ping"})]
     finally:
         await nc.close()
+
+
+class _Recorder:
+    """Stands in for the client behind a nats-py parser: records what the parser hands on."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    async def _process_msg(self, sid: int, subject: bytes, reply: bytes, data: bytes,
+                           headers: bytes | None) -> None:
+        self.calls.append(("msg", sid, bytes(subject), bytes(reply), data, headers))
+
+    async def _process_ping(self) -> None:
+        self.calls.append(("ping",))
+
+    async def _process_pong(self) -> None:
+        self.calls.append(("pong",))
+
+    async def _process_info(self, info: dict[str, Any]) -> None:
+        self.calls.append(("info", info))
+
+    async def _process_err(self, err: str) -> None:
+        self.calls.append(("err", err))
+
+
+def msg(subject: str, sid: int, payload: bytes, reply: str = "", sep: str = " ") -> bytes:
+    args = sep.join(x for x in ("MSG", subject, str(sid), reply, str(len(payload))) if x)
+    return f"{args}\r\n".encode() + payload + b"\r\n"
+
+
+def hmsg(subject: str, sid: int, head: bytes, payload: bytes, reply: str = "") -> bytes:
+    sizes = f"{len(head)} {len(head) + len(payload)}"
+    args = " ".join(x for x in ("HMSG", subject, str(sid), reply, sizes) if x)
+    return f"{args}\r\n".encode() + head + payload + b"\r\n"
+
+
+STREAM = b"".join([
+    msg("a.b", 1, b"hello"),
+    msg("a.b", 1, b"MSG x\r\n", reply="_INBOX.x.1"),
+    hmsg("coagent.n.node.echo.s1", 2, b"NATS/1.0\r\ntype: Ping\r\n\r\n", b"{}", reply="_INBOX.y.2"),
+    b"PING\r\n",
+    hmsg("r", 3, b"NATS/1.0 503\r\n\r\n", b""),
+    b"+OK\r\n",
+    msg("empty", 4, b""),
+    b'INFO {"server_id":"x","max_payload":1048576}\r\n',
+    hmsg("hdr.only", 5, b"NATS/1.0\r\n\r\n", b"", reply="reply.to"),
+    b"PONG\r\n",
+    msg("spaced", 6, b"HMSG 1 ", sep=" \t "),
+    b"-ERR 'Permissions Violation'\r\n",
+    msg("last", 7, b"end"),
+])
+
+
+async def feed(parser: Any, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        await parser.parse(chunk)
+
+
+def split(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({0, len(data), *cuts})
+    return [data[a:b] for a, b in zip(points, points[1:])]
+
+
+async def parse_both(chunks: list[bytes]) -> tuple[list[Any], list[Any]]:
+    from nats.protocol.parser import Parser
+
+    from coagent.transport.nats.inbound import MessageParser
+
+    theirs, ours = _Recorder(), _Recorder()
+    plain, fast = Parser(theirs), Parser(ours)
+    assert MessageParser.fits(fast)
+    fast.parse = MessageParser(fast)  # type: ignore[method-assign]
+    await feed(plain, chunks)
+    await feed(fast, chunks)
+    return theirs.calls, ours.calls
+
+
+async def test_the_message_parser_hands_on_what_nats_pys_parser_does_for_every_split_point() -> None:
+    whole, _ = await parse_both([STREAM])
+    assert sum(1 for c in whole if c[0] == "msg") == 8
+    for cut in range(1, len(STREAM)):
+        theirs, ours = await parse_both(split(STREAM, [cut]))
+        assert ours == theirs == whole, f"split at {cut}"
+
+
+async def test_the_message_parser_agrees_with_nats_py_byte_by_byte_and_in_random_pieces() -> None:
+    import random
+
+    theirs, ours = await parse_both([STREAM[i:i + 1] for i in range(len(STREAM))])
+    assert ours == theirs
+    rng = random.Random(9)
+    for _ in range(200):
+        cuts = [rng.randrange(1, len(STREAM)) for _ in range(rng.randrange(1, 12))]
+        theirs, ours = await parse_both(split(STREAM, cuts))
+        assert ours == theirs
+
+
+@pytest.mark.parametrize("line", [
+    b"MSG a 1 x\r\n", b"MSG a 1 -3\r\n", b"HMSG a 1 9 4\r\nxxxx\r\n", b"MSG a\r\n", b"HMSG a 1 2 3 4 5\r\n",
+])
+async def test_a_malformed_message_line_fails_as_nats_py_fails_it(line: bytes) -> None:
+    from nats.errors import ProtocolError
+    from nats.protocol.parser import Parser
+
+    from coagent.transport.nats.inbound import MessageParser
+
+    outcomes = []
+    for install in (False, True):
+        ps = Parser(_Recorder())
+        if install:
+            ps.parse = MessageParser(ps)  # type: ignore[method-assign]
+        try:
+            await ps.parse(line + b"PING\r\n")
+            outcomes.append(("ok", ps.nc.calls))
+        except ProtocolError as exc:
+            outcomes.append(("error", type(exc)))
+    assert outcomes[0] == outcomes[1]

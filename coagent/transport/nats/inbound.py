@@ -35,7 +35,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Inbound", "Handler", "parse_header_block"]
+__all__ = ["Inbound", "Handler", "MessageParser", "parse_header_block"]
 
 log = logging.getLogger("coagent.nats")
 
@@ -47,6 +47,9 @@ _INTERNALS = ("_process_msg", "_process_headers", "_subs", "_sid", "stats")
 _PLAIN = b"NATS/1.0\r\n"  # a header block without an inline status (a status goes to nats-py)
 _CRLF = b"\r\n"
 _parsed: dict[bytes, dict[str, str]] = {}
+# nats.protocol.parser's state and line limit (MessageParser checks them: nats-py loads lazily).
+_AWAITING_CONTROL_LINE = 1
+_MAX_CONTROL_LINE = 4096
 _PARSED_MAX = 4096
 
 
@@ -88,6 +91,9 @@ class Inbound:
         if self.direct:
             self._original = nc._process_msg
             nc._process_msg = self._process_msg
+            ps: Any = getattr(nc, "_ps", None)
+            if MessageParser.fits(ps):
+                ps.parse = MessageParser(ps)
 
     async def subscribe(self, subject: str, handler: Handler, *, queue: str = "") -> Any:
         """Subscribe ``handler`` to ``subject`` (in queue group ``queue``); the nats-py subscription."""
@@ -144,3 +150,90 @@ class Inbound:
         except Exception:
             # The read loop must go on whatever a handler does.
             log.exception("handling a message on %s failed", subject.decode(errors="replace"))
+
+
+class MessageParser:
+    """nats-py's protocol parser, with ``MSG`` and ``HMSG`` read without regular expressions.
+
+    Installed as ``parser.parse`` of one connection: at the head of the buffer it takes
+    whole ``MSG``/``HMSG`` commands itself (a command whose payload has not all arrived
+    waits, as nats-py's does), and leaves anything else (``PING``, ``INFO``, ``-ERR``, a
+    malformed line, nats-py's own half-read state) with what follows to nats-py's
+    ``parse``. Why: nats-py tries two regular expressions per message (``MSG`` first,
+    then ``HMSG``) and keeps its arguments in a dict between two passes of its loop; fed
+    the same 100-message ``HMSG`` batches, this reads one in 1.44 us (the handing on
+    included) against nats-py's 2.2-2.3 us (uvloop, 2-core project machine at load 1-2). A test feeds both the same streams
+    split at every point and compares what they hand on.
+    """
+
+    __slots__ = ("_original", "ps")
+
+    def __init__(self, ps: Any) -> None:
+        self.ps = ps
+        self._original = ps.parse
+
+    @staticmethod
+    def fits(ps: Any) -> bool:
+        """Whether ``ps`` is the nats-py parser this reads for (its state names and limits)."""
+        from nats.protocol import parser
+
+        return (all(hasattr(ps, name) for name in ("parse", "buf", "state", "nc"))
+                and parser.AWAITING_CONTROL_LINE == _AWAITING_CONTROL_LINE
+                and parser.MAX_CONTROL_LINE_SIZE == _MAX_CONTROL_LINE)
+
+    async def __call__(self, data: bytes = b"") -> None:
+        ps = self.ps
+        buf = ps.buf
+        buf.extend(data)
+        process = ps.nc._process_msg
+        while buf and ps.state == _AWAITING_CONTROL_LINE:
+            if buf.startswith(b"HMSG "):
+                start = 5
+            elif buf.startswith(b"MSG "):
+                start = 4
+            else:
+                break
+            end = buf.find(_CRLF)
+            if end < 0:
+                if len(buf) < _MAX_CONTROL_LINE:
+                    return  # the rest of the line is on its way
+                break
+            args = bytes(buf[start:end]).split()
+            if start == 5:
+                if len(args) == 5:
+                    subject, sid, reply, hsize, size = args
+                elif len(args) == 4:
+                    subject, sid, hsize, size = args
+                    reply = b""
+                else:
+                    break
+                if not (hsize.isdigit() and size.isdigit() and sid.isdigit()):
+                    break
+                head = int(hsize)
+            else:
+                if len(args) == 4:
+                    subject, sid, reply, size = args
+                elif len(args) == 3:
+                    subject, sid, size = args
+                    reply = b""
+                else:
+                    break
+                if not (size.isdigit() and sid.isdigit()):
+                    break
+                head = 0
+            first = end + 2
+            stop = first + int(size)
+            if head > stop - first:
+                break
+            if len(buf) < stop + 2:
+                return  # the payload is on its way: this line is read again then
+            if head:
+                headers: bytes | None = bytes(buf[first:first + head])
+                payload = bytes(buf[first + head:stop])
+            else:
+                headers = None
+                payload = bytes(buf[first:stop])
+            del buf[:stop + 2]
+            await process(int(sid), subject, reply, payload, headers)
+        if buf:
+            await self._original()
