@@ -183,11 +183,14 @@ class Connection:
         self._wakeup.set()
 
     async def send(self, nc: Any, subject: str, body: bytes, reply: str = "",
-                   headers: dict[str, str] | None = None) -> None:
-        """Publish on ``nc`` (raises what ``nc.publish`` raises); see the module for why."""
+                   headers: dict[str, str] | None = None, block: bytes | None = None) -> None:
+        """Publish on ``nc`` (raises what ``nc.publish`` raises); see the module for why.
+
+        ``block``, if given, is ``header_block(headers)`` made beforehand.
+        """
         if self._fast and nc._status == _CONNECTED and subject and len(body) <= nc._max_payload:
             if headers:
-                hdr = header_block(headers)
+                hdr = block or header_block(headers)
                 size = len(hdr)
                 cmd = b"".join((f"HPUB {subject} {reply} {size} {size + len(body)}\r\n".encode(),
                                 hdr, body, b"\r\n"))
@@ -206,18 +209,19 @@ class Connection:
             return
         await nc.publish(subject, body, reply=reply, headers=headers or None)
 
-    async def publish_now(self, subject: str, body: bytes, headers: dict[str, str] | None) -> bool:
+    async def publish_now(self, subject: str, body: bytes, headers: dict[str, str] | None,
+                          block: bytes | None = None) -> bool:
         """Publish from the calling task; ``False`` if the payload is too large to send."""
-        from nats.errors import MaxPayloadError
-
         nc = self.nc
         if nc is None:
             return True
         try:
-            await self.send(nc, subject, body, "", headers)
-        except MaxPayloadError:
-            return False
+            await self.send(nc, subject, body, "", headers, block)
         except Exception as exc:
+            from nats.errors import MaxPayloadError
+
+            if isinstance(exc, MaxPayloadError):
+                return False
             log.warning("could not publish to %s: %s", subject, exc)
         return True
 

@@ -38,7 +38,7 @@ from coagent.errors import (
 from coagent.observability.switch import state as _obs
 from coagent.transport.base import InboundNode, ServedCall
 from coagent.transport.nats.caller import Caller, Relay
-from coagent.transport.nats.connection import Connection, quietly
+from coagent.transport.nats.connection import Connection, header_block, quietly
 from coagent.transport.nats.placement import Placement
 from coagent.transport.nats.replies import RemoteReply, RemoteStream
 from coagent.transport.subjects import Subjects
@@ -92,6 +92,7 @@ class Serving:
         self._background: set[asyncio.Task[Any]] = set()
         self._expire_at = node.deadlines.at
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._reply_heads: dict[tuple[str, bool], tuple[dict[str, str], bytes]] = {}
 
     async def start(self) -> list[Any]:
         """Subscribe to this node's session and cancel subjects; returns the subscriptions."""
@@ -148,6 +149,22 @@ class Serving:
         served = self.calls.pop(reply, None)
         if served is not None:
             served.expiry.cancel()
+
+    def reply_head(self, type_name: str, owner: bool) -> tuple[dict[str, str], bytes]:
+        """The headers of a reply of ``type_name`` (with ``owner`` if asked), and their block.
+
+        Shared, not to be changed: a node's replies are of a few types, so each pair is
+        built and encoded once, not per reply.
+        """
+        key = (type_name, owner)
+        head = self._reply_heads.get(key)
+        if head is None:
+            headers = {H_OWNER: self.node_name, H_TYPE: type_name} if owner else {H_TYPE: type_name}
+            head = (headers, header_block(headers))
+            if len(self._reply_heads) >= 1024:
+                self._reply_heads.clear()
+            self._reply_heads[key] = head
+        return head
 
     def reply_error(self, reply: str | None, exc: BaseException, **extra: str) -> None:
         if reply is None:
@@ -300,7 +317,11 @@ class Serving:
             env.trace = _obs.hooks.extract(headers)  # the remote caller's span is the parent
         if sink is not None and reply:
             # In flight until answered: cancellable by the caller, expired at its deadline.
-            self.calls[reply] = ServedCall(cell, env, self._expire_at(deadline, self._expire, reply))
+            # The sink is its own record (one object fewer per call).
+            sink.cell = cell
+            sink.env = env
+            sink.expiry = self._expire_at(deadline, self._expire, reply)
+            self.calls[reply] = sink
         try:
             accepted = self.node.deliver(cell, env)
         except CoagentError as exc:
