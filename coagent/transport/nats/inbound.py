@@ -93,7 +93,7 @@ class Inbound:
             nc._process_msg = self._process_msg
             ps: Any = getattr(nc, "_ps", None)
             if MessageParser.fits(ps):
-                ps.parse = MessageParser(ps)
+                ps.parse = MessageParser(ps, self)
 
     async def subscribe(self, subject: str, handler: Handler, *, queue: str = "") -> Any:
         """Subscribe ``handler`` to ``subject`` (in queue group ``queue``); the nats-py subscription."""
@@ -131,6 +131,16 @@ class Inbound:
         if handler is None:
             await self._original(sid, subject, reply, data, headers)
             return
+        if headers and not headers.startswith(_PLAIN):
+            # An inline status (e.g. no responders): nats-py's own parsing.
+            self.deliver(handler, sid, subject, reply, data, await self.nc._process_headers(headers))
+            return
+        self.deliver(handler, sid, subject, reply, data,
+                     parse_header_block(headers) if headers else None)
+
+    def deliver(self, handler: Handler, sid: int, subject: bytes, reply: bytes, data: bytes,
+                headers: dict[str, str] | None) -> None:
+        """Hand one message of subscription ``sid`` to its ``handler`` (the direct path)."""
         nc = self.nc
         sub = nc._subs.get(sid)
         if sub is None:
@@ -139,14 +149,8 @@ class Inbound:
         stats = nc.stats
         stats["in_msgs"] += 1
         stats["in_bytes"] += len(data)
-        hdr: dict[str, str] | None = None
-        if headers:
-            if headers.startswith(_PLAIN):
-                hdr = parse_header_block(headers)
-            else:
-                hdr = await nc._process_headers(headers)  # an inline status, e.g. no responders
         try:
-            handler(subject.decode(), reply.decode(), data, hdr)
+            handler(subject.decode(), reply.decode(), data, headers)
         except Exception:
             # The read loop must go on whatever a handler does.
             log.exception("handling a message on %s failed", subject.decode(errors="replace"))
@@ -166,11 +170,14 @@ class MessageParser:
     split at every point and compares what they hand on.
     """
 
-    __slots__ = ("_original", "ps")
+    __slots__ = ("_original", "inbound", "ps")
 
-    def __init__(self, ps: Any) -> None:
+    def __init__(self, ps: Any, inbound: Inbound | None = None) -> None:
         self.ps = ps
         self._original = ps.parse
+        # Messages of ``inbound``'s subscriptions (without an inline status) are handed on
+        # without the coroutine of an awaited _process_msg (0.3 us each).
+        self.inbound = inbound
 
     @staticmethod
     def fits(ps: Any) -> bool:
@@ -186,6 +193,7 @@ class MessageParser:
         buf = ps.buf
         buf.extend(data)
         process = ps.nc._process_msg
+        inbound = self.inbound
         while buf and ps.state == _AWAITING_CONTROL_LINE:
             if buf.startswith(b"HMSG "):
                 start = 5
@@ -234,6 +242,13 @@ class MessageParser:
                 headers = None
                 payload = bytes(buf[first:stop])
             del buf[:stop + 2]
-            await process(int(sid), subject, reply, payload, headers)
+            number = int(sid)
+            if inbound is not None:
+                handler = inbound._handlers.get(number)
+                if handler is not None and (headers is None or headers.startswith(_PLAIN)):
+                    inbound.deliver(handler, number, subject, reply, payload,
+                                    parse_header_block(headers) if headers else None)
+                    continue
+            await process(number, subject, reply, payload, headers)
         if buf:
             await self._original()
