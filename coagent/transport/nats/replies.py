@@ -18,7 +18,6 @@ from typing import Protocol
 from coagent.actors.envelope import ExternalReply
 from coagent.actors.message import RawMessage
 from coagent.errors import MessageTooLarge
-from coagent.transport.base import ServedCall
 from coagent.transport.nats.connection import Connection
 from coagent.transport.wire import END_MARKER, H_END, H_ERROR, H_OWNER, H_SEQ, H_TYPE, encode_error
 
@@ -44,12 +43,8 @@ class ServingSide(Protocol):
         """The (shared) headers of a reply of ``type_name`` and their encoded block."""
 
 
-class RemoteReply(ServedCall, ExternalReply):
-    """Stands in for the caller's future when the caller is on another node.
-
-    It is also the serving side's record of the call while in flight (``cell``, ``env``
-    and ``expiry`` are set by the serving side when it tracks the call).
-    """
+class RemoteReply(ExternalReply):
+    """Stands in for the caller's future when the caller is on another node."""
 
     __slots__ = ("_done", "_out", "owner", "reply", "sv")
 
@@ -98,9 +93,8 @@ class RemoteReply(ServedCall, ExternalReply):
         self._done = True
 
 
-class RemoteStream(ServedCall):
-    """Stands in for the caller's ``ReplyChannel`` when the caller is on another node
-    (and, like ``RemoteReply``, is the serving side's record of the call)."""
+class RemoteStream:
+    """Stands in for the caller's ``ReplyChannel`` when the caller is on another node."""
 
     __slots__ = ("closed", "owner", "reply", "seq", "sv")
 

@@ -317,11 +317,9 @@ class Serving:
             env.trace = _obs.hooks.extract(headers)  # the remote caller's span is the parent
         if sink is not None and reply:
             # In flight until answered: cancellable by the caller, expired at its deadline.
-            # The sink is its own record (one object fewer per call).
-            sink.cell = cell
-            sink.env = env
-            sink.expiry = self._expire_at(deadline, self._expire, reply)
-            self.calls[reply] = sink
+            # (A record of its own: were the sink the record, sink and envelope would point
+            # at each other, a cycle per call left to the garbage collector.)
+            self.calls[reply] = ServedCall(cell, env, self._expire_at(deadline, self._expire, reply))
         try:
             accepted = self.node.deliver(cell, env)
         except CoagentError as exc:
