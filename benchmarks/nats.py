@@ -20,6 +20,7 @@ sys.path.insert(0, str(_HERE.parent))
 sys.path.append(str(_HERE))
 
 import asyncio  # noqa: E402
+import resource  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -142,6 +143,39 @@ async def paired(floor_fn, fn, n: int, rounds: int) -> tuple[float, float]:  # t
     return floor, rate
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of process ``pid`` so far (this process for ``None``)."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def cpu_per_call(fn, n: int, pids: list[int | None], repeats: int = 3) -> list[float]:  # type: ignore[no-untyped-def]
+    """Microseconds of CPU per call of ``fn(n)`` in each process of ``pids`` (least of ``repeats``).
+
+    Less swayed by other work on the machine than a rate: what it costs, not how long
+    it waited for a core.
+    """
+    best = [float("inf")] * len(pids)
+    for _ in range(repeats):
+        before = [cpu_seconds(p) for p in pids]
+        await fn(n)
+        after = [cpu_seconds(p) for p in pids]
+        best = [min(b, (a - s) / n * 1e6) for b, a, s in zip(best, after, before, strict=True)]
+    return best
+
+
+def report_cpu(label: str, parts: dict[str, float], floor_total: float | None = None) -> float:
+    total = sum(parts.values())
+    ratio = f"  {total / floor_total:5.2f}x floor" if floor_total else ""
+    detail = ", ".join(f"{name} {us:.1f}" for name, us in parts.items())
+    print(f"{label:<48} {total:>12.1f} us/call  {ratio}  ({detail})")
+    return total
+
+
 class Verdicts:
     def __init__(self) -> None:
         self.items: list[tuple[str, float, float]] = []
@@ -156,7 +190,8 @@ class Verdicts:
         return f"summary: {verdict}: " + "; ".join(parts)
 
 
-async def remote(args, url: str, verdicts: Verdicts, children: list[Child]) -> None:  # type: ignore[no-untyped-def]
+async def remote(args, url: str, verdicts: Verdicts, children: list[Child],  # type: ignore[no-untyped-def]
+                 server_pid: int | None) -> None:
     scale, rounds = (5, 3) if args.quick else (1, 5)
     loop_flag = ["--uvloop"] if args.uvloop else []
     responder = Child("responder", [sys.executable, str(NODE_FILE), url, ECHO_SUBJECT, *loop_flag])
@@ -206,6 +241,18 @@ async def remote(args, url: str, verdicts: Verdicts, children: list[Child]) -> N
             report(f"{CONCURRENCY} sessions asking another process", rate, "asks/s", floor_b,
                    "(target >= 0.8x)")
             verdicts.check("remote concurrent", rate, floor_b, 0.8)
+            # Where the time goes: CPU per call in each process, 100 sessions (a clock tick
+            # is 10 ms, so enough calls for a tenth of a microsecond).
+            n = 30_000 // scale
+            assert server_pid is not None
+            pids: list[int | None] = [None, responder.proc.pid, server_pid]
+            caller, served, server = await cpu_per_call(plain_concurrent, n, pids)
+            floor_total = report_cpu("CPU per call, nats-py (floor B)",
+                                     {"caller": caller, "responder": served, "nats-server": server})
+            pids[1] = node.proc.pid
+            caller, served, server = await cpu_per_call(conc, n, pids)
+            report_cpu("CPU per call, 100 sessions", {"caller": caller, "node": served,
+                                                       "nats-server": server}, floor_total)
     finally:
         await nc.close()
 
@@ -276,7 +323,7 @@ async def main(args) -> None:  # type: ignore[no-untyped-def]
     started = time.perf_counter()
     with NATSServer() as server:
         try:
-            await remote(args, server.url, verdicts, children)
+            await remote(args, server.url, verdicts, children, server.pid)
         finally:
             for child in reversed(children):
                 child.stop()

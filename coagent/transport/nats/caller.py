@@ -73,6 +73,9 @@ __all__ = ["Caller", "Relay"]
 log = logging.getLogger("coagent.nats")
 
 _MAX_ROUTE_ATTEMPTS = 8
+_NO_HEADERS: dict[str, str] = {}  # read only
+#: A reply as the mux hands it to the waiting call: ``(headers, body)``.
+Reply = tuple["dict[str, str] | None", bytes]
 
 
 class _Stream:
@@ -103,7 +106,7 @@ class Relay:
         self.body = body
         self.headers = headers
         self.deadline = deadline
-        self._fut: asyncio.Future[Any] | None = None
+        self._fut: asyncio.Future[Reply] | None = None
 
     def abandon(self) -> None:
         """The caller gave up: stop waiting (``wait`` returns ``None``)."""
@@ -111,11 +114,12 @@ class Relay:
         if fut is not None and not fut.done():
             fut.set_exception(TimeoutError())
 
-    async def wait(self) -> Any:
-        """The owner's reply ``Msg``, or ``None`` once the deadline passed or the caller left."""
+    async def wait(self) -> Reply | None:
+        """The owner's reply as ``(headers, body)``, or ``None`` once the deadline passed or
+        the caller left."""
         caller = self.caller
-        fut = self._fut = asyncio.get_running_loop().create_future()
-        caller._pending[self.token] = fut
+        fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._fut = caller._pending[self.token] = fut
         expiry = caller.expire_at(self.deadline, _expire, fut)
         try:
             await caller.conn.send(caller.conn.client(), self.subject, self.body,
@@ -158,7 +162,7 @@ class Caller:
         self.placement = placement
         self.expire_at = expire_at
         self.inbox = ""
-        self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._pending: dict[str, asyncio.Future[Reply]] = {}
         self._streams: dict[str, _Stream] = {}
         #: Where a name not registered as a type was last found (a supervisor's child).
         self._type_cache: dict[str, str] = {}
@@ -167,9 +171,8 @@ class Caller:
         self._sub: Any = None
 
     async def start(self) -> None:
-        nc = self.conn.nc
-        self.inbox = nc.new_inbox()
-        self._sub = await nc.subscribe(f"{self.inbox}.*", cb=self._on_reply)
+        self.inbox = self.conn.nc.new_inbox()
+        self._sub = await self.conn.inbound.subscribe(f"{self.inbox}.*", self._on_reply)
 
     def close(self) -> None:
         """Fail the streams still open (the node stops)."""
@@ -259,7 +262,7 @@ class Caller:
             expiry = self.expire_at(deadline, _expire, fut)
             try:
                 await send(nc, subject, raw.content, reply_subject, headers)
-                reply = await fut
+                reply_headers, body = await fut
             except TimeoutError:
                 self.send_cancel(reply_subject, owner)
                 raise DeadlineExceeded(
@@ -275,7 +278,7 @@ class Caller:
             finally:
                 expiry.cancel()
                 pending.pop(token, None)
-            headers = reply.headers or {}
+            headers = reply_headers or _NO_HEADERS
             if headers.get(H_STATUS) == STATUS_NO_RESPONDERS:
                 if not owner and not rechecked:
                     rechecked = True
@@ -290,14 +293,14 @@ class Caller:
                     self.placement.forget_owner(address)
                     owner = ""
                     continue
-                raise decode_error(error, reply.data)
+                raise decode_error(error, body)
             new_owner = headers.get(H_OWNER)
             if new_owner:
                 self.placement.remember_owner(address, new_owner)
             type_name = headers.get(H_TYPE)
             if not type_name:
                 return None
-            return RawMessage(header={"type": type_name}, content=reply.data)
+            return RawMessage(header={"type": type_name}, content=body)
 
     async def open_stream(self, address: Address, raw: RawMessage, deadline: float,
                           sender: Address | None, route: Route, explicit: bool,
@@ -361,17 +364,19 @@ class Caller:
 
     # ----------------------------------------------------------------- replies
 
-    async def _on_reply(self, msg: Any) -> None:
-        call = msg.subject.rpartition(".")[2]
+    def _on_reply(self, subject: str, reply: str, data: bytes,
+                  headers: dict[str, str] | None) -> None:
+        call = subject.rpartition(".")[2]
         fut = self._pending.get(call)
         if fut is not None:
             if not fut.done():
-                fut.set_result(msg)
+                fut.set_result((headers, data))
             return
         state = self._streams.get(call)
         if state is None:
             return
-        headers = msg.headers or {}
+        if headers is None:
+            headers = {}
         first = state.first
         if headers.get(H_STATUS) == STATUS_NO_RESPONDERS:
             if not first.done():
@@ -391,7 +396,7 @@ class Caller:
         if error is not None:
             # Errors are final, whatever their place: some are sent before any item (seq 0).
             try:
-                exc = decode_error(error, msg.data)
+                exc = decode_error(error, data)
             finally:
                 self._streams.pop(call, None)
             chan.close(exc)
@@ -399,14 +404,14 @@ class Caller:
         if seq != state.seq + 1:
             self._streams.pop(call, None)
             chan.close(TransportError(f"stream lost messages (expected #{state.seq + 1}, got #{seq})"))
-            self.send_cancel(msg.subject, state.owner_node)
+            self.send_cancel(subject, state.owner_node)
             return
         state.seq = seq
         if headers.get(H_END):
             self._streams.pop(call, None)
             chan.close()
             return
-        item = RawMessage(header={"type": headers.get(H_TYPE, "")}, content=msg.data)
+        item = RawMessage(header={"type": headers.get(H_TYPE, "")}, content=data)
         decode = state.decode
         if decode is None:
             chan.put_nowait(item)
@@ -416,4 +421,4 @@ class Caller:
         except CoagentError as exc:
             self._streams.pop(call, None)
             chan.close(exc)
-            self.send_cancel(msg.subject, state.owner_node)
+            self.send_cancel(subject, state.owner_node)

@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from coagent.errors import MessageTooLarge, RuntimeNotStarted, TransportError
+from coagent.transport.nats.inbound import Inbound
 
 __all__ = ["Connection", "publish_error", "quietly", "header_block", "has_fast_path",
            "write_pending"]
@@ -96,6 +97,7 @@ class Connection:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._fast = False
+        self._inbound: Inbound | None = None
 
     def client(self) -> Any:
         """The live nats-py client (``RuntimeNotStarted`` before ``connect`` or after ``close``)."""
@@ -103,6 +105,14 @@ class Connection:
         if nc is None:
             raise RuntimeNotStarted(f"node {self.name} is not connected")
         return nc
+
+    @property
+    def inbound(self) -> Inbound:
+        """Subscriptions whose handlers run from the read loop (``RuntimeNotStarted`` before ``connect``)."""
+        inbound = self._inbound
+        if inbound is None:
+            raise RuntimeNotStarted(f"node {self.name} is not connected")
+        return inbound
 
     async def connect(self) -> Any:
         import nats
@@ -132,6 +142,7 @@ class Connection:
             raise TransportError(f"cannot connect to NATS at {', '.join(self.servers)}: {reason}") from None
         self.running = True
         self._fast = has_fast_path(self.nc)
+        self._inbound = Inbound(self.nc)
         self._task = asyncio.get_running_loop().create_task(self._run_outbox())
         return self.nc
 
@@ -173,11 +184,14 @@ class Connection:
         self._wakeup.set()
 
     async def send(self, nc: Any, subject: str, body: bytes, reply: str = "",
-                   headers: dict[str, str] | None = None) -> None:
-        """Publish on ``nc`` (raises what ``nc.publish`` raises); see the module for why."""
+                   headers: dict[str, str] | None = None, block: bytes | None = None) -> None:
+        """Publish on ``nc`` (raises what ``nc.publish`` raises); see the module for why.
+
+        ``block``, if given, is ``header_block(headers)`` made beforehand.
+        """
         if self._fast and nc._status == _CONNECTED and subject and len(body) <= nc._max_payload:
             if headers:
-                hdr = header_block(headers)
+                hdr = block or header_block(headers)
                 size = len(hdr)
                 cmd = b"".join((f"HPUB {subject} {reply} {size} {size + len(body)}\r\n".encode(),
                                 hdr, body, b"\r\n"))
@@ -187,18 +201,19 @@ class Connection:
             return
         await nc.publish(subject, body, reply=reply, headers=headers or None)
 
-    async def publish_now(self, subject: str, body: bytes, headers: dict[str, str] | None) -> bool:
+    async def publish_now(self, subject: str, body: bytes, headers: dict[str, str] | None,
+                          block: bytes | None = None) -> bool:
         """Publish from the calling task; ``False`` if the payload is too large to send."""
-        from nats.errors import MaxPayloadError
-
         nc = self.nc
         if nc is None:
             return True
         try:
-            await self.send(nc, subject, body, "", headers)
-        except MaxPayloadError:
-            return False
+            await self.send(nc, subject, body, "", headers, block)
         except Exception as exc:
+            from nats.errors import MaxPayloadError
+
+            if isinstance(exc, MaxPayloadError):
+                return False
             log.warning("could not publish to %s: %s", subject, exc)
         return True
 

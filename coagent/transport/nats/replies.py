@@ -39,6 +39,9 @@ class ServingSide(Protocol):
     def reply_error(self, reply: str | None, exc: BaseException) -> None:
         """Send ``exc`` as an error reply."""
 
+    def reply_head(self, type_name: str, owner: bool) -> tuple[dict[str, str], bytes]:
+        """The (shared) headers of a reply of ``type_name`` and their encoded block."""
+
 
 class RemoteReply(ExternalReply):
     """Stands in for the caller's future when the caller is on another node."""
@@ -50,7 +53,7 @@ class RemoteReply(ExternalReply):
         self.reply = reply
         self.owner = owner  # tell the caller who serves the session (it came via the queue group)
         self._done = False
-        self._out: tuple[str, bytes, dict[str, str]] | None = None
+        self._out: tuple[str, bytes, dict[str, str] | None, bytes | None] | None = None
 
     def done(self) -> bool:
         return self._done
@@ -63,13 +66,13 @@ class RemoteReply(ExternalReply):
         reply = self.reply
         if reply is None:
             return
-        self.sv.finished(reply)
-        headers = {H_OWNER: self.sv.node_name} if self.owner else {}
+        sv = self.sv
+        sv.finished(reply)
         if raw is None:
-            self._out = (reply, b"", headers)
+            self._out = (reply, b"", {H_OWNER: sv.node_name} if self.owner else None, None)
         else:
-            headers[H_TYPE] = raw.header.get("type", "")
-            self._out = (reply, raw.content, headers)
+            headers, block = sv.reply_head(raw.header.get("type", ""), self.owner)
+            self._out = (reply, raw.content, headers, block)
 
     async def flush(self) -> None:
         out, self._out = self._out, None

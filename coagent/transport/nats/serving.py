@@ -38,7 +38,7 @@ from coagent.errors import (
 from coagent.observability.switch import state as _obs
 from coagent.transport.base import InboundNode, ServedCall
 from coagent.transport.nats.caller import Caller, Relay
-from coagent.transport.nats.connection import Connection, quietly
+from coagent.transport.nats.connection import Connection, header_block, quietly
 from coagent.transport.nats.placement import Placement
 from coagent.transport.nats.replies import RemoteReply, RemoteStream
 from coagent.transport.subjects import Subjects
@@ -92,35 +92,35 @@ class Serving:
         self._background: set[asyncio.Task[Any]] = set()
         self._expire_at = node.deadlines.at
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._reply_heads: dict[tuple[str, bool], tuple[dict[str, str], bytes]] = {}
 
     async def start(self) -> list[Any]:
         """Subscribe to this node's session and cancel subjects; returns the subscriptions."""
-        nc = self.conn.nc
+        inbound = self.conn.inbound
         return [
-            await nc.subscribe(self.subjects.node_wildcard(), cb=self._on_node_msg),
-            await nc.subscribe(self.subjects.cancel(self.node_name), cb=self._on_cancel),
-            await nc.subscribe(self.subjects.sys("cancel"), cb=self._on_cancel),
+            await inbound.subscribe(self.subjects.node_wildcard(), self._on_node_msg),
+            await inbound.subscribe(self.subjects.cancel(self.node_name), self._on_cancel),
+            await inbound.subscribe(self.subjects.sys("cancel"), self._on_cancel),
         ]
 
     async def serve(self, name: str) -> None:
-        nc = self.conn.nc
-        self._agent_subs[name] = await nc.subscribe(
-            self.subjects.agent(name), queue="nodes", cb=self._on_agent_msg,
+        self._agent_subs[name] = await self.conn.inbound.subscribe(
+            self.subjects.agent(name), self._on_agent_msg, queue="nodes",
         )
-        await nc.flush()  # the subscription is live before anyone is told it exists
+        await self.conn.nc.flush()  # the subscription is live before anyone is told it exists
 
     async def withdraw(self, names: list[str] | tuple[str, ...]) -> None:
         """Stop taking first messages for ``names``; once this returns, the server knows."""
         for name in names:
             sub = self._agent_subs.pop(name, None)
             if sub is not None:
-                await quietly(sub.unsubscribe())
+                await self.conn.inbound.unsubscribe(sub)
         await self._flush()
 
     async def stop_intake(self) -> None:
         """Stop taking first messages of sessions (other nodes take them from now on)."""
         for sub in list(self._agent_subs.values()):
-            await quietly(sub.unsubscribe())
+            await self.conn.inbound.unsubscribe(sub)
         self._agent_subs.clear()
         await self._flush()
 
@@ -150,6 +150,22 @@ class Serving:
         if served is not None:
             served.expiry.cancel()
 
+    def reply_head(self, type_name: str, owner: bool) -> tuple[dict[str, str], bytes]:
+        """The headers of a reply of ``type_name`` (with ``owner`` if asked), and their block.
+
+        Shared, not to be changed: a node's replies are of a few types, so each pair is
+        built and encoded once, not per reply.
+        """
+        key = (type_name, owner)
+        head = self._reply_heads.get(key)
+        if head is None:
+            headers = {H_OWNER: self.node_name, H_TYPE: type_name} if owner else {H_TYPE: type_name}
+            head = (headers, header_block(headers))
+            if len(self._reply_heads) >= 1024:
+                self._reply_heads.clear()
+            self._reply_heads[key] = head
+        return head
+
     def reply_error(self, reply: str | None, exc: BaseException, **extra: str) -> None:
         if reply is None:
             log.warning("dropped a message without a reply subject: %s", exc)
@@ -159,48 +175,49 @@ class Serving:
 
     # ------------------------------------------------------------------ intake
 
-    async def _on_agent_msg(self, msg: Any) -> None:
-        headers = msg.headers or {}
+    def _on_agent_msg(self, subject: str, reply: str, data: bytes,
+                      headers: dict[str, str] | None) -> None:
+        headers = headers or {}
         try:
-            type_name = msg.subject[len(self._agent_prefix):]
+            type_name = subject[len(self._agent_prefix):]
             session = validate_session(headers.get(H_SESSION, ""))
             address = Address(headers.get(H_TARGET) or type_name, session)
         except CoagentError as exc:
-            self.reply_error(msg.reply, exc)
+            self.reply_error(reply, exc)
             return
-        self._accept(msg, address, headers)
+        self._accept(reply, data, address, headers)
 
-    async def _on_node_msg(self, msg: Any) -> None:
-        subject = msg.subject
+    def _on_node_msg(self, subject: str, reply: str, data: bytes,
+                     headers: dict[str, str] | None) -> None:
         address = self._subject_cache.get(subject)
         if address is None:
             try:
                 address = self.subjects.parse_node_subject(subject)
             except CoagentError as exc:
-                self.reply_error(msg.reply, exc)
+                self.reply_error(reply, exc)
                 return
             if len(self._subject_cache) > 100_000:
                 self._subject_cache.clear()
             self._subject_cache[subject] = address
-        self._accept(msg, address, msg.headers or {})
+        self._accept(reply, data, address, headers or {})
 
-    def _accept(self, msg: Any, address: Address, headers: dict[str, str]) -> None:
+    def _accept(self, reply: str, data: bytes, address: Address, headers: dict[str, str]) -> None:
         type_name = headers.get(H_TYPE)
         if not type_name:
-            self.reply_error(msg.reply, MessageDecodeError("missing 'type' header"))
+            self.reply_error(reply, MessageDecodeError("missing 'type' header"))
             return
         text = headers.get(H_TIMEOUT)
         timeout = self.node.default_timeout if text is None else self._timeout(text)
-        raw = RawMessage(header={"type": type_name}, content=msg.data)
+        raw = RawMessage(header={"type": type_name}, content=data)
         if len(headers) > 1:
             for key, value in headers.items():
                 if key not in RESERVED_HEADERS:
                     raw.header[key] = value
         cell = self.node.live_cell(address)
         if cell is not None:
-            self._deliver(cell, raw, msg.reply, headers, timeout, H_SESSION in headers)
+            self._deliver(cell, raw, reply, headers, timeout, H_SESSION in headers)
         else:
-            self._spawn(self._accept_new(msg, address, raw, headers, timeout))
+            self._spawn(self._accept_new(reply, data, address, raw, headers, timeout))
 
     def _timeout(self, text: str) -> float:
         """The seconds of a ``timeout`` header, bounded (the node's default if unreadable)."""
@@ -213,11 +230,11 @@ class Serving:
             timeout = default if math.isnan(timeout) else MAX_TIMEOUT
         return min(max(timeout, 0.0), MAX_TIMEOUT)
 
-    async def _accept_new(self, msg: Any, address: Address, raw: RawMessage,
+    async def _accept_new(self, reply: str, data: bytes, address: Address, raw: RawMessage,
                           headers: dict[str, str], timeout: float) -> None:
         type_name = self.node.type_of(address.name)
         if type_name is None:
-            self.reply_error(msg.reply, AgentNotFound(
+            self.reply_error(reply, AgentNotFound(
                 f"no agent {address.name!r} on node {self.node_name}", address=str(address),
             ), **{H_RETRY: RETRY_MARKER})
             return
@@ -227,50 +244,49 @@ class Serving:
             async with asyncio.timeout_at(deadline):
                 owner = await self.placement.claim(type_name, address.session)
                 if owner != self.node_name:
-                    if headers.get(H_KIND) == KIND_STREAM or not msg.reply:
+                    if headers.get(H_KIND) == KIND_STREAM or not reply:
                         # Forward with the caller's own reply subject: the owner streams to it.
-                        self.conn.publish(self.subjects.session(owner, address), msg.data, headers,
-                                          reply=msg.reply or "")
+                        self.conn.publish(self.subjects.session(owner, address), data, headers,
+                                          reply=reply)
                         return
-                    if await self._relay(msg, address, headers, owner, deadline):
+                    if await self._relay(reply, data, address, headers, owner, deadline):
                         return
                     # The owner stopped serving between its liveness ping and the forward.
                     owner = await self.placement.take_over(type_name, address.session, owner)
                     if owner != self.node_name:
-                        self.reply_error(msg.reply, AgentNotFound(
+                        self.reply_error(reply, AgentNotFound(
                             f"the owner of {address} is unreachable", address=str(address),
                         ), **{H_RETRY: RETRY_MARKER})
                         return
                 cell = await self.node.resolve(address)
         except TimeoutError:
-            self.reply_error(msg.reply, DeadlineExceeded(f"{address} did not start in time"))
+            self.reply_error(reply, DeadlineExceeded(f"{address} did not start in time"))
             return
         except CoagentError as exc:
-            self.reply_error(msg.reply, exc)
+            self.reply_error(reply, exc)
             return
         except Exception as exc:
             log.exception("accepting a message for %s failed", address)
-            self.reply_error(msg.reply, TransportError(f"{type(exc).__name__}: {exc}"))
+            self.reply_error(reply, TransportError(f"{type(exc).__name__}: {exc}"))
             return
-        self._deliver(cell, raw, msg.reply, headers, max(0.0, deadline - loop.time()),
+        self._deliver(cell, raw, reply, headers, max(0.0, deadline - loop.time()),
                       H_SESSION in headers)
 
-    async def _relay(self, msg: Any, address: Address, headers: dict[str, str], owner: str,
-                     deadline: float) -> bool:
+    async def _relay(self, caller_reply: str, data: bytes, address: Address,
+                     headers: dict[str, str], owner: str, deadline: float) -> bool:
         """Pass a request to the session's owner and its answer back; ``False`` if it is gone."""
-        caller_reply = msg.reply
-        relay = self.caller.relay(self.subjects.session(owner, address), msg.data, headers, deadline)
+        relay = self.caller.relay(self.subjects.session(owner, address), data, headers, deadline)
         self.relays[caller_reply] = (owner, relay)
         try:
-            reply = await relay.wait()
+            answer = await relay.wait()
         finally:
             self.relays.pop(caller_reply, None)
-        if reply is None:
+        if answer is None:
             return True  # the caller's deadline passed or it gave up (the owner was told)
-        reply_headers = reply.headers or {}
-        if reply_headers.get(H_STATUS) == STATUS_NO_RESPONDERS:
+        reply_headers, body = answer
+        if reply_headers is not None and reply_headers.get(H_STATUS) == STATUS_NO_RESPONDERS:
             return False
-        self.conn.publish(caller_reply, reply.data, reply_headers or None)
+        self.conn.publish(caller_reply, body, reply_headers)
         return True
 
     def _deliver(self, cell: Cell, raw: RawMessage, reply: str | None, headers: dict[str, str],
@@ -301,6 +317,8 @@ class Serving:
             env.trace = _obs.hooks.extract(headers)  # the remote caller's span is the parent
         if sink is not None and reply:
             # In flight until answered: cancellable by the caller, expired at its deadline.
+            # (A record of its own: were the sink the record, sink and envelope would point
+            # at each other, a cycle per call left to the garbage collector.)
             self.calls[reply] = ServedCall(cell, env, self._expire_at(deadline, self._expire, reply))
         try:
             accepted = self.node.deliver(cell, env)
@@ -334,8 +352,9 @@ class Serving:
             served.env.fail(DeadlineExceeded(f"the deadline of a call to {served.cell.address} passed"))
             served.cell.cancel(served.env)
 
-    async def _on_cancel(self, msg: Any) -> None:
-        reply = msg.data.decode("utf-8", "replace")
+    def _on_cancel(self, subject: str, reply_to: str, data: bytes,
+                   headers: dict[str, str] | None) -> None:
+        reply = data.decode("utf-8", "replace")
         served = self.calls.pop(reply, None)
         if served is not None:
             served.expiry.cancel()
