@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from typing import Any
 
@@ -255,7 +256,7 @@ async def feed(parser: Any, chunks: list[bytes]) -> None:
 
 def split(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({0, len(data), *cuts})
-    return [data[a:b] for a, b in zip(points, points[1:])]
+    return [data[a:b] for a, b in itertools.pairwise(points)]
 
 
 async def parse_both(chunks: list[bytes]) -> tuple[list[Any], list[Any]]:
