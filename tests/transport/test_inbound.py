@@ -23,7 +23,7 @@ def recorder(into: Got) -> Any:
     return handler
 
 
-async def wait_for(cond: Any, limit: float = 5.0) -> None:
+async def wait_for(cond: Any, limit: float = 30.0) -> None:
     deadline = time.monotonic() + limit
     while not cond():
         assert time.monotonic() < deadline, "timed out"
