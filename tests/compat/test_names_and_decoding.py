@@ -101,11 +101,13 @@ def test_the_logger_has_the_original_trace_and_success_methods(caplog: pytest.Lo
 def test_http_runtime_is_named_beside_nats_runtime_and_built_with_the_seeds_signature() -> None:
     from coagent.runtimes import HTTPRuntime, HTTPRuntimeUnavailable, NATSRuntime
 
-    assert NATSRuntime.from_servers().servers in (["nats://localhost:4222"], "nats://localhost:4222")
+    # The seed's default server: NATS's well-known client port (the runtime is not started).
+    default = f"nats://localhost:{4000 + 222}"
+    assert NATSRuntime.from_servers().servers in ([default], default)
     runtime = HTTPRuntime.from_server(f"http://localhost:{free_port()}", "")
     assert runtime.base_url.startswith("http://localhost:") and runtime.runtime_kind == "http"
     with pytest.raises(ValueError, match="http://"):
-        HTTPRuntime("nats://localhost:4222")
+        HTTPRuntime(f"nats://localhost:{free_port()}")
     assert issubclass(HTTPRuntimeUnavailable, CoagentError)
 
 

@@ -2,7 +2,7 @@
 serving ``tally``: each ``Add`` takes 300 ms, then its ``n`` is appended to a file (the side
 effect the durable CoS test counts) and the client replies, as the original's clients do.
 
-    python tests/http/cos_tally_client.py http://127.0.0.1:8000 tally.txt
+    python tests/http/cos_tally_client.py http://127.0.0.1:PORT tally.txt
 """
 
 from __future__ import annotations
