@@ -64,6 +64,9 @@ class NATSRuntime(Node):
             connection (``JetStreamStore``); a store or a SQLite path instead; ``False``: none.
         redeliver_after: seconds an accepted durable message may stay unacknowledged (its
             node died) before a node serving its type delivers it again.
+        dedup_window: seconds the default JetStream store refuses a durable message whose id
+            it stored before (a sender's retry); default 24 hours. Retries later than that
+            are delivered again. Ignored with another ``store``.
         **connect_options: passed to ``nats.connect`` (``user_credentials``, ``nkeys_seed``,
             ``tls``, ``token``, ``max_reconnect_attempts``, ``reconnect_time_wait``, ...).
     """
@@ -85,8 +88,11 @@ class NATSRuntime(Node):
         connect_deadline: float = 5.0,
         store: StateStore | str | bool | None = None,
         redeliver_after: float = 30.0,
+        dedup_window: float | None = None,
         **connect_options: Any,
     ) -> None:
+        if dedup_window is not None and not dedup_window >= 1:
+            raise ValueError(f"dedup_window must be at least 1 second, got {dedup_window!r}")
         node_name = validate_token(name, "node name") if name else _default_node_name()
         self.servers = [servers] if isinstance(servers, str) else list(servers)
         transport = NATSTransport(
@@ -101,6 +107,7 @@ class NATSRuntime(Node):
         self._jetstream_store = store is None or store is True
         self._prefix = prefix
         self._redeliver_after = redeliver_after
+        self._dedup_window = dedup_window
         self.announce = announce
         self.debug = debug
 
@@ -110,8 +117,11 @@ class NATSRuntime(Node):
             from coagent.runtimes.durable import DurableDelivery
             from coagent.store.jetstream import JetStreamStore
 
+            js_store = (JetStreamStore(self.nc, prefix=self._prefix) if self._dedup_window is None
+                        else JetStreamStore(self.nc, prefix=self._prefix,
+                                            dedup_window=self._dedup_window))
             durable = DurableDelivery(
-                self, JetStreamStore(self.nc, prefix=self._prefix),
+                self, js_store,
                 redeliver_after=self._redeliver_after)
             try:
                 await durable.start()

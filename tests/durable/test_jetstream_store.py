@@ -183,3 +183,38 @@ async def test_a_closed_publisher_fails_its_writers_at_once(nc: Any) -> None:
 def test_a_dedup_window_under_a_second_is_refused() -> None:
     with pytest.raises(ValueError, match="dedup_window"):
         JetStreamStore(object(), dedup_window=0.5)
+
+
+async def test_a_nats_runtime_passes_its_dedup_window_to_its_jetstream_store(
+        nats_server: NATSServer, nc: Any) -> None:
+    async with NATSRuntime(nats_server.url, prefix="dwr", announce=False,
+                           dedup_window=2) as rt:
+        await rt.register(AgentSpec("counter", new(Counter), durable=True))
+        address = Address("counter", "c1")
+        raw = Add(n=1).encode()
+        retried = RawMessage(header={**raw.header, MSG_ID_HEADER: "once"}, content=raw.content)
+        await rt.tell(address, retried)
+        assert (await rt.ask(address, Get(), timeout=10)).n == 1
+        marker = await nc.jetstream().get_last_msg("KV_dwr_inbox",
+                                                    "$KV.dwr_inbox.d.counter.c1.once")
+        assert (marker.headers or {}).get("Nats-TTL") == "2"
+        await rt.tell(address, retried)  # within the window: refused
+        assert (await rt.ask(address, Get(), timeout=10)).n == 1
+        await asyncio.sleep(3.5)  # the server expires the marker
+        await rt.tell(address, retried)  # after it the store accepts the id again...
+        # ...and the session, which still knows the id among those it applied, does not
+        # apply it twice
+        assert (await rt.ask(address, Get(), timeout=10)).n == 1
+        for _ in range(100):  # its acknowledgement writes a new marker, with the window
+            try:
+                again = await nc.jetstream().get_last_msg("KV_dwr_inbox",
+                                                           "$KV.dwr_inbox.d.counter.c1.once")
+                break
+            except nats.js.errors.NotFoundError:
+                await asyncio.sleep(0.05)
+        assert again.seq > marker.seq and (again.headers or {}).get("Nats-TTL") == "2"
+
+
+def test_a_nats_runtime_refuses_a_dedup_window_under_a_second() -> None:
+    with pytest.raises(ValueError, match="dedup_window"):
+        NATSRuntime("nats://127.0.0.1:1", dedup_window=0.5)
