@@ -261,24 +261,15 @@ class DurableDelivery:
             queued = cell.deliver_nowait(env)
         except CoagentError:
             queued = False  # stopping: sent on below once stored
-        if queued:
-            stored.add_done_callback(self._withdraw_if_lost(env, key))
         try:
             await stored
         except CoagentError:
-            if not queued:
-                self._inflight.pop(key, None)
+            # Never stored: a copy still queued is skipped. (One already in its handler, or
+            # queued behind a sender that stopped waiting, is refused at its save.)
+            env.cancelled = True
+            self._inflight.pop(key, None)
             raise
         return queued
-
-    def _withdraw_if_lost(self, env: Envelope,
-                          key: tuple[str, str]) -> Callable[[asyncio.Future[bool]], None]:
-        def check(fut: asyncio.Future[bool]) -> None:
-            if fut.cancelled() or fut.exception() is not None:
-                env.cancelled = True  # never stored: not to be applied
-                self._inflight.pop(key, None)
-
-        return check
 
     async def _send(self, address: Address, raw: RawMessage, deadline: float,
                     sender: Address | None, explicit: bool) -> None:

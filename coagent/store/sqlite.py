@@ -162,12 +162,15 @@ class _Bulk:
         return flags
 
     def resolve(self, flags: list[bool]) -> None:
-        for fut in self.done:
-            if not fut.done():
-                fut.set_result(None)
+        # Senders first: woken before the sessions whose saves this commit held, a sender's
+        # next tell reaches its session's mailbox while that cell's task is still alive,
+        # which then goes on with it (no new drain task for it, no idle turn).
         for fut, new in zip(self.inserted, flags, strict=True):
             if not fut.done():
                 fut.set_result(new)
+        for waiter in self.done:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def fail(self, error: BaseException) -> None:
         for fut in itertools.chain(self.done, self.inserted):
@@ -208,9 +211,11 @@ class SQLiteStore:
         self._bulk: _Bulk | None = None
         self._flush_handle: asyncio.Handle | None = None
         self._seq = itertools.count(1)
-        # An early insert (enqueue_soon) is queued in this commit: wait one more loop turn,
-        # once per commit, so that the save of the session it was delivered to joins it.
-        self._hold = self._held = False
+        # Early inserts (enqueue_soon) of this commit whose save has not come yet: the
+        # commit waits one more loop turn for them, once (a steady stream of tells cannot
+        # starve it), so that the saves of the sessions they were delivered to join it.
+        self._open: set[str] = set()
+        self._held = False
         # Ids of early inserts whose commit failed: a save that acknowledges one is refused
         # (its session applied a message that was never stored). Rare, and bounded.
         self._lost: dict[str, None] = {}
@@ -287,9 +292,8 @@ class SQLiteStore:
         return fut
 
     def _flush(self) -> None:
-        if self._hold:
-            self._hold = False
-            self._held = True  # once per commit: a steady stream of tells cannot starve it
+        if self._open and not self._held:
+            self._held = True
             self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
             return
         self._flush_handle = None
@@ -313,7 +317,8 @@ class SQLiteStore:
 
     def _take(self) -> list[_Bulk | _Op]:
         batch, self._queue, self._bulk = self._queue, [], None
-        self._hold = self._held = False
+        self._open.clear()
+        self._held = False
         return batch
 
     def _flush_with(self, db: sqlite3.Connection) -> None:
@@ -384,6 +389,8 @@ class SQLiteStore:
                             reply_id, reply))
         if ack:
             bulk.acks.extend(ack)
+            if self._open:
+                self._open.difference_update(ack)
         bulk.done.append(fut)
         await fut
 
@@ -432,8 +439,7 @@ class SQLiteStore:
         never stored is not written either.
         """
         fut: asyncio.Future[bool] = self._schedule().create_future()
-        if not self._held:
-            self._hold = True
+        self._open.add(entry.msg_id)
         bulk = self._rows()
         bulk.inserts.append((entry.msg_id, next(self._seq), entry.type, entry.session,
                              _json.encode(entry.header).decode(), entry.content,
