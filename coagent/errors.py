@@ -319,6 +319,14 @@ class StoreRequired(StoreError):
     code = "store_required"
 
 
+class StateNotStored(StoreError):
+    """A durable session's state write failed: the instance holds effects the store does
+    not, so it is replaced by one restored from the store (``restarts_actor``)."""
+
+    code = "state_not_stored"
+    restarts_actor = True
+
+
 def error_class(code: str) -> type[CoagentError] | None:
     """The class registered for wire ``code`` (``None`` when no class defines it)."""
     return _REGISTRY.get(code)

@@ -48,6 +48,10 @@ T = TypeVar("T")
 #: Seconds an accepted message id is remembered for de-duplication of retried sends.
 SEEN_TTL = 24 * 3600.0
 
+#: Ids of failed early inserts remembered (see ``SQLiteStore.enqueue_soon``); a save
+#: acknowledges its messages within a few loop turns, so this bounds only a pathology.
+LOST_MAX = 100_000
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     type TEXT NOT NULL, session TEXT NOT NULL, state BLOB NOT NULL,
@@ -96,19 +100,26 @@ class _Bulk:
     """The rows of one stretch of the group commit, each kind written by one ``executemany``.
 
     Within a stretch the kinds may run in any order: state rows and inbox rows are
-    different tables, and an acknowledgement never follows its own message's insert in
-    one stretch (a message is acknowledged only after the commit that stored it), so
-    running acknowledgements before inserts keeps the order in which they were asked.
-    Rows are tuples in the statements' column order: ``states`` for ``_REPLACE``,
-    ``inserts`` for ``_INSERT`` (the message id first), ``acks`` message ids.
+    different tables, and an acknowledgement follows its own message's insert in one
+    stretch only when that insert was queued early (``early``: delivered to its session
+    while its write was queued, see :meth:`SQLiteStore.enqueue_soon`). Such a pair is
+    collapsed: the message's id goes to ``seen`` and its effect is in the state row of
+    the same transaction, so neither its pending row nor that row's deletion is written
+    (two row writes a tell instead of four). Every other acknowledgement concerns a row
+    committed before, so running acknowledgements before inserts keeps the order in
+    which they were asked. Rows are tuples in the statements' column order: ``states``
+    for ``_REPLACE``, ``inserts`` for ``_INSERT`` (the message id first), ``acks``
+    message ids.
     """
 
-    __slots__ = ("acks", "done", "inserted", "inserts", "states")
+    __slots__ = ("acks", "done", "early", "inserted", "inserts", "states")
 
     def __init__(self) -> None:
         self.states: list[tuple[Any, ...]] = []
         self.acks: list[str] = []
         self.inserts: list[tuple[Any, ...]] = []
+        #: Ids of the inserts queued by ``enqueue_soon`` (their acknowledgement may follow).
+        self.early: list[str] = []
         #: Futures of the state writes and acknowledgements (result ``None``).
         self.done: list[asyncio.Future[Any]] = []
         #: Futures of the inserts, one per row (result: the row was new).
@@ -117,35 +128,49 @@ class _Bulk:
     def run(self, db: sqlite3.Connection, now: float) -> list[bool]:
         if self.states:
             db.executemany(_REPLACE, self.states)
-        if self.acks:
-            db.executemany(_ACK, [(msg_id,) for msg_id in self.acks])
+        acks = self.acks
         rows = self.inserts
+        keep = rows
+        if self.early and acks:
+            collapsed = set(self.early).intersection(acks)
+            if collapsed:
+                acks = [msg_id for msg_id in acks if msg_id not in collapsed]
+                keep = [row for row in rows if row[0] not in collapsed]
+        if acks:
+            db.executemany(_ACK, [(msg_id,) for msg_id in acks])
         if not rows:
             return []
         db.execute("SAVEPOINT accept")
         if db.executemany(_SEEN, [(row[0], now) for row in rows]).rowcount == len(rows):
             db.execute("RELEASE accept")
-            db.executemany(_INSERT, rows)
+            if keep:
+                db.executemany(_INSERT, keep)
             return [True] * len(rows)
         # Some ids were seen before (a sender's retry, or one id twice in this stretch):
         # find which, one row at a time (rare, so the common case needs no look-up).
         db.execute("ROLLBACK TO accept")
         db.execute("RELEASE accept")
+        kept = {id(row) for row in keep}
         flags = []
         for row in rows:
             new = db.execute(_SEEN, (row[0], now)).rowcount > 0
-            if new:
+            if new and id(row) in kept:
                 db.execute(_INSERT, row)
+            elif not new and id(row) not in kept:
+                db.execute(_ACK, (row[0],))  # an older pending copy: its ack still applies
             flags.append(new)
         return flags
 
     def resolve(self, flags: list[bool]) -> None:
-        for fut in self.done:
-            if not fut.done():
-                fut.set_result(None)
+        # Senders first: woken before the sessions whose saves this commit held, a sender's
+        # next tell reaches its session's mailbox while that cell's task is still alive,
+        # which then goes on with it (no new drain task for it, no idle turn).
         for fut, new in zip(self.inserted, flags, strict=True):
             if not fut.done():
                 fut.set_result(new)
+        for waiter in self.done:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def fail(self, error: BaseException) -> None:
         for fut in itertools.chain(self.done, self.inserted):
@@ -186,6 +211,14 @@ class SQLiteStore:
         self._bulk: _Bulk | None = None
         self._flush_handle: asyncio.Handle | None = None
         self._seq = itertools.count(1)
+        # Early inserts (enqueue_soon) of this commit whose save has not come yet: the
+        # commit waits one more loop turn for them, once (a steady stream of tells cannot
+        # starve it), so that the saves of the sessions they were delivered to join it.
+        self._open: set[str] = set()
+        self._held = False
+        # Ids of early inserts whose commit failed: a save that acknowledges one is refused
+        # (its session applied a message that was never stored). Rare, and bounded.
+        self._lost: dict[str, None] = {}
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -259,17 +292,33 @@ class SQLiteStore:
         return fut
 
     def _flush(self) -> None:
+        if self._open and not self._held:
+            self._held = True
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush)
+            return
         self._flush_handle = None
         db = self._db
         if db is None:
             error = StoreError(f"SQLite store {self.path!r} was closed")
-            for item in self._take():
-                item.fail(error)
+            self._fail(self._take(), error)
             return
         self._flush_with(db)
 
+    def _fail(self, batch: list[_Bulk | _Op], error: StoreError) -> None:
+        lost = self._lost
+        for item in batch:
+            if item.__class__ is _Bulk:
+                early = item.early
+                if early:
+                    if len(lost) + len(early) > LOST_MAX:
+                        lost.clear()
+                    lost.update(dict.fromkeys(early))
+            item.fail(error)
+
     def _take(self) -> list[_Bulk | _Op]:
         batch, self._queue, self._bulk = self._queue, [], None
+        self._open.clear()
+        self._held = False
         return batch
 
     def _flush_with(self, db: sqlite3.Connection) -> None:
@@ -286,9 +335,7 @@ class SQLiteStore:
             # deletes), so an error here is the file's (full disk, I/O): the whole batch fails.
             if db.in_transaction:
                 db.execute("ROLLBACK")
-            error = StoreError(f"SQLite store write failed: {exc}")
-            for item in batch:
-                item.fail(error)
+            self._fail(batch, StoreError(f"SQLite store write failed: {exc}"))
             return
         for item, value in zip(batch, results, strict=True):
             item.resolve(value)
@@ -311,12 +358,19 @@ class SQLiteStore:
     async def save(self, type_name: str, session: str, state: bytes, applied: list[str],
                    applied_count: int | None = None, reply_id: str = "",
                    reply: bytes = b"", ack: Sequence[str] = ()) -> None:
+        if ack and self._lost:
+            lost = [msg_id for msg_id in ack if msg_id in self._lost]
+            if lost:
+                for msg_id in lost:
+                    del self._lost[msg_id]
+                raise StoreError(f"messages {lost} were not stored (their write failed):"
+                                 " a state that applied them is not written")
         applied_json = _json.encode(applied)
         now = time.time()
         if applied_count is None:
             def op(db: sqlite3.Connection) -> None:
                 if ack:
-                    db.executemany(_ACK, [(now, msg_id) for msg_id in ack])
+                    db.executemany(_ACK, [(msg_id,) for msg_id in ack])
                 db.execute(
                     "INSERT INTO sessions VALUES (?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT"
                     " (type, session) DO UPDATE SET state = excluded.state,"
@@ -335,6 +389,8 @@ class SQLiteStore:
                             reply_id, reply))
         if ack:
             bulk.acks.extend(ack)
+            if self._open:
+                self._open.difference_update(ack)
         bulk.done.append(fut)
         await fut
 
@@ -370,6 +426,27 @@ class SQLiteStore:
                              entry.enqueued, entry.enqueued, entry.deliveries))
         bulk.inserted.append(fut)
         return await fut
+
+    def enqueue_soon(self, entry: InboxEntry) -> asyncio.Future[bool]:
+        """Queue ``entry``'s write now, without waiting: the future of :meth:`enqueue`.
+
+        For a message delivered to its session while this write is queued (``entry``'s id
+        is new: made by this process). The commit that holds it waits one more loop turn,
+        so that the session's ``save(..., ack=[id])`` joins it and the pair collapses
+        into the id's ``seen`` row and the state (see ``_Bulk``); a save that comes in a
+        later commit acknowledges a pending row as usual. If the commit fails, a later
+        save acknowledging the id raises ``StoreError``: the effect of a message that was
+        never stored is not written either.
+        """
+        fut: asyncio.Future[bool] = self._schedule().create_future()
+        self._open.add(entry.msg_id)
+        bulk = self._rows()
+        bulk.inserts.append((entry.msg_id, next(self._seq), entry.type, entry.session,
+                             _json.encode(entry.header).decode(), entry.content,
+                             entry.enqueued, entry.enqueued, entry.deliveries))
+        bulk.inserted.append(fut)
+        bulk.early.append(entry.msg_id)
+        return fut
 
     async def ack(self, type_name: str, session: str, msg_id: str) -> None:
         fut: asyncio.Future[None] = self._schedule().create_future()

@@ -48,7 +48,7 @@ import msgspec
 from coagent.actors.cell import Cell
 from coagent.actors.envelope import ASK, TELL, Envelope, ExternalReply
 from coagent.actors.message import RawMessage
-from coagent.errors import StoreError
+from coagent.errors import StateNotStored, StoreError
 from coagent.store.base import APPLIED_WINDOW, MSG_ID_HEADER, StateStore
 
 if TYPE_CHECKING:
@@ -272,7 +272,9 @@ class DurableCell(Cell):
             return False
         env = mailbox[0]
         msg = env.msg
-        return env.kind == TELL and msg.__class__ is RawMessage and MSG_ID_HEADER in msg.header
+        # A cancelled one (an early delivery whose write failed) is skipped by the drain,
+        # which may then find the mailbox empty and leave a batch unwritten.
+        return env.kind == TELL and not env.cancelled and msg.__class__ is RawMessage and MSG_ID_HEADER in msg.header
 
     async def _flush_batch(self) -> None:
         if not self._batch:
@@ -327,21 +329,28 @@ class DurableCell(Cell):
         self._applied_count += count
         address = self.address
         reply_id = ids[-1] if reply and ids else ""
-        if atomic:
-            # The write's own ids are enough: no applied message stays in the inbox (each is
-            # acknowledged by this same transaction), so none can come back from it; a
-            # sender's retry is refused by the inbox's record of the id. The window of
-            # older ids stays in memory, for copies already queued in the mailbox.
-            await self._store.save(address.name, address.session, state, ids,
-                                   self._applied_count, reply_id, reply, ack=ids)
-        else:
-            n = len(applied)
-            stored = list(itertools.islice(applied, max(0, n - APPLIED_WINDOW), n))
-            if unacked:
-                known = set(stored)
-                stored.extend(i for i in unacked if i not in known)
-            await self._store.save(address.name, address.session, state, stored,
-                                   self._applied_count, reply_id, reply)
+        try:
+            if atomic:
+                # The write's own ids are enough: no applied message stays in the inbox (each
+                # is acknowledged by this same transaction), so none can come back from it; a
+                # sender's retry is refused by the inbox's record of the id. The window of
+                # older ids stays in memory, for copies already queued in the mailbox.
+                await self._store.save(address.name, address.session, state, ids,
+                                       self._applied_count, reply_id, reply, ack=ids)
+            else:
+                n = len(applied)
+                stored = list(itertools.islice(applied, max(0, n - APPLIED_WINDOW), n))
+                if unacked:
+                    known = set(stored)
+                    stored.extend(i for i in unacked if i not in known)
+                await self._store.save(address.name, address.session, state, stored,
+                                       self._applied_count, reply_id, reply)
+        except StoreError as exc:
+            # The instance holds effects the store does not: it is replaced by one restored
+            # from the store (StateNotStored restarts the actor), never kept.
+            if isinstance(exc, StateNotStored):
+                raise
+            raise StateNotStored(f"{address}: its state was not stored: {exc}") from exc
         if reply_id:
             self._last_reply = (reply_id, reply)
 
