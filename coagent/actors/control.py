@@ -44,7 +44,7 @@ from coagent.errors import AgentStopped
 if TYPE_CHECKING:
     from coagent.actors.cell import Cell
 
-__all__ = ["ControlMessage", "Cancel", "ControlLane", "is_control"]
+__all__ = ["ControlMessage", "Cancel", "ControlLane", "control_types", "is_control"]
 
 log = logging.getLogger("coagent.actors")
 
@@ -76,11 +76,18 @@ def control_names(cls: type) -> frozenset[str]:
     return names
 
 
+#: Per typed message class: whether it is a ControlMessage. The cell reads this for every
+#: message it queues (one dict lookup, ~25 ns, against ~120 for a call to is_control);
+#: a raw message is never here, since its answer depends on the actor's class.
+control_types: dict[type, bool] = {}
+
+
 def is_control(cls: type, msg: object) -> bool:
     """Whether ``msg`` goes to the control lane of an actor of class ``cls``."""
     if msg.__class__ is RawMessage:
         return msg.header.get("type", "") in control_names(cls)
-    return isinstance(msg, ControlMessage)
+    found = control_types[msg.__class__] = isinstance(msg, ControlMessage)
+    return found
 
 
 class ControlLane:
