@@ -164,10 +164,10 @@ class Cell:
             raise self._final_error or AgentStopped(f"{self.address} has stopped")
         inst = self.instance
         if inst is not None:
-            control = control_types.get(env.msg.__class__)
-            if control is None:
-                control = is_control(inst.__class__, env.msg)
-            if control:
+            mcls = env.msg.__class__
+            if mcls in control_types or (
+                mcls is RawMessage and is_control(inst.__class__, env.msg)
+            ):
                 # ControlMessage handlers do not wait for the running data handler (control.py).
                 lane = self._control_lane
                 if lane is None:

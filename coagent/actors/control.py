@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from coagent.actors.envelope import ASK, STREAM, Envelope, ExternalReply, as_coagent_error
 from coagent.actors.message import Message, RawMessage
@@ -49,8 +49,21 @@ __all__ = ["ControlMessage", "Cancel", "ControlLane", "control_types", "is_contr
 log = logging.getLogger("coagent.actors")
 
 
+#: ControlMessage and every subclass of it, as each is defined. The cell checks every
+#: message it queues against this set: a set test inline, where a call to is_control
+#: (an isinstance through the message metaclass) cost ~120 ns of a ~1.2 us local tell.
+control_types: set[type] = set()
+
+
 class ControlMessage(Message):
     """Base of control messages: their handlers run on the control lane (see the module)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        control_types.add(cls)
+
+
+control_types.add(ControlMessage)
 
 
 class Cancel(ControlMessage):
@@ -76,18 +89,12 @@ def control_names(cls: type) -> frozenset[str]:
     return names
 
 
-#: Per typed message class: whether it is a ControlMessage. The cell reads this for every
-#: message it queues (one dict lookup, ~25 ns, against ~120 for a call to is_control);
-#: a raw message is never here, since its answer depends on the actor's class.
-control_types: dict[type, bool] = {}
-
 
 def is_control(cls: type, msg: object) -> bool:
     """Whether ``msg`` goes to the control lane of an actor of class ``cls``."""
     if msg.__class__ is RawMessage:
         return msg.header.get("type", "") in control_names(cls)
-    found = control_types[msg.__class__] = isinstance(msg, ControlMessage)
-    return found
+    return msg.__class__ in control_types
 
 
 class ControlLane:
