@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, assert_never
 from coagent.actors.actor import host, unhost
 from coagent.actors.address import Address, validate_name
 from coagent.actors.context import ActorSystem, Context
-from coagent.actors.control import ControlLane, is_control
+from coagent.actors.control import ControlLane, control_types, is_control
 from coagent.actors.envelope import (
     ASK,
     STREAM,
@@ -163,13 +163,17 @@ class Cell:
         if self.status is _STOPPED:
             raise self._final_error or AgentStopped(f"{self.address} has stopped")
         inst = self.instance
-        if inst is not None and is_control(inst.__class__, env.msg):
-            # ControlMessage handlers do not wait for the running data handler (control.py).
-            lane = self._control_lane
-            if lane is None:
-                lane = self._control_lane = ControlLane(self)
-            lane.put(env)
-            return True
+        if inst is not None:
+            mcls = env.msg.__class__
+            if mcls in control_types or (
+                mcls is RawMessage and is_control(inst.__class__, env.msg)
+            ):
+                # ControlMessage handlers do not wait for the running data handler (control.py).
+                lane = self._control_lane
+                if lane is None:
+                    lane = self._control_lane = ControlLane(self)
+                lane.put(env)
+                return True
         mailbox = self.mailbox
         if self.capacity and len(mailbox) >= self.capacity:
             return False

@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from coagent.actors.envelope import ASK, STREAM, Envelope, ExternalReply, as_coagent_error
 from coagent.actors.message import Message, RawMessage
@@ -44,13 +44,26 @@ from coagent.errors import AgentStopped
 if TYPE_CHECKING:
     from coagent.actors.cell import Cell
 
-__all__ = ["ControlMessage", "Cancel", "ControlLane", "is_control"]
+__all__ = ["ControlMessage", "Cancel", "ControlLane", "control_types", "is_control"]
 
 log = logging.getLogger("coagent.actors")
 
 
+#: ControlMessage and every subclass of it, as each is defined. The cell checks every
+#: message it queues against this set: a set test inline, where a call to is_control
+#: (an isinstance through the message metaclass) cost ~120 ns of a ~1.2 us local tell.
+control_types: set[type] = set()
+
+
 class ControlMessage(Message):
     """Base of control messages: their handlers run on the control lane (see the module)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        control_types.add(cls)
+
+
+control_types.add(ControlMessage)
 
 
 class Cancel(ControlMessage):
@@ -76,11 +89,12 @@ def control_names(cls: type) -> frozenset[str]:
     return names
 
 
+
 def is_control(cls: type, msg: object) -> bool:
     """Whether ``msg`` goes to the control lane of an actor of class ``cls``."""
     if msg.__class__ is RawMessage:
         return msg.header.get("type", "") in control_names(cls)
-    return isinstance(msg, ControlMessage)
+    return msg.__class__ in control_types
 
 
 class ControlLane:

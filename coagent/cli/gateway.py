@@ -135,6 +135,7 @@ async def _serve(gateway_cls: Any, options: dict[str, Any], host: str, port: int
                  creds: str | None, durable: dict[str, Any] | None = None) -> None:
     from coagent.cli.serving import node_runtime, stop_on_signals
     from coagent.errors import CoagentError
+    from coagent.runtimes.node import freeze_startup_heap
 
     stop = stop_on_signals()
     runtime = node_runtime(server, name, prefix, creds, **(durable or {}))
@@ -150,6 +151,7 @@ async def _serve(gateway_cls: Any, options: dict[str, Any], host: str, port: int
             url = await gw.start(host, port, ssl_context=ssl_context)
         except OSError as exc:
             raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        freeze_startup_heap()  # the gateway, its routes and the specs live as long as it does
         served = f" serving [{', '.join(s.name for s in specs)}]" if specs else ""
         auth = "bearer auth" if options["tokens"] is not None else "no auth"
         click.echo(f"gateway {runtime.name} listening on {url} ({auth}) for {where}{served};"

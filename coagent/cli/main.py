@@ -199,6 +199,7 @@ async def _serve(specs: list[AgentSpec], server: str | None, name: str | None, p
                  creds: str | None, auth: str = "", store: str | None = None,
                  redeliver_after: float = 30.0, claim_ttl: float = 15.0) -> None:
     from coagent.cli.serving import node_runtime, stop_on_signals
+    from coagent.runtimes.node import freeze_startup_heap
 
     stop = stop_on_signals()
     runtime = node_runtime(server, name, prefix, creds, auth, store=store,
@@ -209,14 +210,7 @@ async def _serve(specs: list[AgentSpec], server: str | None, name: str | None, p
     async with runtime:
         for spec in specs:
             await runtime.register(spec)
-        # What the node loaded to get here (modules, classes, specs) lives as long as it
-        # does: frozen, it is out of the collector's way. Calls allocate enough to trigger
-        # a full collection every few thousand; unfrozen, each walks these ~40,000 objects.
-        # benchmarks/nats.py, 100 sessions, uvloop: the node's collections took 0.196 s
-        # for ~65,000 calls (3 us a call, 0.09 s of it full ones), frozen 0.11 s (0.014 s).
-        import gc
-
-        gc.freeze()
+        freeze_startup_heap()  # what it loaded lives as long as it does (runtimes/node.py)
         names = ", ".join(spec.name for spec in specs)
         click.echo(f"node {runtime.name} serving [{names}] on {where}; Ctrl-C or SIGTERM stops it", err=True)
         await stop.wait()

@@ -94,6 +94,7 @@ async def _serve(specs: list[Any], server: str | None, namespace: str, transport
 
     from coagent.cli.serving import node_runtime
     from coagent.interop.mcp_serve import agents_server, serve_http, serve_stdio
+    from coagent.runtimes.node import freeze_startup_heap
 
     # a NATS node, an HTTPRuntime behind a gateway, or the in-process hub: as `coagent node`
     runtime = node_runtime(server, name, prefix, creds, server_auth)
@@ -101,6 +102,7 @@ async def _serve(specs: list[Any], server: str | None, namespace: str, transport
         for spec in specs:
             await runtime.register(spec)
         mcp_server = agents_server(runtime, namespace=namespace, timeout=timeout)
+        freeze_startup_heap()  # the MCP SDK, the server and the specs live as long as it does
         where = f" under {namespace!r}" if namespace else ""
         if transport == "stdio":
             click.echo(f"coagent mcp: serving the agent types{where} over stdio", err=True)

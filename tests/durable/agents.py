@@ -76,4 +76,5 @@ class SlowCounter(Counter):
         import asyncio
 
         await asyncio.sleep(0.005)
-        return await Counter.add(self, msg, ctx)
+        total: Total = await Counter.add(self, msg, ctx)  # @handler's result is typed Any
+        return total
