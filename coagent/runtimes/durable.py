@@ -1,5 +1,8 @@
 """The node's side of durable agent types: stored tells, replay, redelivery, dead letters.
 
+Why one module of about 450 lines: accepting a tell, its early delivery to a live session
+and its redelivery after a crash share one in-flight record, and its order is the protocol.
+
 ::
 
     async with LocalRuntime(store="state.db") as runtime:

@@ -1,6 +1,6 @@
 """``Node``: the agent types registered in this process, routing, and in-process delivery.
 
-Why one module of about 460 lines: registration, routing and the local and durable call
+Why one module of about 510 lines: registration, routing and the local and durable call
 paths meet here, and splitting them would put the hot path behind one more call.
 
 Every runtime is a node plus one :class:`~coagent.transport.base.Transport`::

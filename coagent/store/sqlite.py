@@ -1,6 +1,6 @@
 """``SQLiteStore``: the embedded store of one process (``LocalRuntime(store="state.db")``).
 
-Why one module of about 460 lines: the schema, the group commit and the statements it batches are one piece
+Why one module of about 530 lines: the schema, the group commit and the statements it batches are one piece
 (the batching relies on what each statement may be reordered with), kept in one module.
 
 ::
