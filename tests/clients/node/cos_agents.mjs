@@ -1,6 +1,6 @@
 // The two agents of the original's examples/cos/cos.js (a Pong server and a word-by-word
 // stream server), written with our Node client on the CoS protocol: the same request sequence.
-//   node tests/clients/node/cos_agents.mjs http://127.0.0.1:8000
+//   node tests/clients/node/cos_agents.mjs http://127.0.0.1:PORT
 import { Runtime } from '../../../clients/node/index.js';
 
 const runtime = new Runtime(process.argv[2], { protocol: 'cos' });
