@@ -89,7 +89,6 @@ def control_names(cls: type) -> frozenset[str]:
     return names
 
 
-
 def is_control(cls: type, msg: object) -> bool:
     """Whether ``msg`` goes to the control lane of an actor of class ``cls``."""
     if msg.__class__ is RawMessage:

@@ -410,18 +410,14 @@ class Node(OriginalRuntimeAPI):
         deadline = now() + (timeout if timeout is not None else self.default_timeout)
         durable = self.durable
         if durable is None:
-            # The common case inline (a live session of a type registered here): one
-            # coroutine frame fewer, which was ~8% of a local tell (benchmarks/local.py).
-            sup = self._types.get(address.name)
-            if sup is not None:
-                sessions = sup.sessions
-                cell = sessions.get(address.session)
-                if cell is not None:
-                    sessions.move_to_end(address.session)  # a use, as in _live_cell
-                    env = Envelope(msg, TELL, None, sender, deadline)
-                    if not cell.deliver_nowait(env):
-                        await cell.deliver(env, deadline)
-                    return
+            # The common case here (a live session on this node): one coroutine frame
+            # fewer than through _send_tell, which was ~8% of a local tell.
+            cell = self._live_cell(address)
+            if cell is not None:
+                env = Envelope(msg, TELL, None, sender, deadline)
+                if not cell.deliver_nowait(env):
+                    await cell.deliver(env, deadline)
+                return
         else:
             is_durable = durable.known(address.name)
             if is_durable is None:
