@@ -210,11 +210,15 @@ class DurableDelivery:
     async def accept(self, address: Address, msg: Any) -> RawMessage | None:
         """Store ``msg`` for ``address``: the message with its id, ``None`` for a duplicate."""
         raw, entry, _fresh = self._entry(address, msg)
-        if not await self.store.enqueue(entry):
-            log.debug("%s: message %s is a duplicate, not delivered again", address,
-                      entry.msg_id)
-            return None
-        return raw
+        return raw if await self._enqueue(entry) else None
+
+    async def _enqueue(self, entry: InboxEntry) -> bool:
+        """Store ``entry``; ``False`` (logged) if its id was stored before."""
+        if await self.store.enqueue(entry):
+            return True
+        log.debug("%s:%s: message %s is a duplicate, not delivered again", entry.type,
+                  entry.session, entry.msg_id)
+        return False
 
     async def receive(self, address: Address, raw: RawMessage) -> RawMessage | None:
         """Store a tell that arrived from a sender without this store (over HTTP): the
@@ -237,9 +241,7 @@ class DurableDelivery:
         if cell is not None:
             if await self._tell_early(cell, address, raw, entry, deadline, sender):
                 return
-        elif not await self.store.enqueue(entry):
-            log.debug("%s: message %s is a duplicate, not delivered again", address,
-                      entry.msg_id)
+        elif not await self._enqueue(entry):
             return
         await self._send(address, raw, deadline, sender, explicit)
 
